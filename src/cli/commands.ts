@@ -1,0 +1,104 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+
+/**
+ * Command declarations only. Each action lazily imports the module that does the work, so
+ * `beacon --help` and `beacon run` never load the receiver's or the reports' dependencies.
+ * Actions return an exit status (or nothing for 0); errors propagate to runMain.
+ */
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive integer.`);
+    return Number(v);
+  };
+}
+
+function portNumber(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new InvalidArgumentError('must be a port number 0-65535.');
+  return Number(v);
+}
+
+export type ActionResult = Promise<number | void>;
+/** Set by the entry point; commands store their result here so runMain can exit with it. */
+export interface Runner {
+  run(fn: () => ActionResult): Promise<void>;
+}
+
+export function addMonthlyCommand(parent: Command, runner: Runner): Command {
+  return parent
+    .command('monthly')
+    .description('Build the funder-ready monthly usage report')
+    .option('--month <YYYY-MM>', 'month to report (default: the last complete UTC month)')
+    .option('--db <path>', 'SQLite store', './usage.db')
+    .addOption(new Option('--store <url>', 'PostgreSQL store (postgres://…), instead of --db').env('BEACON_STORE'))
+    .option('--project <name>', 'only runs of this project')
+    .option('--format <fmt>', 'md, html, json or csv', 'md')
+    .option('--out <path>', 'write to this file (csv: a directory) instead of stdout')
+    .option('--min-users <K>', 'suppress cells backed by fewer than K distinct users', positiveInt('--min-users'), 5)
+    .option('--raw', 'JSON without small-count suppression (for the maintainers only)')
+    .action((opts) =>
+      runner.run(async () => (await import('../reports/command.js')).monthlyCommand(opts)),
+    );
+}
+
+export function addBeaconCommands(program: Command, runner: Runner): void {
+  program
+    .command('run')
+    .description('Run a command in any language under the beacon; exits with its exit code')
+    .option('--project <name>', 'tool name reported (default: $BEACON_PROJECT or the command name)')
+    .option('--tool-version <v>', 'tool version reported (default: $BEACON_VERSION or "unknown")')
+    .option('--collector <host:port>', 'collector address (default: $BEACON_COLLECTOR or 127.0.0.1:50077)')
+    .argument('<command...>', 'the command and its arguments (put them after --)')
+    .passThroughOptions()
+    .action((command: string[], opts) =>
+      runner.run(async () => (await import('../beacon/commands/run.js')).runCommand(command, opts)),
+    );
+
+  program
+    .command('preview')
+    .description('Show whether tracking is on, why, and the exact datagrams that would be sent; sends nothing')
+    .option('--project <name>', 'tool name (default: $BEACON_PROJECT or "beacon")')
+    .option('--collector <host:port>', 'collector address')
+    .option('--opt-out-env <NAME>', 'opt-out variable of the embedding tool', 'PARSL_TRACKING')
+    .action((opts) =>
+      runner.run(async () => (await import('../beacon/commands/preview.js')).previewCommand(opts)),
+    );
+
+  for (const enabled of [true, false]) {
+    program
+      .command(enabled ? 'enable' : 'disable')
+      .description(enabled ? 'Turn usage tracking back on for this user' : 'Turn usage tracking off for this user (persisted)')
+      .action(() =>
+        runner.run(async () => (await import('../beacon/commands/consent.js')).consentCommand(enabled)),
+      );
+  }
+
+  program
+    .command('receive')
+    .description('Run the collector daemon: validate, dedupe and store datagrams')
+    .option('--host <addr>', 'address to listen on', '0.0.0.0')
+    .option('--port <n>', 'UDP port', portNumber, 50077)
+    .option('--db <path>', 'SQLite store', './usage.db')
+    .addOption(new Option('--store <url>', 'PostgreSQL store (postgres://…), instead of --db').env('BEACON_STORE'))
+    .option('--flush-ms <ms>', 'commit accepted datagrams at least this often', positiveInt('--flush-ms'), 100)
+    .option('--metrics-port <n>', 'serve Prometheus metrics on this TCP port', portNumber)
+    .option('--metrics-host <addr>', 'address for the metrics server', '127.0.0.1')
+    .option('--rate-limit <n|off>', 'datagrams per second per source network', '200')
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .action((opts) =>
+      runner.run(async () => (await import('../receiver/command.js')).receiveCommand(opts)),
+    );
+
+  const reports = program.command('reports').description('Usage reports for funders and maintainers');
+  addMonthlyCommand(reports, runner);
+
+  program
+    .command('prune')
+    .description('Roll raw runs older than a cutoff into monthly aggregates kept forever, then delete them')
+    .requiredOption('--older-than <age>', 'e.g. 60d')
+    .option('--db <path>', 'SQLite store', './usage.db')
+    .addOption(new Option('--store <url>', 'PostgreSQL store (postgres://…), instead of --db').env('BEACON_STORE'))
+    .action((opts) =>
+      runner.run(async () => (await import('../store/prune-command.js')).pruneCommand(opts)),
+    );
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { runMain } from './main.js';
+import { addMonthlyCommand, type Runner } from './commands.js';
+import { packageVersion } from './version.js';
+
+// `reports monthly …` is the same command as `beacon reports monthly …`.
+const runner: Runner = { run: (fn) => runMain('reports', fn) };
+const program = new Command('reports')
+  .description('usage-beacon reports for funders and maintainers')
+  .version(packageVersion(), '-V, --version');
+addMonthlyCommand(program, runner);
+await runMain('reports', async () => {
+  await program.parseAsync(process.argv);
+});

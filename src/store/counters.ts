@@ -1,0 +1,26 @@
+/**
+ * Names of the receiver's counters, shared by the receiver (which increments, logs, exports and
+ * persists them per UTC day in `daily_counters`) and the reports (which read them back).
+ */
+export const REJECT_REASONS = [
+  'oversized',
+  'not_json',
+  'schema',
+  'implausible',
+  'unknown_protocol',
+  'rate_limited',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export const COUNTER_NAMES = [
+  'received',
+  'stored',
+  'duplicates',
+  ...REJECT_REASONS.map((r) => `rejected.${r}` as const),
+  'kernel_drops',
+] as const;
+export type CounterName = (typeof COUNTER_NAMES)[number];
+
+export function rejectCounter(reason: RejectReason): CounterName {
+  return `rejected.${reason}`;
+}

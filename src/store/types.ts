@@ -1,0 +1,61 @@
+import type { CounterName } from './counters.js';
+
+/**
+ * The narrow interface between ingest and storage. The receiver's pipeline (decode → validate →
+ * dedupe → batch) produces IngestRecords and hands batches to a RunStore; it never sees SQL.
+ * SQLite (default) and PostgreSQL implement it.
+ */
+
+export type WireFormat = 'native' | 'parsl-legacy' | 'parsl-1';
+
+/** One accepted datagram, normalized to the columns of `run_facts`. */
+export interface IngestRecord {
+  run: string;
+  kind: 'start' | 'end';
+  project: string;
+  format: WireFormat;
+  user_id: string | null;
+  host_id: string | null;
+  script_id: string | null;
+  /** Parsl legacy uname/hname: truncated unsalted hashes, reversible by dictionary. */
+  weak_ids: boolean;
+  eph: boolean;
+  version: string | null;
+  runtime: string | null;
+  os: string | null;
+  arch: string | null;
+  ci: boolean | null;
+  /** JSON text of the components object, or null. */
+  components: string | null;
+  /** Receiver clock, epoch ms, when the datagram arrived. */
+  seen_ms: number;
+  /** UTC YYYYMM of seen_ms. */
+  month: number;
+  /** Client clock from the datagram (informational only). */
+  client_ms: number | null;
+  exit_code: number | null;
+  duration_ms: number | null;
+}
+
+export interface WriteResult {
+  /** Records that added a start or an end to the store. */
+  stored: number;
+  /** Records whose (run, kind) was already stored. */
+  duplicates: number;
+}
+
+/** Counter increments for one UTC day (YYYY-MM-DD). */
+export interface CounterDelta {
+  day: string;
+  counts: Partial<Record<CounterName, number>>;
+}
+
+export interface RunStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Atomically store a batch and add counter increments (the store adds `stored` and
+   * `duplicates` itself from what the batch did). After it resolves, the batch is durable.
+   */
+  writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult>;
+  close(): Promise<void>;
+}
