@@ -60,6 +60,64 @@ CREATE TABLE daily_counters (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    // Owned by the reports (src/reports, docs/reports.md). Covering indexes so a month's report is
+    // index-only range scans; per-month change counters kept by triggers so complete months'
+    // aggregates can be cached and trusted exactly; each user's first month for "new users".
+    version: 2,
+    name: 'report indexes, month change counters, first month per user, report cache',
+    sql: `
+CREATE INDEX run_facts_report ON run_facts (month, project, user_id, host_id, script_id, version,
+  runtime, os, arch, ci, exit_code, format, eph, has_start, has_end, components, duration_ms);
+CREATE INDEX run_facts_duration ON run_facts (month, duration_ms, project);
+
+CREATE TABLE report_month_changes (
+  month   INTEGER PRIMARY KEY,
+  changes INTEGER NOT NULL
+);
+CREATE TRIGGER run_facts_changes_insert AFTER INSERT ON run_facts BEGIN
+  INSERT INTO report_month_changes (month, changes) VALUES (NEW.month, 1)
+  ON CONFLICT (month) DO UPDATE SET changes = changes + 1;
+END;
+CREATE TRIGGER run_facts_changes_update AFTER UPDATE ON run_facts BEGIN
+  INSERT INTO report_month_changes (month, changes) VALUES (NEW.month, 1)
+  ON CONFLICT (month) DO UPDATE SET changes = changes + 1;
+  INSERT INTO report_month_changes (month, changes) SELECT OLD.month, 1 WHERE OLD.month <> NEW.month
+  ON CONFLICT (month) DO UPDATE SET changes = changes + 1;
+END;
+CREATE TRIGGER run_facts_changes_delete AFTER DELETE ON run_facts BEGIN
+  INSERT INTO report_month_changes (month, changes) VALUES (OLD.month, 1)
+  ON CONFLICT (month) DO UPDATE SET changes = changes + 1;
+END;
+
+CREATE TABLE user_first_month (
+  project TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  month   INTEGER NOT NULL,
+  PRIMARY KEY (project, user_id)
+) WITHOUT ROWID;
+INSERT INTO user_first_month (project, user_id, month)
+  SELECT project, user_id, min(month) FROM run_facts WHERE user_id IS NOT NULL GROUP BY project, user_id;
+CREATE INDEX user_first_month_month ON user_first_month (month, project);
+CREATE TRIGGER run_facts_first_month_insert AFTER INSERT ON run_facts WHEN NEW.user_id IS NOT NULL BEGIN
+  INSERT INTO user_first_month (project, user_id, month) VALUES (NEW.project, NEW.user_id, NEW.month)
+  ON CONFLICT (project, user_id) DO UPDATE SET month = excluded.month WHERE excluded.month < user_first_month.month;
+END;
+CREATE TRIGGER run_facts_first_month_update AFTER UPDATE OF user_id, month ON run_facts
+WHEN NEW.user_id IS NOT NULL BEGIN
+  INSERT INTO user_first_month (project, user_id, month) VALUES (NEW.project, NEW.user_id, NEW.month)
+  ON CONFLICT (project, user_id) DO UPDATE SET month = excluded.month WHERE excluded.month < user_first_month.month;
+END;
+
+CREATE TABLE report_month_cache (
+  month   INTEGER NOT NULL,
+  scope   TEXT NOT NULL,
+  changes INTEGER NOT NULL,
+  summary TEXT NOT NULL,
+  PRIMARY KEY (month, scope)
+);
+`,
+  },
 ];
 
 /** Highest schema version this build knows; a store migrated further is refused. */

@@ -1,0 +1,98 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_COLLECTOR, DEFAULT_COPIES, MAX_COPIES, parseCollector } from '../protocol/index.js';
+import type { CollectorAddress } from '../protocol/index.js';
+
+/** Options an embedding tool passes to `startBeacon`. Every one is optional except `project`. */
+export interface BeaconOptions {
+  /** Tool name reported, e.g. "parsl". Falls back to $BEACON_PROJECT, then "unknown". */
+  project?: string;
+  /** Tool version. Falls back to $BEACON_VERSION, then "unknown". */
+  version?: string;
+  /** Collector `host:port`. Falls back to $BEACON_COLLECTOR, then 127.0.0.1:50077. */
+  collector?: string;
+  /** Name of the tool's opt-out variable (set to false/0/no/off to opt out). Default PARSL_TRACKING. */
+  optOutEnv?: string;
+  /** Small description of the configuration, e.g. `{ executors: 2 }` (see docs/protocol.md). */
+  components?: Record<string, unknown>;
+  /** How many times each datagram is sent (identical bytes). Falls back to $BEACON_COPIES, then 2. */
+  copies?: number;
+  /** Entry script whose anonymized ID is sent. Default: the real path of process.argv[1]. */
+  script?: string;
+}
+
+export interface BeaconConfig {
+  project: string;
+  version: string;
+  collectorSpec: string;
+  /** Undefined when the spec is unusable: the library then sends nothing (it never throws). */
+  collector: CollectorAddress | undefined;
+  optOutEnv: string;
+  copies: number;
+  components: Record<string, unknown> | undefined;
+  debug: boolean;
+  stateDir: string;
+  statePath: string;
+  script: string | undefined;
+}
+
+export const DEFAULT_OPT_OUT_ENV = 'PARSL_TRACKING';
+export const STATE_FILE_NAME = 'state.json';
+
+const FALSY = /^\s*(false|0|no|off)\s*$/i;
+const TRUTHY = /^\s*(true|1|yes|on)\s*$/i;
+
+export function isTruthy(value: string | undefined): boolean {
+  return value !== undefined && TRUTHY.test(value);
+}
+
+/** What the environment alone says about consent. Decided before any file, socket or hash is touched. */
+export interface EnvConsent {
+  /** 'off': opted out; 'on': explicitly opted in (beats `beacon disable`); undefined: not set. */
+  choice: 'on' | 'off' | undefined;
+  reason: string;
+}
+
+export function envConsent(env: NodeJS.ProcessEnv, optOutEnv = DEFAULT_OPT_OUT_ENV): EnvConsent {
+  const dnt = env.DO_NOT_TRACK;
+  if (isTruthy(dnt)) return { choice: 'off', reason: `DO_NOT_TRACK=${dnt} in the environment` };
+  const own = env[optOutEnv];
+  if (own !== undefined && FALSY.test(own)) return { choice: 'off', reason: `${optOutEnv}=${own} in the environment` };
+  if (isTruthy(own)) return { choice: 'on', reason: `${optOutEnv}=${own} in the environment` };
+  return { choice: undefined, reason: 'default (no opt-out set)' };
+}
+
+/** Where the per-user state file lives: $BEACON_HOME, else $XDG_CONFIG_HOME/usage-beacon, else ~/.config/usage-beacon. */
+export function stateDirFromEnv(env: NodeJS.ProcessEnv): string {
+  if (env.BEACON_HOME) return env.BEACON_HOME;
+  if (env.XDG_CONFIG_HOME) return join(env.XDG_CONFIG_HOME, 'usage-beacon');
+  return join(homedir(), '.config', 'usage-beacon');
+}
+
+function clampCopies(value: unknown): number {
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n)) return DEFAULT_COPIES;
+  return Math.min(MAX_COPIES, Math.max(1, n));
+}
+
+/**
+ * Every setting, resolved option → environment variable → default, in this one place. Reads the
+ * environment when called (at construction), never when the module loads.
+ */
+export function resolveConfig(opts: BeaconOptions, env: NodeJS.ProcessEnv): BeaconConfig {
+  const collectorSpec = opts.collector || env.BEACON_COLLECTOR || DEFAULT_COLLECTOR;
+  const stateDir = stateDirFromEnv(env);
+  return {
+    project: opts.project || env.BEACON_PROJECT || 'unknown',
+    version: opts.version || env.BEACON_VERSION || 'unknown',
+    collectorSpec,
+    collector: parseCollector(collectorSpec),
+    optOutEnv: opts.optOutEnv || DEFAULT_OPT_OUT_ENV,
+    copies: clampCopies(opts.copies ?? env.BEACON_COPIES),
+    components: opts.components,
+    debug: isTruthy(env.BEACON_DEBUG),
+    stateDir,
+    statePath: join(stateDir, STATE_FILE_NAME),
+    script: opts.script,
+  };
+}

@@ -1,0 +1,68 @@
+import { createHmac } from 'node:crypto';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { ID_HEX_LENGTH } from '../protocol/index.js';
+
+/**
+ * Anonymized IDs: HMAC-SHA-256 keyed with a secret that never leaves the machine, truncated to
+ * 128 bits. Without the key, an ID cannot be linked back to the name it was made from, even by
+ * someone holding every collected datagram and this source code (see docs/PRIVACY.md).
+ */
+export function keyedId(key: string | Buffer, message: string): string {
+  return createHmac('sha256', key).update(message).digest('hex').slice(0, ID_HEX_LENGTH);
+}
+
+const MACHINE_ID = /^[0-9a-f]{32}$/;
+
+/** /etc/machine-id (or the D-Bus copy), or undefined when absent or not the documented format. */
+export function readMachineId(): string | undefined {
+  for (const p of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
+    try {
+      const id = readFileSync(p, 'utf8').trim();
+      if (MACHINE_ID.test(id)) return id;
+    } catch {
+      // Not Linux/systemd, or a minimal container: fall back to the secret + hostname below.
+    }
+  }
+  return undefined;
+}
+
+export interface AnonymousIds {
+  user: string;
+  host: string;
+  script: string;
+}
+
+/**
+ * user = H(secret, "user"); script = H(secret, "script:" + real path or command line);
+ * host = H(machine-id, "usage-beacon:host:" + project) as machine-id(5) recommends for an
+ * application-specific ID, else H(secret, "host:" + hostname).
+ */
+export function deriveIds(secret: string, project: string, scriptKey: string): AnonymousIds {
+  const key = Buffer.from(secret, 'hex');
+  const machineId = readMachineId();
+  return {
+    user: keyedId(key, 'user'),
+    host: machineId
+      ? keyedId(Buffer.from(machineId, 'hex'), `usage-beacon:host:${project}`)
+      : keyedId(key, `host:${hostname()}`),
+    script: keyedId(key, `script:${scriptKey}`),
+  };
+}
+
+/** Real path of an existing regular file, else undefined. */
+export function existingFile(p: string | undefined): string | undefined {
+  if (!p) return undefined;
+  try {
+    const real = realpathSync(p);
+    return statSync(real).isFile() ? real : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the script ID of an in-process run is made from: the entry script's real path, else a fixed marker. */
+export function scriptKeyForProcess(script: string | undefined): string {
+  const candidate = script ?? process.argv[1];
+  return existingFile(candidate) ?? candidate ?? '[no script]';
+}

@@ -1,0 +1,47 @@
+import { envConsent, resolveConfig, type BeaconConfig, type BeaconOptions } from './config.js';
+import { createEmitter, buildIdentity, type Emitter } from './emitter.js';
+import { noticeText, writeNotice } from './notice.js';
+import { openSession } from './session.js';
+import { cachedAddress, rememberAddress } from './collector-cache.js';
+
+export type OpenedRun =
+  | { enabled: false; reason: string }
+  | { enabled: true; reason: string; eph: boolean; config: BeaconConfig; emitter: Emitter };
+
+export interface RunContext {
+  runtime: string;
+  /** Computed lazily: hashing a path is only worth it once tracking is known to be on. */
+  scriptKey: (cfg: BeaconConfig) => string;
+}
+
+/**
+ * Decide consent, load the secret, build the run and send its start. Shared by the library and
+ * `beacon run`. Order matters for the privacy promise: the environment is checked first, and an
+ * opt-out there returns before any file, socket or hash is touched.
+ */
+export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: RunContext): OpenedRun {
+  const consent = envConsent(env, options.optOutEnv);
+  if (consent.choice === 'off') return { enabled: false, reason: consent.reason };
+  const config = resolveConfig(options, env);
+  if (!config.collector) return { enabled: false, reason: `unusable collector "${config.collectorSpec}"` };
+  const session = openSession(config, consent);
+  if (!session.enabled) return session;
+  const identity = buildIdentity(
+    config,
+    { secret: session.secret, eph: session.eph, runtime: ctx.runtime, scriptKey: ctx.scriptKey(config) },
+    env,
+  );
+  const collector = config.collector;
+  // Only a persistent state file may cache addresses: an eph run has nowhere to keep them.
+  const hostname =
+    collector.family === 0 && !session.eph
+      ? {
+          cached: cachedAddress(session.state, collector.host),
+          onResolved: (r: { address: string; family: 4 | 6 }) => rememberAddress(config.statePath, collector.host, r),
+        }
+      : {};
+  const emitter = createEmitter(config, collector, identity, hostname);
+  emitter.start();
+  if (session.showNotice) writeNotice(noticeText(config.project, config.optOutEnv, emitter.collector));
+  return { enabled: true, reason: session.reason, eph: session.eph, config, emitter };
+}

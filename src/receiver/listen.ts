@@ -1,0 +1,45 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
+import { BeaconError } from '../errors.js';
+
+/** Asked of the kernel so bursts and commit pauses are absorbed rather than dropped. */
+export const RECV_BUFFER_BYTES = 8 * 1024 * 1024;
+
+export interface Listening {
+  socket: Socket;
+  port: number;
+  /** What the kernel granted (Linux reports its doubled bookkeeping value). */
+  recvBufferBytes: number;
+}
+
+/**
+ * Binds the UDP socket. An IPv6 host (e.g. `::`) gets a dual-stack socket. Any bind failure is a
+ * one-line BEACON_ERR_PORT_IN_USE naming the address.
+ */
+export async function listenUdp(host: string, port: number, wantBuffer = RECV_BUFFER_BYTES): Promise<Listening> {
+  const socket = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4', reuseAddr: false });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException): void => {
+      socket.close();
+      const why = e.code === 'EADDRINUSE' ? 'address already in use' : (e.code ?? e.message);
+      reject(new BeaconError('BEACON_ERR_PORT_IN_USE', `cannot listen on UDP ${host}:${port}: ${why}`));
+    };
+    socket.once('error', onError);
+    socket.bind({ address: host, port, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+  let granted = 0;
+  try {
+    socket.setRecvBufferSize(wantBuffer);
+  } catch {
+    // The kernel refused the size outright; what we have is reported below.
+  }
+  try {
+    granted = socket.getRecvBufferSize();
+  } catch {
+    granted = 0;
+  }
+  return { socket, port: socket.address().port, recvBufferBytes: granted };
+}

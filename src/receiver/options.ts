@@ -1,0 +1,60 @@
+import { BeaconError } from '../errors.js';
+import { LOG_LEVELS } from './logger.js';
+
+/** Options as commander hands them over (see src/cli/commands.ts). */
+export interface ReceiveCliOptions {
+  host: string;
+  port: number;
+  db: string;
+  store?: string;
+  flushMs: number;
+  metricsPort?: number;
+  metricsHost: string;
+  rateLimit: string;
+  logLevel: string;
+}
+
+export interface ReceiveOptions {
+  host: string;
+  port: number;
+  db: string;
+  store?: string;
+  flushMs: number;
+  metricsPort?: number;
+  metricsHost: string;
+  /** Datagrams per second per source network; undefined = off. */
+  rateLimit?: number;
+  logLevel: string;
+  /** How often totals are logged ($BEACON_RECEIVER_STATS_MS, default one minute). */
+  statsIntervalMs: number;
+}
+
+/** All option, environment and default resolution in one place; bad values are BEACON_ERR_USAGE. */
+export function resolveReceiveOptions(o: ReceiveCliOptions, env: NodeJS.ProcessEnv = process.env): ReceiveOptions {
+  let rateLimit: number | undefined;
+  const rl = String(o.rateLimit ?? '200').trim().toLowerCase();
+  if (rl !== 'off') {
+    if (!/^\d+$/.test(rl) || Number(rl) < 1) {
+      throw new BeaconError('BEACON_ERR_USAGE', `--rate-limit must be a positive integer or "off", got "${o.rateLimit}"`);
+    }
+    rateLimit = Number(rl);
+  }
+  const level = String(o.logLevel ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new BeaconError('BEACON_ERR_USAGE', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${o.logLevel}"`);
+  }
+  const statsText = env.BEACON_RECEIVER_STATS_MS;
+  const statsIntervalMs = statsText && /^\d+$/.test(statsText) && Number(statsText) > 0 ? Number(statsText) : 60_000;
+  return {
+    host: o.host ?? '0.0.0.0',
+    port: o.port ?? 50077,
+    db: o.db ?? './usage.db',
+    store: o.store,
+    flushMs: o.flushMs ?? 100,
+    metricsPort: o.metricsPort,
+    metricsHost: o.metricsHost ?? '127.0.0.1',
+    rateLimit,
+    logLevel: level,
+    statsIntervalMs,
+  };
+}

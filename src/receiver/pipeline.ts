@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import { decodeParsl } from '../protocol/parsl.js';
+import type { RejectReason } from '../store/counters.js';
+import type { IngestRecord } from '../store/types.js';
+import type { ReceiverClock } from './clock.js';
+import { decodeDatagram } from './decode.js';
+import type { RecentKeys } from './dedupe.js';
+import { fromNative, fromParsl } from './normalize.js';
+import { checkComponents, plausibleClientMs, plausibleDuration } from './plausibility.js';
+import { sourceNetwork, type RateLimiter } from './rate-limit.js';
+import type { Stats } from './stats.js';
+import { compileNativeValidator } from './validate.js';
+
+export interface PipelineDeps {
+  clock: ReceiverClock;
+  stats: Stats;
+  recent: RecentKeys;
+  limiter?: RateLimiter;
+  accept: (r: IngestRecord) => void;
+  log: Logger;
+}
+
+/**
+ * One datagram: rate limit → size → UTF-8 → JSON → protocol sniff → schema (native) or Parsl
+ * decoder → plausibility → dedupe → accept. Never throws and never answers the sender; every
+ * outcome is a counter. Source addresses are used only for the rate limit and at debug level as
+ * their truncated network.
+ */
+export function createPipeline(d: PipelineDeps): (buf: Buffer, address: string) => void {
+  const validate = compileNativeValidator();
+  const debug = d.log.isLevelEnabled('debug');
+  const { clock, stats, recent, limiter, accept } = d;
+
+  const reject = (reason: RejectReason, day: string, buf: Buffer, address: string): void => {
+    stats.reject(reason, day);
+    if (debug) d.log.debug({ reason, bytes: buf.length, net: sourceNetwork(address) }, 'rejected');
+  };
+
+  const toRecord = (buf: Buffer, now: number, month: number): IngestRecord | RejectReason => {
+    const dec = decodeDatagram(buf);
+    if (typeof dec === 'string') return dec;
+    if (dec.format === 'native') {
+      const m = dec.value;
+      if (!validate(m)) return 'schema';
+      if (!plausibleClientMs(m.t) || (m.kind === 'end' && !plausibleDuration(m.dur_ms))) return 'implausible';
+      const c = checkComponents(m.components);
+      if (c !== true) return c;
+      return fromNative(m, now, month);
+    }
+    const p = decodeParsl(dec.value, dec.format === 'parsl-1');
+    if (typeof p === 'string') return p;
+    if (!plausibleClientMs(p.clientMs) || !plausibleDuration(p.durationMs)) return 'implausible';
+    return fromParsl(p, now, month);
+  };
+
+  return (buf, address) => {
+    const now = clock.tick();
+    const { day, month } = clock.current;
+    stats.count('received', day);
+    if (limiter !== undefined && !limiter.take(address, now)) return reject('rate_limited', day, buf, address);
+    let r: IngestRecord | RejectReason;
+    try {
+      r = toRecord(buf, now, month);
+    } catch {
+      // Defensive: no input may crash the daemon. Nothing above is known to throw.
+      r = 'schema';
+    }
+    if (typeof r === 'string') return reject(r, day, buf, address);
+    if (recent.seen(r.run, r.kind)) {
+      stats.count('duplicates', day);
+      return;
+    }
+    accept(r);
+  };
+}

@@ -1,0 +1,121 @@
+import { BeaconError } from '../errors.js';
+import { addMonths, monthsEnding, type Month } from './month.js';
+import type { Progress } from './progress.js';
+import type { QueryRunner } from './query-runner.js';
+import { componentBreakdowns, DIMENSIONS, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './queries/breakdowns.js';
+import { monthCounters, type MonthCounters } from './queries/counters.js';
+import type { DurationStats } from './queries/durations.js';
+import { createMonthGroups, dropMonthGroups } from './queries/month-groups.js';
+import { scopeKey, type Scope } from './queries/scope.js';
+import {
+  cacheFeatures,
+  loadCachedSummary,
+  monthChanges,
+  saveCachedSummaries,
+  type CacheEntry,
+  type CacheFeatures,
+} from './queries/summary-cache.js';
+import { emptySummary, summarizeGroups, type MonthSummary } from './queries/summary.js';
+
+/**
+ * Everything the report needs from the store, read inside one read transaction so all numbers
+ * describe the same snapshot even while a receiver keeps writing. Aggregation happens in SQL;
+ * what comes back is a few hundred numbers.
+ */
+export const TREND_MONTHS = 12;
+export const TOP_N = 10;
+export const MAX_COMPONENT_KEYS = 12;
+
+export interface MonthData {
+  summary: MonthSummary;
+  durations: DurationStats;
+  previous: MonthSummary;
+  trend: { month: Month; summary: MonthSummary }[];
+  exitCodes: Breakdown;
+  breakdowns: Record<string, Breakdown>;
+  components: Map<string, Breakdown>;
+  counters: MonthCounters;
+  cachedMonths: number;
+}
+
+export interface CollectOptions {
+  month: Month;
+  project: string | null;
+  /** Backing (distinct users + runs without a user ID) a breakdown value needs to be listed; 0 for --raw. */
+  minBacking: number;
+  progress?: Progress;
+}
+
+async function requireStore(db: QueryRunner): Promise<void> {
+  if (!(await db.hasTable('run_facts')) || !(await db.hasTable('daily_counters'))) {
+    throw new BeaconError('BEACON_ERR_DB_OPEN', 'this file is not a usage-beacon store (no run_facts table); point --db at the receiver\'s store');
+  }
+}
+
+async function hasRuns(db: QueryRunner, scope: Scope): Promise<boolean> {
+  const p = scope.project === null ? '' : ' AND project = ?';
+  const rows = await db.all(`SELECT 1 AS x FROM run_facts WHERE month = ?${p} LIMIT 1`, scope.project === null ? [scope.month.key] : [scope.month.key, scope.project]);
+  return rows.length > 0;
+}
+
+/** A past month's summary: from the cache when still exact, else one pass over its runs. */
+async function pastSummary(db: QueryRunner, scope: Scope, features: CacheFeatures, pending: CacheEntry[]): Promise<{ s: MonthSummary; cached: boolean }> {
+  const key = scopeKey(scope.project);
+  const changes = features.cache ? await monthChanges(db, scope.month.key) : 0;
+  if (features.cache) {
+    const hit = await loadCachedSummary(db, scope.month.key, key, changes);
+    if (hit) return { s: hit, cached: true };
+  }
+  if (!(await hasRuns(db, scope))) return { s: emptySummary(), cached: false };
+  await createMonthGroups(db, scope);
+  const { summary } = await summarizeGroups(db, scope, features.firstMonth);
+  if (features.cache) pending.push({ month: scope.month.key, scope: key, changes, summary });
+  return { s: summary, cached: false };
+}
+
+export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promise<MonthData> {
+  await requireStore(db);
+  const features = await cacheFeatures(db);
+  const scope: Scope = { month: opts.month, project: opts.project };
+  const months = monthsEnding(opts.month, TREND_MONTHS);
+  const steps = months.length + 3;
+  const pending: CacheEntry[] = [];
+  const step = (i: number, what: string) => opts.progress?.update(i, steps, what);
+  let cachedMonths = 0;
+
+  await db.exec('BEGIN');
+  try {
+    // Past months first: each reuses the one temp groups table, the target month's comes last.
+    const trend: { month: Month; summary: MonthSummary }[] = [];
+    for (const [i, m] of months.slice(0, -1).entries()) {
+      step(i, `month ${m.label}`);
+      const r = await pastSummary(db, { month: m, project: opts.project }, features, pending);
+      if (r.cached) cachedMonths++;
+      trend.push({ month: m, summary: r.s });
+    }
+    step(months.length - 1, `month ${opts.month.label}`);
+    const bopts = { topN: TOP_N, minBacking: opts.minBacking };
+    await createMonthGroups(db, scope);
+    const { summary, durations } = await summarizeGroups(db, scope, features.firstMonth);
+    trend.push({ month: opts.month, summary });
+    step(months.length, 'breakdowns');
+    const breakdowns: Record<string, Breakdown> = {};
+    for (const [name, expr] of Object.entries(DIMENSIONS)) {
+      if (name === 'projects' && opts.project !== null) continue;
+      breakdowns[name] = await dimensionBreakdown(db, expr, bopts);
+    }
+    const exitCodes = await exitCodeBreakdown(db, bopts);
+    step(months.length + 1, 'components');
+    const components = await componentBreakdowns(db, MAX_COMPONENT_KEYS, bopts);
+    step(months.length + 2, 'data quality');
+    const counters = await monthCounters(db, opts.month);
+    await dropMonthGroups(db);
+    await db.exec('COMMIT');
+    const previous = trend.find((t) => t.month.key === addMonths(opts.month, -1).key)!.summary;
+    await saveCachedSummaries(db, pending);
+    return { summary, durations, previous, trend, exitCodes, breakdowns, components, counters, cachedMonths };
+  } catch (e) {
+    await db.exec('ROLLBACK').catch(() => {});
+    throw e;
+  }
+}

@@ -1,0 +1,99 @@
+import { componentPairs } from '../dialect.js';
+import { count, type QueryRunner } from '../query-runner.js';
+import { GROUPS } from './month-groups.js';
+
+/**
+ * "Top N plus other" tables over the month's groups. Each value carries its runs and its distinct
+ * users, so suppression can tell how many people stand behind a cell. The cap is applied in SQL
+ * (LIMIT), so a hostile flood of distinct versions never reaches JavaScript; "other" is a second
+ * aggregate over everything not shown, so its user count is exact (not a sum of overlapping
+ * per-value counts).
+ */
+export interface ValueCount {
+  value: string | number;
+  runs: number;
+  users: number;
+  /** Runs that carry no user ID (Parsl format 1): each may be a different person. */
+  idless: number;
+}
+
+export interface Breakdown {
+  rows: ValueCount[];
+  other: ValueCount | null;
+  runs: number;
+}
+
+export interface BreakdownOptions {
+  topN: number;
+  /** Smallest backing (users + idless runs) a value needs to be shown; 0 shows every top value. */
+  minBacking: number;
+}
+
+interface Source {
+  from: string;
+  where: string;
+  params: unknown[];
+  expr: string;
+}
+
+const MEASURES = `sum(runs) AS runs, count(DISTINCT user_id) AS users,
+  sum(CASE WHEN user_id IS NULL THEN runs ELSE 0 END) AS idless`;
+
+function valueCount(r: Record<string, unknown>, value: string | number): ValueCount {
+  return { value, runs: count(r.runs), users: count(r.users), idless: count(r.idless) };
+}
+
+export async function breakdown(db: QueryRunner, src: Source, opts: BreakdownOptions): Promise<Breakdown> {
+  const top = await db.all(
+    `SELECT ${src.expr} AS value, ${MEASURES} FROM ${src.from} WHERE ${src.where}
+     GROUP BY ${src.expr} ORDER BY runs DESC, value LIMIT ?`,
+    [...src.params, opts.topN + 1],
+  );
+  const [all] = await db.all(`SELECT ${MEASURES} FROM ${src.from} WHERE ${src.where}`, src.params);
+  const candidates = top.slice(0, opts.topN).map((r) => valueCount(r, r.value as string | number));
+  const rows = candidates.filter((r) => r.users + r.idless >= opts.minBacking);
+  const runs = count(all?.runs);
+  const shownRuns = rows.reduce((a, r) => a + r.runs, 0);
+  if (shownRuns === runs) return { rows, other: null, runs };
+  const notShown = rows.length ? ` AND ${src.expr} NOT IN (${rows.map(() => '?').join(', ')})` : '';
+  const [o] = await db.all(
+    `SELECT ${MEASURES} FROM ${src.from} WHERE ${src.where}${notShown}`,
+    [...src.params, ...rows.map((r) => r.value)],
+  );
+  return { rows, other: valueCount(o ?? {}, 'other'), runs };
+}
+
+/** The dimensions of the month's groups the report breaks down, in report order. */
+export const DIMENSIONS: Record<string, string> = {
+  projects: 'project',
+  versions: "coalesce(version, '(none)')",
+  runtimes: "coalesce(runtime, '(none)')",
+  platforms: "coalesce(os, '(none)') || '/' || coalesce(arch, '(none)')",
+  ci: "CASE ci WHEN 1 THEN 'CI' WHEN 0 THEN 'not CI' ELSE 'unknown' END",
+  clients: 'format',
+};
+
+export function dimensionBreakdown(db: QueryRunner, expr: string, opts: BreakdownOptions): Promise<Breakdown> {
+  return breakdown(db, { from: GROUPS, where: '1 = 1', params: [], expr }, opts);
+}
+
+/** Exit codes of completed runs that carry one (Parsl sends none). */
+export function exitCodeBreakdown(db: QueryRunner, opts: BreakdownOptions): Promise<Breakdown> {
+  return breakdown(db, { from: GROUPS, where: 'has_end = 1 AND exit_code IS NOT NULL', params: [], expr: 'exit_code' }, opts);
+}
+
+/** Component keys (most used first, at most `maxKeys`), each with its own top values. */
+export async function componentBreakdowns(db: QueryRunner, maxKeys: number, opts: BreakdownOptions): Promise<Map<string, Breakdown>> {
+  const c = componentPairs(db.dialect, GROUPS);
+  const keys = await db.all(
+    `SELECT ${c.key} AS k, sum(runs) AS runs FROM ${c.from} WHERE ${c.valid}
+     GROUP BY ${c.key} ORDER BY runs DESC, k LIMIT ?`,
+    [maxKeys],
+  );
+  const out = new Map<string, Breakdown>();
+  for (const k of keys) {
+    const key = String(k.k);
+    out.set(key, await breakdown(db, { from: c.from, where: `${c.valid} AND ${c.key} = ?`, params: [key], expr: c.value }, opts));
+  }
+  return out;
+}

@@ -1,0 +1,181 @@
+import BetterSqlite3 from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
+import { BeaconError } from '../errors.js';
+import { MAX_PLAUSIBLE_DURATION_MS } from '../protocol/limits.js';
+import type { CounterName } from './counters.js';
+import { migrateSqlite } from './migrate-sqlite.js';
+import type { CounterDelta, IngestRecord, RunStore, WriteResult } from './types.js';
+
+/**
+ * The embedded default store. Dedupe is the primary key: a start (or end) upserts the run's row
+ * only while its has_start (has_end) flag is 0, so a copy of an already stored datagram changes
+ * nothing and `changes` tells the two apart. Identity fields keep the first non-null value;
+ * first_seen_ms / month keep the earliest arrival; components of start and end are merged
+ * (Parsl sends configuration in the start and app counts in the end).
+ *
+ * WAL with synchronous=NORMAL: a commit survives a crash of this process (kill -9) at once; after
+ * a power loss or OS crash the last commits before the last WAL sync may be lost, but the database
+ * stays consistent. See docs/storage.md.
+ */
+
+const IDENTITY = ['project', 'user_id', 'host_id', 'script_id', 'version', 'runtime', 'os', 'arch', 'ci'] as const;
+const KEEP_FIRST = IDENTITY.filter((c) => c !== 'project')
+  .map((c) => `${c} = coalesce(run_facts.${c}, excluded.${c})`)
+  .join(',\n  ');
+
+const MERGE = `
+  weak_ids = max(run_facts.weak_ids, excluded.weak_ids),
+  eph = max(run_facts.eph, excluded.eph),
+  components = CASE WHEN run_facts.components IS NULL THEN excluded.components
+                    WHEN excluded.components IS NULL THEN run_facts.components
+                    ELSE json_patch(run_facts.components, excluded.components) END,
+  month = CASE WHEN excluded.first_seen_ms < run_facts.first_seen_ms THEN excluded.month ELSE run_facts.month END,
+  first_seen_ms = min(run_facts.first_seen_ms, excluded.first_seen_ms),
+  ${KEEP_FIRST}`;
+
+const COLUMNS = `run, project, format, ${IDENTITY.slice(1).join(', ')}, weak_ids, eph, components, first_seen_ms, month`;
+
+/** Legacy Parsl ends carry no duration: derive end − start from the client clocks when plausible. */
+function derived(endMs: string, startMs: string): string {
+  return `CASE WHEN ${endMs} - ${startMs} BETWEEN 0 AND ${MAX_PLAUSIBLE_DURATION_MS} THEN ${endMs} - ${startMs} END`;
+}
+
+const UPSERT_START = `
+INSERT INTO run_facts (${COLUMNS}, start_seen_ms, client_start_ms, has_start)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+ON CONFLICT (run) DO UPDATE SET
+  has_start = 1,
+  start_seen_ms = excluded.start_seen_ms,
+  client_start_ms = excluded.client_start_ms,
+  duration_ms = coalesce(run_facts.duration_ms, ${derived('run_facts.client_end_ms', 'excluded.client_start_ms')}),
+  ${MERGE}
+WHERE run_facts.has_start = 0`;
+
+const UPSERT_END = `
+INSERT INTO run_facts (${COLUMNS}, end_seen_ms, client_end_ms, exit_code, duration_ms, has_end)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+ON CONFLICT (run) DO UPDATE SET
+  has_end = 1,
+  end_seen_ms = excluded.end_seen_ms,
+  client_end_ms = excluded.client_end_ms,
+  exit_code = excluded.exit_code,
+  duration_ms = coalesce(excluded.duration_ms, ${derived('excluded.client_end_ms', 'run_facts.client_start_ms')}),
+  ${MERGE}
+WHERE run_facts.has_end = 0`;
+
+const ADD_COUNTER = `
+INSERT INTO daily_counters (day, name, value) VALUES (?, ?, ?)
+ON CONFLICT (day, name) DO UPDATE SET value = value + excluded.value`;
+
+function byRun(a: IngestRecord, b: IngestRecord): number {
+  return a.run < b.run ? -1 : a.run > b.run ? 1 : 0;
+}
+
+function bool(b: boolean | null): number | null {
+  return b === null ? null : b ? 1 : 0;
+}
+
+/** UTC YYYY-MM-DD of an epoch ms, cached for the current day (records of a batch share it). */
+class DayOf {
+  private start = 0;
+  private end = 0;
+  private day = '';
+  get(ms: number): string {
+    if (ms < this.start || ms >= this.end) {
+      this.day = new Date(ms).toISOString().slice(0, 10);
+      this.start = Date.parse(`${this.day}T00:00:00Z`);
+      this.end = this.start + 86_400_000;
+    }
+    return this.day;
+  }
+}
+
+export class SqliteStore implements RunStore {
+  readonly kind = 'sqlite' as const;
+  private readonly startStmt: Statement;
+  private readonly endStmt: Statement;
+  private readonly counterStmt: Statement;
+  private readonly write: (records: readonly IngestRecord[], counters: readonly CounterDelta[]) => WriteResult;
+  private readonly dayOf = new DayOf();
+  private readonly args: unknown[] = new Array(21);
+
+  constructor(readonly db: Database) {
+    this.startStmt = db.prepare(UPSERT_START);
+    this.endStmt = db.prepare(UPSERT_END);
+    this.counterStmt = db.prepare(ADD_COUNTER);
+    this.write = db.transaction((records: readonly IngestRecord[], counters: readonly CounterDelta[]) => this.apply(records, counters)).immediate;
+  }
+
+  writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
+    try {
+      return Promise.resolve(this.write(records, counters));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private apply(records: readonly IngestRecord[], counters: readonly CounterDelta[]): WriteResult {
+    const perDay = new Map<string, { stored: number; duplicates: number }>();
+    let stored = 0;
+    // Sorted by run (stable: a run's start and end keep their arrival order), the inserts walk the
+    // primary-key index in order: fewer distinct pages touched per batch (measured ~15% cheaper).
+    const sorted = records.length > 1 ? [...records].sort(byRun) : records;
+    for (const r of sorted) {
+      const a = this.args;
+      a[0] = r.run; a[1] = r.project; a[2] = r.format; a[3] = r.user_id; a[4] = r.host_id;
+      a[5] = r.script_id; a[6] = r.version; a[7] = r.runtime; a[8] = r.os; a[9] = r.arch;
+      a[10] = bool(r.ci); a[11] = r.weak_ids ? 1 : 0; a[12] = r.eph ? 1 : 0; a[13] = r.components;
+      a[14] = r.seen_ms; a[15] = r.month; a[16] = r.seen_ms; a[17] = r.client_ms;
+      let changes: number;
+      if (r.kind === 'start') {
+        a.length = 18;
+        changes = this.startStmt.run(a).changes;
+      } else {
+        a.length = 20;
+        a[18] = r.exit_code; a[19] = r.duration_ms;
+        changes = this.endStmt.run(a).changes;
+      }
+      const day = this.dayOf.get(r.seen_ms);
+      let d = perDay.get(day);
+      if (d === undefined) perDay.set(day, (d = { stored: 0, duplicates: 0 }));
+      if (changes > 0) {
+        d.stored++;
+        stored++;
+      } else d.duplicates++;
+    }
+    for (const [day, d] of perDay) {
+      if (d.stored) this.counterStmt.run(day, 'stored', d.stored);
+      if (d.duplicates) this.counterStmt.run(day, 'duplicates', d.duplicates);
+    }
+    for (const c of counters) {
+      for (const [name, value] of Object.entries(c.counts) as [CounterName, number][]) {
+        if (value) this.counterStmt.run(c.day, name, value);
+      }
+    }
+    return { stored, duplicates: records.length - stored };
+  }
+}
+
+/** Open (creating if needed) and migrate a SQLite store; any failure is a one-line BEACON_ERR_DB_OPEN. */
+export function openSqliteStore(path: string): SqliteStore {
+  let db: Database | undefined;
+  try {
+    db = new BetterSqlite3(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    // Short: a blocked write is retried by the batcher rather than stalling the receive loop.
+    db.pragma('busy_timeout = 200');
+    db.pragma('cache_size = -32768');
+    migrateSqlite(db);
+    return new SqliteStore(db);
+  } catch (e) {
+    if (db?.open) db.close();
+    if (e instanceof BeaconError) throw e;
+    const why = e instanceof Error ? e.message : String(e);
+    throw new BeaconError('BEACON_ERR_DB_OPEN', `cannot open SQLite store ${path}: ${why}`, { cause: e });
+  }
+}
