@@ -27,7 +27,6 @@ const TARGET = 60_000;
 const LOSSLESS = 0.999;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-receiver-'));
-const db = path.join(dir, 'usage.db');
 const haveTaskset = spawnSync('taskset', ['-V']).status === 0;
 const cpus = os.cpus().length;
 const pin = (core, cmd, args) => (haveTaskset && cpus > 1 ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
@@ -47,8 +46,8 @@ function buildSender() {
   return r.status === 0 ? { kind: 'c', cmd: exe, args: [] } : { kind: 'node', cmd: process.execPath, args: [path.join(root, 'bench', 'udp-sender.mjs')] };
 }
 
-function startReceiver() {
-  const [cmd, args] = pin(0, process.execPath, [path.join(root, 'dist/cli/beacon.js'), 'receive', '--host', '127.0.0.1',
+function startReceiver(db) {
+  const [cmd, args] = pin(0, process.execPath, [process.env.BENCH_CLI ?? path.join(root, 'dist/cli/beacon.js'), 'receive', '--host', '127.0.0.1',
     '--port', '0', '--db', db, '--rate-limit', 'off', '--metrics-port', '0', '--flush-ms', String(flushMs)]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -98,21 +97,28 @@ async function step(rx, sender, reader, rate) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const sender = buildSender();
-const rx = await startReceiver();
-const reader = new Database(db, { readonly: true });
 const results = [];
+let recvBufferBytes;
 try {
+  // A fresh store per rate, so every rate starts from the same (empty) database.
   for (const rate of rates) {
+    const db = path.join(dir, `usage-${rate}.db`);
+    const rx = await startReceiver(db);
+    recvBufferBytes = rx.recvBufferBytes;
+    const reader = new Database(db, { readonly: true });
     const runs = [];
-    for (let i = 0; i < reps; i++) runs.push(await step(rx, sender, reader, rate));
+    try {
+      for (let i = 0; i < reps; i++) runs.push(await step(rx, sender, reader, rate));
+    } finally {
+      reader.close();
+      rx.child.kill('SIGTERM');
+      await new Promise((r) => rx.child.once('exit', r));
+    }
     const ratio = median(runs.map((r) => r.ratio));
     results.push({ rate, medianStoredRatio: Number(ratio.toFixed(5)), lossless: ratio >= LOSSLESS, runs });
     process.stderr.write(`rate ${rate}/s: median stored ${(ratio * 100).toFixed(3)}%\n`);
   }
 } finally {
-  reader.close();
-  rx.child.kill('SIGTERM');
-  await new Promise((r) => rx.child.once('exit', r));
   rmSync(dir, { recursive: true, force: true });
 }
 const ok = results.filter((r) => r.lossless).map((r) => r.rate);
@@ -123,7 +129,7 @@ console.log(JSON.stringify({
   benchmark: 'receiver',
   node: process.version, cpus, pinned: haveTaskset && cpus > 1, sender: sender.kind,
   datagramBytes: Buffer.byteLength(sample), secondsPerStep: seconds, repetitions: reps, flushMs,
-  recvBufferBytes: rx.recvBufferBytes,
+  recvBufferBytes,
   highestLosslessRate: highest, losslessRates: ok, target: TARGET, meetsTarget: highest >= TARGET,
   steps: results,
 }, null, 2));

@@ -12,6 +12,7 @@ import { resolveReceiveOptions, type ReceiveCliOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import { RateLimiter } from './rate-limit.js';
 import { Stats } from './stats.js';
+import { useStoreThread, WorkerStore } from './worker-store.js';
 import { statsLine } from './stats-line.js';
 
 /** How often kernel drops are read from /proc (cheap, but not per datagram). */
@@ -29,7 +30,7 @@ export async function receiveCommand(cli: ReceiveCliOptions): Promise<number> {
   let udp: Listening | undefined;
   let metricsServer: Server | undefined;
   try {
-    store = await openStore({ db: opts.db, store: opts.store });
+    store = !opts.store && useStoreThread() ? await WorkerStore.open(opts.db) : await openStore({ db: opts.db, store: opts.store });
     udp = await listenUdp(opts.host, opts.port);
   } catch (e) {
     udp?.socket.close();
@@ -85,16 +86,20 @@ export async function receiveCommand(cli: ReceiveCliOptions): Promise<number> {
   const metricsPort = metricsServer ? (metricsServer.address() as { port: number }).port : undefined;
   log.info(
     { host: opts.host, port: udp.port, store: store.kind, db: store.kind === 'sqlite' ? opts.db : undefined, flushMs: opts.flushMs,
-      rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort },
+      storeThread: store instanceof WorkerStore, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort },
     'listening',
   );
 
   const kernelTimer = setInterval(pollKernel, KERNEL_POLL_MS);
   const statsTimer = setInterval(() => log.info(statsLine(stats, batcher.pending), 'stats'), opts.statsIntervalMs);
 
+  // The handlers stay installed until the end: a second signal during the (short) shutdown must
+  // not kill the process before everything accepted is committed.
+  let onSignal: (s: NodeJS.Signals) => void = () => {};
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    onSignal = (s) => resolve(s);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
   // Stop reading first, so "everything accepted" is a fixed set, then commit it all.
   socket.removeAllListeners('message');
@@ -108,6 +113,8 @@ export async function receiveCommand(cli: ReceiveCliOptions): Promise<number> {
   }
   const committed = await batcher.close();
   await store.close();
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
   log.info({ signal, ...statsLine(stats, batcher.pending) }, committed ? 'stopped' : 'stopped with uncommitted datagrams');
   return committed ? 0 : 1;
 }

@@ -1,4 +1,5 @@
 import { cleanLabel } from './escape.js';
+import { int } from './format.js';
 import { addMonths, isIncomplete, type Month } from './month.js';
 import type { MonthData } from './collect.js';
 import type { MonthSummary } from './queries/summary.js';
@@ -64,16 +65,17 @@ function histogramLabel(from: number, to: number | null): string {
 
 function notes(s: MonthSummary, d: MonthData, o: BuildOptions, empty: boolean): string[] {
   const out: string[] = [];
-  const what = o.project === null ? '' : ` for project "${cleanLabel(o.project)}"`;
-  if (empty) out.push(`No runs were recorded in ${o.month.label}${what}. Check --month and --db, and that the receiver was running that month.`);
+  // Notes hold no sender strings (not even the project name), so md can print them unescaped.
+  const what = o.project === null ? '' : ' for this project';
+  if (empty) out.push(`No runs were recorded in ${o.month.label}${what}. Check --month, --project and --db, and that the receiver was running that month.`);
   if (isIncomplete(o.month, o.nowMs)) out.push(`${o.month.label} has not ended yet: its numbers will still grow.`);
   if (!empty && s.runs_without_user_id === s.runs) {
     out.push(`None of this month's runs carry a user ID (all come from Parsl-compatible clients of format 1, which send none), so unique users, hosts, scripts and new users cannot be counted: they are reported as unknown, not as 0.`);
   } else if (s.runs_without_user_id > 0) {
-    out.push(`${s.runs_without_user_id} of ${s.runs} runs (${r1((100 * s.runs_without_user_id) / s.runs)}%) come from Parsl-compatible clients that send no user ID; they count as runs but not in users, hosts or scripts.`);
+    out.push(`${int(s.runs_without_user_id)} of ${int(s.runs)} runs (${r1((100 * s.runs_without_user_id) / s.runs)}%) come from Parsl-compatible clients that send no user ID; they count as runs but not in users, hosts or scripts.`);
   }
-  if (s.runs_weak_ids > 0) out.push(`${s.runs_weak_ids} runs come from legacy Parsl clients, whose user and host IDs are short unsalted hashes (weak: reversible by guessing names). They are counted like other IDs.`);
-  if (s.runs_ephemeral_ids > 0) out.push(`${s.runs_ephemeral_ids} runs used ephemeral IDs (the beacon could not keep a state file), so their users may be counted more than once.`);
+  if (s.runs_weak_ids > 0) out.push(`${int(s.runs_weak_ids)} runs come from legacy Parsl clients, whose user and host IDs are short unsalted hashes (weak: reversible by guessing names). They are counted like other IDs.`);
+  if (s.runs_ephemeral_ids > 0) out.push(`${int(s.runs_ephemeral_ids)} runs used ephemeral IDs (the beacon could not keep a state file), so their users may be counted more than once.`);
   const days = new Date(Date.UTC(Math.floor(o.month.key / 100), o.month.key % 100, 0)).getUTCDate();
   if (d.counters.days < days) out.push(`The receiver's daily counters cover ${d.counters.days} of the month's ${days} days; datagram totals cover only those days.`);
   if (o.project !== null) out.push('Datagram counters (received, duplicates, rejected) describe the whole collector, not one project.');

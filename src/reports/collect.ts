@@ -1,5 +1,5 @@
 import { BeaconError } from '../errors.js';
-import { addMonths, monthsEnding, type Month } from './month.js';
+import { monthsEnding, type Month } from './month.js';
 import type { Progress } from './progress.js';
 import type { QueryRunner } from './query-runner.js';
 import { componentBreakdowns, DIMENSIONS, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './queries/breakdowns.js';
@@ -9,13 +9,13 @@ import { createMonthGroups, dropMonthGroups } from './queries/month-groups.js';
 import { scopeKey, type Scope } from './queries/scope.js';
 import {
   cacheFeatures,
-  loadCachedSummary,
+  loadCached,
   monthChanges,
   saveCachedSummaries,
   type CacheEntry,
   type CacheFeatures,
 } from './queries/summary-cache.js';
-import { emptySummary, summarizeGroups, type MonthSummary } from './queries/summary.js';
+import { emptySummary, summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './queries/summary.js';
 
 /**
  * Everything the report needs from the store, read inside one read transaction so all numbers
@@ -26,6 +26,17 @@ export const TREND_MONTHS = 12;
 export const TOP_N = 10;
 export const MAX_COMPONENT_KEYS = 12;
 
+/** What is computed from the reported month's runs (and cached as one JSON value). */
+interface MonthDetail {
+  v: number;
+  summary: MonthSummary;
+  durations: DurationStats;
+  exitCodes: Breakdown;
+  breakdowns: Record<string, Breakdown>;
+  components: [string, Breakdown][];
+}
+const DETAIL_VERSION = SUMMARY_VERSION * 100 + 1;
+
 export interface MonthData {
   summary: MonthSummary;
   durations: DurationStats;
@@ -35,6 +46,7 @@ export interface MonthData {
   breakdowns: Record<string, Breakdown>;
   components: Map<string, Breakdown>;
   counters: MonthCounters;
+  /** Months (of the trend, including the reported one) answered from the cache. */
   cachedMonths: number;
 }
 
@@ -63,14 +75,50 @@ async function pastSummary(db: QueryRunner, scope: Scope, features: CacheFeature
   const key = scopeKey(scope.project);
   const changes = features.cache ? await monthChanges(db, scope.month.key) : 0;
   if (features.cache) {
-    const hit = await loadCachedSummary(db, scope.month.key, key, changes);
+    const hit = await loadCached<MonthSummary>(db, scope.month.key, key, changes, SUMMARY_VERSION);
     if (hit) return { s: hit, cached: true };
   }
   if (!(await hasRuns(db, scope))) return { s: emptySummary(), cached: false };
   await createMonthGroups(db, scope);
   const { summary } = await summarizeGroups(db, scope, features.firstMonth);
-  if (features.cache) pending.push({ month: scope.month.key, scope: key, changes, summary });
+  if (features.cache) pending.push({ month: scope.month.key, scope: key, changes, value: summary });
   return { s: summary, cached: false };
+}
+
+/** The reported month in full: cached per (scope, K, caps), else computed from its groups. */
+async function monthDetail(
+  db: QueryRunner,
+  scope: Scope,
+  opts: CollectOptions,
+  features: CacheFeatures,
+  pending: CacheEntry[],
+): Promise<{ d: MonthDetail; cached: boolean }> {
+  const summaryKey = scopeKey(scope.project);
+  const detailKey = `detail:k=${opts.minBacking}:top=${TOP_N}:keys=${MAX_COMPONENT_KEYS}:${summaryKey}`;
+  const changes = features.cache ? await monthChanges(db, scope.month.key) : 0;
+  if (features.cache) {
+    const hit = await loadCached<MonthDetail>(db, scope.month.key, detailKey, changes, DETAIL_VERSION);
+    if (hit) return { d: hit, cached: true };
+  }
+  const bopts = { topN: TOP_N, minBacking: opts.minBacking };
+  await createMonthGroups(db, scope);
+  const { summary, durations } = await summarizeGroups(db, scope, features.firstMonth);
+  opts.progress?.update(TREND_MONTHS, TREND_MONTHS + 2, 'breakdowns');
+  const breakdowns: Record<string, Breakdown> = {};
+  for (const [name, expr] of Object.entries(DIMENSIONS)) {
+    if (name === 'projects' && scope.project !== null) continue;
+    breakdowns[name] = await dimensionBreakdown(db, expr, bopts);
+  }
+  const exitCodes = await exitCodeBreakdown(db, bopts);
+  opts.progress?.update(TREND_MONTHS + 1, TREND_MONTHS + 2, 'components');
+  const components = [...(await componentBreakdowns(db, MAX_COMPONENT_KEYS, bopts))];
+  await dropMonthGroups(db);
+  const d: MonthDetail = { v: DETAIL_VERSION, summary, durations, exitCodes, breakdowns, components };
+  if (features.cache) {
+    pending.push({ month: scope.month.key, scope: detailKey, changes, value: d });
+    pending.push({ month: scope.month.key, scope: summaryKey, changes, value: summary });
+  }
+  return { d, cached: false };
 }
 
 export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promise<MonthData> {
@@ -78,42 +126,27 @@ export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promi
   const features = await cacheFeatures(db);
   const scope: Scope = { month: opts.month, project: opts.project };
   const months = monthsEnding(opts.month, TREND_MONTHS);
-  const steps = months.length + 3;
   const pending: CacheEntry[] = [];
-  const step = (i: number, what: string) => opts.progress?.update(i, steps, what);
   let cachedMonths = 0;
 
   await db.exec('BEGIN');
   try {
-    // Past months first: each reuses the one temp groups table, the target month's comes last.
     const trend: { month: Month; summary: MonthSummary }[] = [];
     for (const [i, m] of months.slice(0, -1).entries()) {
-      step(i, `month ${m.label}`);
+      opts.progress?.update(i, TREND_MONTHS + 2, `month ${m.label}`);
       const r = await pastSummary(db, { month: m, project: opts.project }, features, pending);
       if (r.cached) cachedMonths++;
       trend.push({ month: m, summary: r.s });
     }
-    step(months.length - 1, `month ${opts.month.label}`);
-    const bopts = { topN: TOP_N, minBacking: opts.minBacking };
-    await createMonthGroups(db, scope);
-    const { summary, durations } = await summarizeGroups(db, scope, features.firstMonth);
-    trend.push({ month: opts.month, summary });
-    step(months.length, 'breakdowns');
-    const breakdowns: Record<string, Breakdown> = {};
-    for (const [name, expr] of Object.entries(DIMENSIONS)) {
-      if (name === 'projects' && opts.project !== null) continue;
-      breakdowns[name] = await dimensionBreakdown(db, expr, bopts);
-    }
-    const exitCodes = await exitCodeBreakdown(db, bopts);
-    step(months.length + 1, 'components');
-    const components = await componentBreakdowns(db, MAX_COMPONENT_KEYS, bopts);
-    step(months.length + 2, 'data quality');
+    opts.progress?.update(TREND_MONTHS - 1, TREND_MONTHS + 2, `month ${opts.month.label}`);
+    const { d, cached } = await monthDetail(db, scope, opts, features, pending);
+    if (cached) cachedMonths++;
+    trend.push({ month: opts.month, summary: d.summary });
     const counters = await monthCounters(db, opts.month);
-    await dropMonthGroups(db);
     await db.exec('COMMIT');
-    const previous = trend.find((t) => t.month.key === addMonths(opts.month, -1).key)!.summary;
     await saveCachedSummaries(db, pending);
-    return { summary, durations, previous, trend, exitCodes, breakdowns, components, counters, cachedMonths };
+    const previous = trend[trend.length - 2]!.summary;
+    return { ...d, components: new Map(d.components), previous, trend, counters, cachedMonths };
   } catch (e) {
     await db.exec('ROLLBACK').catch(() => {});
     throw e;

@@ -2,6 +2,7 @@ import type { MonthCounters } from './queries/counters.js';
 import type { MonthSummary } from './queries/summary.js';
 import type { Quality } from './report-types.js';
 import { DEFAULT_COPIES } from '../protocol/limits.js';
+import { int } from './format.js';
 
 /**
  * Data quality and the datagram loss estimate (method in docs/reports.md).
@@ -38,8 +39,8 @@ function uncertainty(s: MonthSummary, q: number | null, qUp: number | null): Rec
   }
   const missing = (n: number, rate: number) => Math.round((n * rate) / (1 - Math.min(rate, 0.999)));
   return {
-    runs_started: `undercounted by about ${pct(q)} (~${missing(s.runs_started, q)} runs whose start was lost; 95% bound ${pct(qUp)})`,
-    runs_completed: `undercounted by about ${pct(q)} (~${missing(s.runs_completed, q)} runs whose end was lost; 95% bound ${pct(qUp)})`,
+    runs_started: `undercounted by about ${pct(q)} (~${int(missing(s.runs_started, q))} runs whose start was lost; 95% bound ${pct(qUp)})`,
+    runs_completed: `undercounted by about ${pct(q)} (~${int(missing(s.runs_completed, q))} runs whose end was lost; 95% bound ${pct(qUp)})`,
     compute_hours: `undercounted by about ${pct(q)}, like completed runs (loss does not depend on run length)`,
     unique_users: `a user is missed only if every datagram of every run was lost: at most ${pct(q * q)} of users with a single run, far less for users with several`,
     success_rate: 'not biased by loss (a lost datagram does not depend on the exit code)',

@@ -13,21 +13,28 @@ import {
   type Table,
 } from './sections.js';
 
-/** GitHub-flavoured Markdown. Every cell and title goes through escapeMd (some carry sender data). */
+/**
+ * GitHub-flavoured Markdown. Strings that came from datagrams (breakdown values, component keys,
+ * the project name) go through escapeMd; the rest is text this module writes itself, made of
+ * words, numbers and punctuation that carries no Markdown meaning, left readable.
+ */
 function table(t: Table, level = '##'): string {
-  const lines = [`${level} ${escapeMd(t.title)}`, ''];
-  if (t.intro) lines.push(escapeMd(t.intro), '');
-  if (t.rows.length === 0) return [...lines, '_None this month\\._', ''].join('\n');
-  lines.push(`| ${t.head.map(escapeMd).join(' | ')} |`);
+  const lines = [`${level} ${t.title}${t.subject === undefined ? '' : escapeMd(t.subject)}`, ''];
+  // Intros and methodology are fixed prose written for Markdown; only data-bearing text is escaped.
+  if (t.intro) lines.push(t.intro, '');
+  if (t.rows.length === 0) return [...lines, '_None this month._', ''].join('\n');
+  lines.push(`| ${t.head.join(' | ')} |`);
   lines.push(`|${t.numeric.map((n) => (n ? ' ---: ' : ' --- ')).join('|')}|`);
-  for (const row of t.rows) lines.push(`| ${row.map(escapeMd).join(' | ')} |`);
+  for (const row of t.rows) lines.push(`| ${row.map((c, i) => (t.data?.[i] ? escapeMd(c) : c)).join(' | ')} |`);
   lines.push('');
   return lines.join('\n');
 }
 
 export function renderMarkdown(r: Report): string {
-  const out: string[] = [`# ${escapeMd(title(r))}`, ''];
-  for (const n of r.notes) out.push(`> ${escapeMd(n)}`, '>');
+  const t = title(r);
+  const out: string[] = [`# ${t.before}${escapeMd(t.subject)}${t.after}`, ''];
+  // Notes are fixed sentences with numbers (build-report.ts never puts sender strings in them).
+  for (const n of r.notes) out.push(`> ${n}`, '>');
   if (r.notes.length) out.pop();
   out.push('');
   out.push(table(summaryTable(r)));
@@ -43,9 +50,9 @@ export function renderMarkdown(r: Report): string {
   out.push(table(uncertaintyTable(r), '###'));
   out.push('## Methodology and privacy', '');
   for (const s of methodology(r.suppression.min_users)) {
-    out.push(`### ${escapeMd(s.title)}`, '');
-    for (const p of s.paragraphs) out.push(escapeMd(p), '');
+    out.push(`### ${s.title}`, '');
+    for (const p of s.paragraphs) out.push(p, '');
   }
-  out.push('---', '', `_Made by usage\\-beacon \\(reports monthly\\) from the collector's store\\. The JSON format of this report holds the same numbers\\._`, '');
+  out.push('---', '', "_Made by usage-beacon (reports monthly) from the collector's store. The JSON format of this report holds the same numbers._", '');
   return out.join('\n');
 }

@@ -9,10 +9,14 @@ import type { BreakdownRow, Report } from './report-types.js';
 export interface Table {
   id: string;
   title: string;
+  /** Part of the title that came from a datagram (a component key): escaped by the renderer. */
+  subject?: string;
   intro?: string;
   head: string[];
   /** Columns to right-align (numbers). */
   numeric: boolean[];
+  /** Columns holding strings that came from datagrams; md escapes exactly these (html escapes all). */
+  data?: boolean[];
   rows: string[][];
 }
 
@@ -92,12 +96,14 @@ export function histogramTable(r: Report): Table {
   };
 }
 
-export function breakdownTable(id: string, title: string, rows: BreakdownRow[], first = 'Value'): Table {
+export function breakdownTable(id: string, title: string, rows: BreakdownRow[], subject?: string): Table {
   return {
     id,
     title,
-    head: [first, 'Runs', 'Share', 'Users'],
+    subject,
+    head: ['Value', 'Runs', 'Share', 'Users'],
     numeric: [false, true, true, true],
+    data: [true, false, false, false],
     rows: rows.map((b) => [b.value, cellText(b.runs), shareText(b.share), cellText(b.users)]),
   };
 }
@@ -105,7 +111,7 @@ export function breakdownTable(id: string, title: string, rows: BreakdownRow[], 
 export function breakdownTables(r: Report): Table[] {
   const out: Table[] = [];
   for (const [name, rows] of Object.entries(r.breakdowns)) out.push(breakdownTable(name, BREAKDOWN_TITLES[name] ?? name, rows));
-  for (const [key, rows] of Object.entries(r.components)) out.push(breakdownTable(`component:${key}`, `Component: ${key}`, rows));
+  for (const [key, rows] of Object.entries(r.components)) out.push(breakdownTable(`component-${out.length}`, 'Component: ', rows, key));
   return out;
 }
 
@@ -152,6 +158,9 @@ export function uncertaintyTable(r: Report): Table {
   };
 }
 
-export function title(r: Report): string {
-  return `Usage report for ${r.project === null ? 'all projects' : r.project}, ${r.month}`;
+/** The report title; `subject` (the project name, from datagrams) is escaped by the renderer. */
+export function title(r: Report): { before: string; subject: string; after: string } {
+  return r.project === null
+    ? { before: 'Usage report for all projects, ', subject: '', after: r.month }
+    : { before: 'Usage report for project ', subject: r.project, after: `, ${r.month}` };
 }

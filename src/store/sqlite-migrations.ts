@@ -104,7 +104,7 @@ CREATE TRIGGER run_facts_first_month_insert AFTER INSERT ON run_facts WHEN NEW.u
   ON CONFLICT (project, user_id) DO UPDATE SET month = excluded.month WHERE excluded.month < user_first_month.month;
 END;
 CREATE TRIGGER run_facts_first_month_update AFTER UPDATE OF user_id, month ON run_facts
-WHEN NEW.user_id IS NOT NULL BEGIN
+WHEN NEW.user_id IS NOT NULL AND (OLD.user_id IS NULL OR NEW.month <> OLD.month) BEGIN
   INSERT INTO user_first_month (project, user_id, month) VALUES (NEW.project, NEW.user_id, NEW.month)
   ON CONFLICT (project, user_id) DO UPDATE SET month = excluded.month WHERE excluded.month < user_first_month.month;
 END;

@@ -34,6 +34,10 @@ export interface IngestRecord {
   /** Client clock from the datagram (informational only). */
   client_ms: number | null;
   exit_code: number | null;
+  /**
+   * From the emitter. Null on an end (Parsl legacy sends none): the store then derives it from the
+   * client clocks of the start and the end once both are stored, if between 0 and one year.
+   */
   duration_ms: number | null;
 }
 

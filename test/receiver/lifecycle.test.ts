@@ -28,9 +28,10 @@ async function flood(port: number, n: number, onHalf?: () => void): Promise<void
 }
 
 describe('receiver lifecycle', () => {
-  it('SIGTERM under load: stops reading, commits everything it accepted, exits 0', async () => {
+  it.each(['on', 'off'])('SIGTERM under load: stops reading, commits everything it accepted, exits 0 (store thread %s)', async (thread) => {
     tmp = tempDir();
-    rx = await startReceiver(tmp.db, ['--rate-limit', 'off', '--flush-ms', '1000']);
+    rx = await startReceiver(tmp.db, ['--rate-limit', 'off', '--flush-ms', '1000'], { BEACON_STORE_THREAD: thread });
+    expect(rx.lines[0]).toMatchObject({ msg: 'listening', storeThread: thread === 'on' });
     const r = rx;
     await flood(r.port, 6000, () => r.child.kill('SIGTERM'));
     expect(await r.exited).toBe(0);
@@ -109,7 +110,8 @@ describe('receiver lifecycle', () => {
     const junk = await runCli(['receive', '--port', '0', '--db', notSqlite]);
     expect(junk.code).toBe(1);
     expect(junk.stderr).toMatch(/\[BEACON_ERR_DB_OPEN\]\n$/);
-    const pg = await runCli(['receive', '--port', '0', '--store', 'postgres://127.0.0.1/test']);
+    // Port 1 on loopback: nothing listens, whether or not the PostgreSQL store is wired in yet.
+    const pg = await runCli(['receive', '--port', '0', '--store', 'postgres://127.0.0.1:1/nothing']);
     expect(pg.code).toBe(1);
     expect(pg.stderr).toContain('[BEACON_ERR_DB_OPEN]');
   });

@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { counters, encoder, PARSL_FIXTURES, query, send, startReceiver, tempDir, waitFor, type RunningReceiver } from './helpers.js';
+import { CLI, counters, encoder, PARSL_FIXTURES, query, send, startReceiver, tempDir, waitFor, type RunningReceiver } from './helpers.js';
 
 let rx: RunningReceiver | undefined;
 let tmp: ReturnType<typeof tempDir>;
@@ -15,9 +16,9 @@ const runRow = (db: string, run: string) => query(db, 'SELECT * FROM runs WHERE 
 const rowCount = (db: string) => (query<{ n: number }>(db, 'SELECT count(*) AS n FROM runs')[0]!.n);
 
 describe('beacon receive, end to end over real UDP into a real SQLite file', () => {
-  it('stores each run once from duplicated start/end copies, with exit codes and durations', async () => {
+  it.each(['on', 'off'])('stores each run once from duplicated start/end copies, with exit codes and durations (store thread %s)', async (thread) => {
     tmp = tempDir();
-    rx = await startReceiver(tmp.db, ['--rate-limit', 'off']);
+    rx = await startReceiver(tmp.db, ['--rate-limit', 'off'], { BEACON_STORE_THREAD: thread });
     const a = encoder({ components: { executors: 2, provider: 'slurm' } });
     const b = encoder({ project: 'other', ci: true, eph: true });
     const c = encoder();
@@ -44,6 +45,32 @@ describe('beacon receive, end to end over real UDP into a real SQLite file', () 
     expect(Math.abs((ra.first_seen_ms as number) - Date.now())).toBeLessThan(60_000);
     await waitFor('persisted counters', () => counters(tmp.db).stored === 6 && counters(tmp.db));
     expect(counters(tmp.db)).toMatchObject({ received: 12, stored: 6, duplicates: 6 });
+  });
+
+  it('the real beacon (`beacon run`) → the real receiver → one row per run with exit code and duration', async () => {
+    tmp = tempDir();
+    rx = await startReceiver(tmp.db, ['--rate-limit', 'off']);
+    const home = join(tmp.dir, 'beacon-home');
+    mkdirSync(home);
+    const env = { PATH: process.env.PATH, LANG: 'C', BEACON_HOME: home };
+    for (const code of [0, 3, 42]) {
+      const r = spawnSync(process.execPath, [CLI, 'run', '--project', 'e2e', '--tool-version', '2.0', '--collector', `127.0.0.1:${rx.port}`,
+        '--', process.execPath, '-e', `setTimeout(() => process.exit(${code}), 150)`], { env, encoding: 'utf8', timeout: 20_000 });
+      expect(r.status).toBe(code);
+    }
+    await waitFor('3 ended runs', () => query<{ n: number }>(tmp.db, 'SELECT count(*) AS n FROM runs WHERE has_end = 1')[0]!.n === 3);
+    const got = query<Record<string, number | string>>(tmp.db, 'SELECT * FROM runs ORDER BY first_seen_ms');
+    expect(got.map((r) => r.exit_code)).toEqual([0, 3, 42]);
+    for (const r of got) {
+      expect(r).toMatchObject({ project: 'e2e', version: '2.0', format: 'native', has_start: 1, has_end: 1 });
+      expect(r.duration_ms as number).toBeGreaterThanOrEqual(140);
+      expect(r.duration_ms as number).toBeLessThan(20_000);
+      expect(r.user_id).toMatch(/^[0-9a-f]{32}$/);
+    }
+    // The same user and host for all three runs; each copy sent twice was deduped.
+    expect(new Set(got.map((r) => r.user_id)).size).toBe(1);
+    await waitFor('duplicates persisted', () => counters(tmp.db).stored === 6 && counters(tmp.db));
+    expect(counters(tmp.db).duplicates).toBe(counters(tmp.db).received! - 6);
   });
 
   it('counts copies as duplicates across a restart, using the store not memory', async () => {

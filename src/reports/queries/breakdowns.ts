@@ -44,15 +44,16 @@ function valueCount(r: Record<string, unknown>, value: string | number): ValueCo
 }
 
 export async function breakdown(db: QueryRunner, src: Source, opts: BreakdownOptions): Promise<Breakdown> {
+  // The window sum is taken over all groups before LIMIT: the section total without a second pass.
   const top = await db.all(
-    `SELECT ${src.expr} AS value, ${MEASURES} FROM ${src.from} WHERE ${src.where}
+    `SELECT ${src.expr} AS value, ${MEASURES}, sum(sum(runs)) OVER () AS total_runs
+     FROM ${src.from} WHERE ${src.where}
      GROUP BY ${src.expr} ORDER BY runs DESC, value LIMIT ?`,
     [...src.params, opts.topN + 1],
   );
-  const [all] = await db.all(`SELECT ${MEASURES} FROM ${src.from} WHERE ${src.where}`, src.params);
   const candidates = top.slice(0, opts.topN).map((r) => valueCount(r, r.value as string | number));
   const rows = candidates.filter((r) => r.users + r.idless >= opts.minBacking);
-  const runs = count(all?.runs);
+  const runs = count(top[0]?.total_runs);
   const shownRuns = rows.reduce((a, r) => a + r.runs, 0);
   if (shownRuns === runs) return { rows, other: null, runs };
   const notShown = rows.length ? ` AND ${src.expr} NOT IN (${rows.map(() => '?').join(', ')})` : '';

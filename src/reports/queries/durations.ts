@@ -2,8 +2,8 @@ import { count, num, type QueryRunner } from '../query-runner.js';
 import { runsWhere, type Scope } from './scope.js';
 
 /**
- * Run lengths of completed runs (duration_ms is only ever set once an end arrived). One pass over
- * the index run_facts_duration (month, duration_ms, project) counts runs per histogram bin; exact
+ * Run lengths of completed runs (duration_ms is only ever set once an end arrived). Range counts
+ * over the index run_facts_duration (month, duration_ms, project) give the histogram; exact
  * percentiles then seek into the one bin that holds the wanted rank, so no query walks the month
  * twice.
  */
@@ -24,20 +24,22 @@ export interface DurationStats {
   p90_s: number | null;
 }
 
-function binCase(): string {
-  const whens = BIN_EDGES_S.slice(1).map((edge, i) => `WHEN duration_ms < ${edge * 1000} THEN ${i}`);
-  return `CASE ${whens.join(' ')} ELSE ${BIN_EDGES_S.length - 1} END`;
+/** One range count per bin: index-only range scans, several times faster than a CASE per row. */
+async function binCounts(db: QueryRunner, scope: Scope): Promise<number[]> {
+  const where = runsWhere(scope);
+  const counts: number[] = [];
+  for (const [i, from] of BIN_EDGES_S.entries()) {
+    const to = BIN_EDGES_S[i + 1];
+    const lower = i === 0 ? 'duration_ms IS NOT NULL' : `duration_ms >= ${from * 1000}`;
+    const upper = to === undefined ? '' : ` AND duration_ms < ${to * 1000}`;
+    const rows = await db.all(`SELECT count(*) AS n FROM run_facts WHERE ${where.sql} AND ${lower}${upper}`, where.params);
+    counts.push(count(rows[0]?.n));
+  }
+  return counts;
 }
 
 export async function durationStats(db: QueryRunner, scope: Scope): Promise<DurationStats> {
-  const where = runsWhere(scope);
-  const rows = await db.all(
-    `SELECT ${binCase()} AS bin, count(*) AS runs FROM run_facts
-     WHERE ${where.sql} AND duration_ms IS NOT NULL GROUP BY 1 ORDER BY 1`,
-    where.params,
-  );
-  const counts = new Array<number>(BIN_EDGES_S.length).fill(0);
-  for (const r of rows) counts[count(r.bin)] = count(r.runs);
+  const counts = await binCounts(db, scope);
   const histogram = counts.map((runs, i) => ({ from_s: BIN_EDGES_S[i]!, to_s: BIN_EDGES_S[i + 1] ?? null, runs }));
   const total = counts.reduce((a, b) => a + b, 0);
   return {
@@ -58,7 +60,7 @@ async function nearestRank(db: QueryRunner, scope: Scope, bins: HistogramBin[], 
       continue;
     }
     const where = runsWhere(scope);
-    // The first bin has no lower bound, so it matches the CASE above even for odd values.
+    // The first bin has no lower bound (as in binCounts), so odd negative values land somewhere.
     const lower = bin.from_s === 0 ? 'duration_ms IS NOT NULL' : `duration_ms >= ${bin.from_s * 1000}`;
     const upper = bin.to_s === null ? '' : ` AND duration_ms < ${bin.to_s * 1000}`;
     const rows = await db.all(

@@ -1,9 +1,10 @@
 import { num, type QueryRunner } from '../query-runner.js';
-import { SUMMARY_VERSION, type MonthSummary } from './summary.js';
 
 /**
- * Per-month summaries cached in the store (report_month_cache, schema v2), so the 12-month trend
- * and the previous month cost one row each instead of a pass over a million runs each.
+ * Per-month results cached in the store (report_month_cache, schema v2): each month's summary, so
+ * the 12-month trend and the previous month cost one row each instead of a pass over a million
+ * runs each, and the reported month's full breakdowns, so the md, html, csv and json of one month
+ * (or a re-run) aggregate the month once.
  *
  * Exactness, not freshness heuristics: triggers on run_facts count every insert, update and
  * delete per month in report_month_changes. A cached summary records the count it was computed
@@ -28,13 +29,18 @@ export async function monthChanges(db: QueryRunner, month: number): Promise<numb
   return num(rows[0]?.changes) ?? 0;
 }
 
-export async function loadCachedSummary(db: QueryRunner, month: number, scope: string, changes: number): Promise<MonthSummary | null> {
+/** A cached value is any JSON object carrying the version `v` of the code that made it. */
+export interface Versioned {
+  v: number;
+}
+
+export async function loadCached<T extends Versioned>(db: QueryRunner, month: number, scope: string, changes: number, v: number): Promise<T | null> {
   const rows = await db.all('SELECT changes, summary FROM report_month_cache WHERE month = ? AND scope = ?', [month, scope]);
   const row = rows[0];
   if (!row || num(row.changes) !== changes) return null;
   try {
-    const s = JSON.parse(String(row.summary)) as MonthSummary;
-    return s.v === SUMMARY_VERSION ? s : null;
+    const value = JSON.parse(String(row.summary)) as T;
+    return value.v === v ? value : null;
   } catch {
     // A damaged cache row is only a missed shortcut: recompute.
     return null;
@@ -45,7 +51,7 @@ export interface CacheEntry {
   month: number;
   scope: string;
   changes: number;
-  summary: MonthSummary;
+  value: Versioned;
 }
 
 /** Best effort: a store we cannot write (read-only copy, receiver holding the lock) is not an error. */
@@ -57,7 +63,7 @@ export async function saveCachedSummaries(db: QueryRunner, entries: readonly Cac
       await db.exec(
         `INSERT INTO report_month_cache (month, scope, changes, summary) VALUES (?, ?, ?, ?)
          ON CONFLICT (month, scope) DO UPDATE SET changes = excluded.changes, summary = excluded.summary`,
-        [e.month, e.scope, e.changes, JSON.stringify(e.summary)],
+        [e.month, e.scope, e.changes, JSON.stringify(e.value)],
       );
     }
     await db.exec('COMMIT');

@@ -1,0 +1,108 @@
+// `npm run bench:reports`: times `reports monthly` on a synthetic store of 12M runs (1M in the
+// reported month, 50k users) and prints JSON. Each measurement is a separate process of the real
+// CLI (dist/cli/reports.js), timed by the parent and measured by /usr/bin/time for peak RSS.
+//
+// Three situations, because the report keeps per-month results in the store (report_month_cache,
+// invalidated exactly by per-month change counters):
+//   warm       — the month was reported before (another format, a re-run): everything cached.
+//   new_month  — the usual monthly run: the 10 older months cached, the reported month and the
+//                previous one (which late ends still change) computed from their runs.
+//   cold       — first report ever on this store: all 12 months computed from their runs.
+// The store is generated once (SQL recursive CTE, ~1-4 min) and cached under bench/out/.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { SQLITE_MIGRATIONS } from '../dist/store/sqlite-migrations.js';
+import { migrateSqlite } from '../dist/store/migrate-sqlite.js';
+import { ensureSyntheticStore, MONTHS, RUNS_PER_MONTH, TARGET_MONTH, USERS } from './synthetic-store.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const out = path.join(here, 'out');
+const dbFile = path.join(out, 'reports-12m.db');
+const cli = path.join(here, '../dist/cli/reports.js');
+const month = `${Math.floor(TARGET_MONTH / 100)}-${String(TARGET_MONTH % 100).padStart(2, '0')}`;
+const prevMonth = TARGET_MONTH % 100 === 1 ? TARGET_MONTH - 89 : TARGET_MONTH - 1;
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 5);
+const TARGET = { seconds: 1.5, rss_mb: 200 };
+
+fs.mkdirSync(out, { recursive: true });
+const genStart = Date.now();
+ensureSyntheticStore(dbFile, migrateSqlite, SQLITE_MIGRATIONS, (m) => process.stderr.write(`${m}\n`));
+const prepare_s = (Date.now() - genStart) / 1000;
+
+const hasTime = fs.existsSync('/usr/bin/time');
+
+function clearCache(which) {
+  const db = new Database(dbFile);
+  if (which === 'all') db.prepare('DELETE FROM report_month_cache').run();
+  else db.prepare('DELETE FROM report_month_cache WHERE month IN (?, ?)').run(TARGET_MONTH, prevMonth);
+  db.close();
+}
+
+function once(format) {
+  const file = path.join(out, `report.${format}`);
+  const args = [cli, 'monthly', '--db', dbFile, '--month', month, '--format', format, '--out', file];
+  const t = process.hrtime.bigint();
+  const r = hasTime
+    ? spawnSync('/usr/bin/time', ['-f', 'maxrss_kb=%M', process.execPath, ...args], { encoding: 'utf8' })
+    : spawnSync(process.execPath, args, { encoding: 'utf8' });
+  const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+  if (r.status !== 0) throw new Error(`reports monthly --format ${format} failed: ${r.stderr}`);
+  const kb = /maxrss_kb=(\d+)/.exec(r.stderr ?? '');
+  return { seconds, rss_mb: kb ? Number(kb[1]) / 1024 : null, bytes: fs.statSync(file).size };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const r3 = (x) => (x === null ? null : Math.round(x * 1000) / 1000);
+
+function measure(format, situation, repeat) {
+  const runs = [];
+  for (let i = 0; i < repeat; i++) {
+    if (situation === 'cold') clearCache('all');
+    if (situation === 'new_month') clearCache('recent');
+    runs.push(once(format));
+  }
+  const rss = runs.map((r) => r.rss_mb).filter((x) => x !== null);
+  const result = {
+    runs: runs.length,
+    median_s: r3(median(runs.map((r) => r.seconds))),
+    all_s: runs.map((r) => r3(r.seconds)),
+    peak_rss_mb: rss.length ? r3(Math.max(...rss)) : null,
+    output_bytes: runs[0].bytes,
+  };
+  result.meets_target = result.median_s <= TARGET.seconds && (result.peak_rss_mb ?? 0) <= TARGET.rss_mb;
+  process.stderr.write(`${format} ${situation}: median ${result.median_s} s, peak ${result.peak_rss_mb} MB\n`);
+  return result;
+}
+
+const results = {};
+for (const format of ['json', 'html']) {
+  once(format); // fill the cache and the page cache: the warm numbers below are steady state
+  results[format] = {
+    warm: measure(format, 'warm', REPEAT),
+    new_month: measure(format, 'new_month', Math.max(3, Math.ceil(REPEAT / 2))),
+    cold: measure(format, 'cold', Number(process.env.BENCH_COLD_REPEAT ?? 1)),
+  };
+  once(format); // leave the cache filled for the next format
+}
+
+const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown';
+console.log(JSON.stringify({
+  benchmark: 'reports monthly',
+  store: {
+    runs: MONTHS * RUNS_PER_MONTH,
+    runs_in_month: RUNS_PER_MONTH,
+    users: USERS,
+    month,
+    file_mb: Math.round(fs.statSync(dbFile).size / 1e6),
+    prepare_s: r3(prepare_s),
+  },
+  target: TARGET,
+  results,
+  machine: { node: process.version, cpu, cores: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) },
+}, null, 2));

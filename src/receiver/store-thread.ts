@@ -1,0 +1,45 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { isBeaconError } from '../errors.js';
+import { openSqliteStore, type SqliteStore } from '../store/sqlite-store.js';
+import type { CounterDelta, IngestRecord } from '../store/types.js';
+
+/**
+ * Worker-thread side of WorkerStore: owns the SQLite connection so commits (tens of ms for a big
+ * batch) never block the thread that reads the socket. Messages: batch → result or error.
+ */
+export type ToStoreThread =
+  | { type: 'batch'; id: number; records: readonly IngestRecord[]; counters: readonly CounterDelta[] }
+  | { type: 'close' };
+
+export type FromStoreThread =
+  | { type: 'open'; ok: true }
+  | { type: 'open'; ok: false; code?: string; message: string }
+  | { type: 'done'; id: number; stored: number; duplicates: number }
+  | { type: 'failed'; id: number; message: string }
+  | { type: 'closed' };
+
+const port = parentPort!;
+let store: SqliteStore | undefined;
+try {
+  store = openSqliteStore((workerData as { path: string }).path);
+  port.postMessage({ type: 'open', ok: true } satisfies FromStoreThread);
+} catch (e) {
+  const msg: FromStoreThread = isBeaconError(e)
+    ? { type: 'open', ok: false, code: e.code, message: e.message }
+    : { type: 'open', ok: false, message: e instanceof Error ? e.message : String(e) };
+  port.postMessage(msg);
+}
+
+port.on('message', (m: ToStoreThread) => {
+  if (m.type === 'close') {
+    void store?.close().finally(() => {
+      port.postMessage({ type: 'closed' } satisfies FromStoreThread);
+      port.close();
+    });
+    return;
+  }
+  store!.writeBatch(m.records, m.counters).then(
+    (r) => port.postMessage({ type: 'done', id: m.id, ...r } satisfies FromStoreThread),
+    (e: unknown) => port.postMessage({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e) } satisfies FromStoreThread),
+  );
+});

@@ -1,0 +1,74 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { BeaconError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../store/types.js';
+import type { FromStoreThread, ToStoreThread } from './store-thread.js';
+
+/**
+ * A RunStore that runs the SQLite store in a worker thread. With a second core, the socket is
+ * read and datagrams validated while a batch commits; on a single core (or pinned with taskset)
+ * the thread only adds copying, so the receiver uses the store in-process there (see useStoreThread).
+ */
+export class WorkerStore implements RunStore {
+  readonly kind = 'sqlite' as const;
+  private nextId = 1;
+  private exited = false;
+  private readonly waiting = new Map<number, { resolve: (r: WriteResult) => void; reject: (e: Error) => void }>();
+
+  private constructor(private readonly worker: Worker) {
+    worker.on('message', (m: FromStoreThread) => {
+      if (m.type !== 'done' && m.type !== 'failed') return;
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (m.type === 'done') w?.resolve({ stored: m.stored, duplicates: m.duplicates });
+      else w?.reject(new Error(m.message));
+    });
+    worker.on('error', (e) => this.failAll(e));
+    worker.on('exit', () => {
+      this.exited = true;
+      this.failAll(new Error('store thread exited'));
+    });
+  }
+
+  static async open(path: string): Promise<WorkerStore> {
+    const worker = new Worker(new URL('./store-thread.js', import.meta.url), { workerData: { path } });
+    const first = await new Promise<FromStoreThread>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    if (first.type === 'open' && first.ok) return new WorkerStore(worker);
+    await worker.terminate();
+    const f = first as { code?: string; message: string };
+    const code: ErrorCode = f.code && f.code in ERROR_CODES ? (f.code as ErrorCode) : 'BEACON_ERR_DB_OPEN';
+    throw new BeaconError(code, f.message);
+  }
+
+  writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
+    const id = this.nextId++;
+    if (this.exited) return Promise.reject(new Error('store thread exited'));
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ type: 'batch', id, records, counters } satisfies ToStoreThread);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.exited) return;
+    const closed = new Promise<void>((r) => this.worker.once('exit', () => r()));
+    this.worker.postMessage({ type: 'close' } satisfies ToStoreThread);
+    await closed;
+  }
+
+  private failAll(e: Error): void {
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+  }
+}
+
+/** $BEACON_STORE_THREAD=on|off forces it; by default, only when more than one CPU is usable. */
+export function useStoreThread(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.BEACON_STORE_THREAD?.toLowerCase();
+  if (v === 'on' || v === '1') return true;
+  if (v === 'off' || v === '0') return false;
+  return availableParallelism() > 1;
+}

@@ -1,0 +1,160 @@
+import type { Migration } from './sqlite-migrations.js';
+
+/**
+ * PostgreSQL schema, as an append-only list of migrations applied at start (migrate-postgres.ts).
+ * Never edit a migration that has shipped: add a new one. Version numbers mirror the SQLite
+ * schema (sqlite-migrations.ts): the same tables, columns and meanings, so the `runs` view and the
+ * report SQL are the same on both stores. docs/storage.md documents them.
+ *
+ * Deliberate differences, each for a PostgreSQL reason:
+ * - Flags (has_start, has_end, weak_ids, eph, ci) stay integer 0/1, not boolean, so report SQL
+ *   such as `has_end = 1` or `CASE ci WHEN 1` runs unchanged on both stores.
+ * - Text columns use COLLATE "C": byte order, like SQLite's BINARY, so ORDER BY and GROUP BY give
+ *   the same order on both stores whatever the database's locale, and key comparisons are memcmp.
+ * - Epoch-ms columns are bigint; `components` is jsonb (validated on write, queryable with ->>,
+ *   merged with ||, which equals SQLite's json_patch for the flat objects the protocol allows).
+ * - The report triggers of v2 are statement-level with transition tables: one aggregated upsert
+ *   per statement instead of one per row, which matters when a batch of thousands of rows would
+ *   otherwise update the same month counter thousands of times inside one transaction.
+ * - v2's wide covering index is left out: a B-tree entry is limited to ~2.7 kB, and a run with 16
+ *   long components could exceed it, failing a whole batch of accepted runs. Reports read the
+ *   month through run_facts_month and the duration index instead.
+ */
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'runs, daily counters',
+    sql: `
+CREATE TABLE run_facts (
+  run             text COLLATE "C" PRIMARY KEY,
+  project         text COLLATE "C" NOT NULL,
+  format          text COLLATE "C" NOT NULL CHECK (format IN ('native', 'parsl-legacy', 'parsl-1')),
+  user_id         text COLLATE "C",
+  host_id         text COLLATE "C",
+  script_id       text COLLATE "C",
+  weak_ids        integer NOT NULL DEFAULT 0,
+  eph             integer NOT NULL DEFAULT 0,
+  version         text COLLATE "C",
+  runtime         text COLLATE "C",
+  os              text COLLATE "C",
+  arch            text COLLATE "C",
+  ci              integer,
+  components      jsonb,
+  first_seen_ms   bigint NOT NULL,
+  month           integer NOT NULL,
+  start_seen_ms   bigint,
+  end_seen_ms     bigint,
+  client_start_ms bigint,
+  client_end_ms   bigint,
+  exit_code       integer,
+  duration_ms     bigint,
+  has_start       integer NOT NULL DEFAULT 0,
+  has_end         integer NOT NULL DEFAULT 0
+);
+CREATE INDEX run_facts_month ON run_facts (month, project);
+
+CREATE VIEW runs AS
+SELECT run, project, user_id, host_id, script_id, version, runtime, os, arch, ci,
+       first_seen_ms, exit_code, duration_ms, has_start, has_end, format,
+       month, eph, weak_ids, components, start_seen_ms, end_seen_ms
+FROM run_facts;
+
+CREATE TABLE daily_counters (
+  day   text COLLATE "C" NOT NULL,
+  name  text COLLATE "C" NOT NULL,
+  value bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, name)
+);
+`,
+  },
+  {
+    // The reports' objects (see sqlite-migrations.ts v2 and src/reports/queries/summary-cache.ts):
+    // per-month change counters so cached month summaries are trusted exactly, each user's first
+    // month for "new users", the summary cache itself, and the duration index. Upserts inside the
+    // triggers run in key order so concurrent receivers always lock rows in the same order.
+    version: 2,
+    name: 'report indexes, month change counters, first month per user, report cache',
+    sql: `
+CREATE INDEX run_facts_duration ON run_facts (month, duration_ms, project);
+
+CREATE TABLE report_month_changes (
+  month   integer PRIMARY KEY,
+  changes bigint NOT NULL
+);
+
+CREATE TABLE user_first_month (
+  project text COLLATE "C" NOT NULL,
+  user_id text COLLATE "C" NOT NULL,
+  month   integer NOT NULL,
+  PRIMARY KEY (project, user_id)
+);
+INSERT INTO user_first_month (project, user_id, month)
+  SELECT project, user_id, min(month) FROM run_facts WHERE user_id IS NOT NULL GROUP BY project, user_id;
+CREATE INDEX user_first_month_month ON user_first_month (month, project);
+
+CREATE TABLE report_month_cache (
+  month   integer NOT NULL,
+  scope   text COLLATE "C" NOT NULL,
+  changes bigint NOT NULL,
+  summary text COLLATE "C" NOT NULL,
+  PRIMARY KEY (month, scope)
+);
+
+CREATE FUNCTION run_facts_note_months(months integer[]) RETURNS void
+LANGUAGE sql SET search_path FROM CURRENT AS $fn$
+  INSERT INTO report_month_changes (month, changes)
+  SELECT m, count(*) FROM unnest(months) AS m GROUP BY m ORDER BY m
+  ON CONFLICT (month) DO UPDATE SET changes = report_month_changes.changes + excluded.changes;
+$fn$;
+
+CREATE FUNCTION run_facts_after_insert() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+BEGIN
+  PERFORM run_facts_note_months(ARRAY(SELECT month FROM new_rows));
+  INSERT INTO user_first_month (project, user_id, month)
+  SELECT project, user_id, min(month) FROM new_rows WHERE user_id IS NOT NULL
+  GROUP BY project, user_id ORDER BY project, user_id
+  ON CONFLICT (project, user_id) DO UPDATE SET month = excluded.month
+  WHERE excluded.month < user_first_month.month;
+  RETURN NULL;
+END
+$fn$;
+
+CREATE FUNCTION run_facts_after_update() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+BEGIN
+  PERFORM run_facts_note_months(ARRAY(
+    SELECT month FROM new_rows
+    UNION ALL
+    SELECT o.month FROM old_rows AS o JOIN new_rows AS n USING (run) WHERE o.month <> n.month));
+  INSERT INTO user_first_month (project, user_id, month)
+  SELECT n.project, n.user_id, min(n.month) FROM new_rows AS n JOIN old_rows AS o USING (run)
+  WHERE n.user_id IS NOT NULL
+    AND (o.user_id IS DISTINCT FROM n.user_id OR o.month <> n.month OR o.project <> n.project)
+  GROUP BY n.project, n.user_id ORDER BY n.project, n.user_id
+  ON CONFLICT (project, user_id) DO UPDATE SET month = excluded.month
+  WHERE excluded.month < user_first_month.month;
+  RETURN NULL;
+END
+$fn$;
+
+CREATE FUNCTION run_facts_after_delete() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+BEGIN
+  PERFORM run_facts_note_months(ARRAY(SELECT month FROM old_rows));
+  RETURN NULL;
+END
+$fn$;
+
+CREATE TRIGGER run_facts_changes_insert AFTER INSERT ON run_facts
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION run_facts_after_insert();
+CREATE TRIGGER run_facts_changes_update AFTER UPDATE ON run_facts
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION run_facts_after_update();
+CREATE TRIGGER run_facts_changes_delete AFTER DELETE ON run_facts
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION run_facts_after_delete();
+`,
+  },
+];
+
+/** Highest schema version this build knows; a store migrated further is refused. */
+export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]!.version;

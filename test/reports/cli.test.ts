@@ -1,0 +1,90 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hexId, tempDir, TestStore } from './store-fixture.js';
+
+/** The real CLIs from dist/ (built by `npm test` / the build step) as child processes. */
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const REPORTS = path.join(root, 'dist/cli/reports.js');
+const BEACON = path.join(root, 'dist/cli/beacon.js');
+
+function run(bin: string, args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, BEACON_STORE: '' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+let dir: string;
+let db: string;
+beforeAll(() => {
+  dir = tempDir();
+  db = path.join(dir, 'usage.db');
+  const s = new TestStore(db);
+  s.insert(Array.from({ length: 6 }, (_, i) => ({ user_id: hexId(`u${i}`), month: 202610 })));
+  s.close();
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('CLI argument errors: one line, stable code, non-zero exit', () => {
+  const cases: [string, string[], string, number][] = [
+    ['bad month', ['--month', '2026-13'], 'BEACON_ERR_BAD_MONTH', 2],
+    ['bad format', ['--format', 'pdf'], 'BEACON_ERR_BAD_FORMAT', 2],
+    ['missing db', ['--db', '/nonexistent/usage.db'], 'BEACON_ERR_DB_MISSING', 1],
+    ['--raw outside json', ['--raw', '--format', 'md'], 'BEACON_ERR_USAGE', 2],
+  ];
+  for (const [name, args, code, exit] of cases) {
+    it(name, () => {
+      const r = run(REPORTS, ['monthly', '--db', db, '--month', '2026-10', ...args]);
+      expect(r.code).toBe(exit);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`^reports: .*\\[${code}\\]\\n$`));
+    });
+  }
+
+  it('a file that is not a store', () => {
+    const junk = path.join(dir, 'junk.db');
+    fs.writeFileSync(junk, 'this is not sqlite at all, just text '.repeat(100));
+    const r = run(REPORTS, ['monthly', '--db', junk, '--month', '2026-10']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\[BEACON_ERR_DB_OPEN\]\n$/);
+  });
+
+  it('--min-users must be a positive integer (commander)', () => {
+    const r = run(REPORTS, ['monthly', '--db', db, '--min-users', '0']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--min-users must be a positive integer/);
+  });
+
+  it('an unwritable --out is BEACON_ERR_OUTPUT and leaves no partial file', () => {
+    const out = path.join(dir, 'no-such-dir', 'report.html');
+    const r = run(REPORTS, ['monthly', '--db', db, '--month', '2026-10', '--format', 'md', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\[BEACON_ERR_OUTPUT\]\n$/);
+    expect(fs.existsSync(path.dirname(out))).toBe(false);
+  });
+});
+
+describe('CLI output', () => {
+  it('`beacon reports monthly` and `reports monthly` are the same command', () => {
+    const a = run(BEACON, ['reports', 'monthly', '--db', db, '--month', '2026-10', '--format', 'json']);
+    const b = run(REPORTS, ['monthly', '--db', db, '--month', '2026-10', '--format', 'json']);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    expect(JSON.parse(a.stdout).unique_users).toBe(6);
+    expect(a.stderr).toBe(''); // no progress on a pipe
+  });
+
+  it('--out writes html to a file and csv to a directory of tidy tables', () => {
+    const html = path.join(dir, 'r.html');
+    expect(run(REPORTS, ['monthly', '--db', db, '--month', '2026-10', '--format', 'html', '--out', html]).code).toBe(0);
+    expect(fs.readFileSync(html, 'utf8')).toMatch(/^<!DOCTYPE html>/);
+    const csvDir = path.join(dir, 'csv');
+    expect(run(REPORTS, ['monthly', '--db', db, '--month', '2026-10', '--format', 'csv', '--out', csvDir]).code).toBe(0);
+    expect(fs.readdirSync(csvDir).sort()).toEqual(
+      ['breakdowns', 'exit_codes', 'notes', 'quality', 'run_length', 'summary', 'trend', 'uncertainty'].map((n) => `${n}.csv`),
+    );
+    expect(fs.readFileSync(path.join(csvDir, 'trend.csv'), 'utf8').split('\r\n')[0]).toBe('month,unique_users,runs_started,compute_hours');
+  });
+});

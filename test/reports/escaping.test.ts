@@ -1,0 +1,110 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanLabel, escapeCsv, escapeHtml, escapeMd } from '../../src/reports/escape.js';
+import { hexId, tempDir, TestStore, times } from './store-fixture.js';
+import { runReport } from './run-report.js';
+
+/** Hostile strings, as an anonymous sender could put them in a version, a project or a component. */
+const HOSTILE = {
+  script: '<script>alert(1)</script>',
+  img: '"><img src=x onerror=alert(1)>',
+  mdLink: '[click](https://evil.example/x)',
+  pipe: 'a|b|c',
+  formula: '=HYPERLINK("http://evil.example","x")',
+  plus: '+cmd|calc',
+  at: '@SUM(A1:A9)',
+  minus: '-2+3',
+  tab: '\tleading-tab',
+  newline: 'line1\nline2\r\n| fake | row |',
+  bidi: 'abc\u202edcba',
+  long: 'x'.repeat(500),
+};
+
+describe('escape functions', () => {
+  it('html: no tag, attribute or entity survives', () => {
+    expect(escapeHtml(HOSTILE.script)).toBe('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(escapeHtml(HOSTILE.img)).not.toMatch(/[<>"]/);
+  });
+  it('md: no link, tag or cell break', () => {
+    expect(escapeMd(HOSTILE.mdLink)).toBe('\\[click\\]\\(https\\://evil\\.example/x\\)');
+    expect(escapeMd(HOSTILE.pipe)).toBe('a\\|b\\|c');
+    expect(escapeMd(HOSTILE.newline)).not.toMatch(/\n/);
+    expect(escapeMd(HOSTILE.script)).not.toMatch(/(^|[^\\])</);
+  });
+  it('csv: formula injection defused, quoting per RFC 4180', () => {
+    expect(escapeCsv(HOSTILE.formula)).toBe('"\'=HYPERLINK(""http://evil.example"",""x"")"');
+    for (const s of [HOSTILE.plus, HOSTILE.at, HOSTILE.minus, HOSTILE.tab]) expect(escapeCsv(s).replace(/^"/, '')).toMatch(/^'/);
+    expect(escapeCsv('plain')).toBe('plain');
+    expect(escapeCsv('a,b')).toBe('"a,b"');
+  });
+  it('cleanLabel caps length and removes control and bidi characters', () => {
+    expect(Array.from(cleanLabel(HOSTILE.long))).toHaveLength(64);
+    expect(cleanLabel(HOSTILE.bidi)).not.toContain('\u202e');
+    expect(cleanLabel(HOSTILE.newline)).not.toMatch(/[\r\n]/);
+  });
+});
+
+describe('hostile strings in a real store, every format', () => {
+  let dir: string;
+  let db: string;
+  beforeAll(() => {
+    dir = tempDir();
+    db = path.join(dir, 'usage.db');
+    const s = new TestStore(db);
+    // Each hostile value backed by 5 users so it is shown, not folded into "other".
+    for (const [i, value] of Object.values(HOSTILE).entries()) {
+      for (let k = 0; k < 5; k++) {
+        s.insert(times(1, {
+          user_id: hexId(`u${i}-${k}`),
+          month: 202610,
+          version: value,
+          runtime: value,
+          components: JSON.stringify({ [`k${i}`]: value }),
+        }));
+      }
+    }
+    s.close();
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('html has no live markup from data and loads nothing', async () => {
+    const html = await runReport({ db, month: '2026-10', format: 'html' });
+    expect(html).not.toContain('<script>');
+    expect(html).not.toContain('<img');
+    expect(html).not.toMatch(/<[^>]*onerror=/i);
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    // Self-contained: no URL is loaded (SVG namespace URIs are identifiers, not requests).
+    const urls = (html.match(/(?:src|href)\s*=\s*["']?[a-z]+:/gi) ?? []);
+    expect(urls).toEqual([]);
+    expect(html).not.toContain('\u202e');
+    expect(html).not.toContain('x'.repeat(65));
+  });
+
+  it('md has no raw tags, links or extra table cells from data', async () => {
+    const md = await runReport({ db, month: '2026-10', format: 'md' });
+    expect(md).not.toContain('<script>');
+    expect(md).not.toContain('[click](');
+    for (const line of md.split('\n').filter((l) => l.startsWith('| '))) {
+      const cells = line.replace(/\\\|/g, '').split('|').length;
+      expect([4, 6]).toContain(cells); // 2- or 4-column tables, never more
+    }
+    expect(md).not.toContain('x'.repeat(65));
+  });
+
+  it('csv defuses formulas and keeps one record per line', async () => {
+    const csv = await runReport({ db, month: '2026-10', format: 'csv' });
+    const fields = csv.split(/\r\n/).flatMap((l) => l.split(','));
+    expect(fields.some((f) => /^"?[=+@]/.test(f))).toBe(false);
+    expect(csv).toContain("'=HYPERLINK");
+    expect(csv).not.toMatch(/[^\r]\n/); // only CRLF record separators, embedded newlines cleaned
+  });
+
+  it('json holds the cleaned, capped strings', async () => {
+    const r = JSON.parse(await runReport({ db, month: '2026-10', format: 'json' }));
+    const values = r.breakdowns.versions.map((b: { value: string }) => b.value);
+    expect(values).toContain(HOSTILE.script);
+    expect(values.every((v: string) => Array.from(v).length <= 64)).toBe(true);
+    expect(values.join('')).not.toMatch(/[\u0000-\u001f\u202e]/);
+  });
+});
