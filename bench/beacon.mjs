@@ -11,19 +11,20 @@
 //    a fake DNS server on 127.53.x.y, so no query leaves the machine.
 //
 // Options (env): BENCH_PROCS (default 41), BENCH_PAIRS (default 60).
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const ENTRY = pathToFileURL(join(ROOT, 'dist/beacon/index.js')).href;
+const DIST_ENTRY = join(ROOT, 'dist/beacon/index.js');
 const FAKE_DNS = join(ROOT, 'test/fixtures/beacon/fake-dns.mjs');
 const PROCS = Number(process.env.BENCH_PROCS ?? 41);
 const PAIRS = Math.max(60, Number(process.env.BENCH_PAIRS ?? 60));
 
+const loadAtStart = loadavg().map((x) => Math.round(x * 100) / 100);
 const work = mkdtempSync(join(tmpdir(), 'beacon-bench-'));
 const beaconHome = join(work, 'home');
 const file = (name, text) => {
@@ -31,6 +32,12 @@ const file = (name, text) => {
   writeFileSync(p, text);
   return p;
 };
+// Measure the shipped single-file bundle (npm run build makes it), from a private copy: other
+// work rebuilding dist/ during the run cannot swap it out from under the measurement.
+if (!readFileSync(DIST_ENTRY, 'utf8').startsWith('// Bundled by scripts/bundle-beacon.mjs')) {
+  execFileSync(process.execPath, [join(ROOT, 'scripts/bundle-beacon.mjs')], { stdio: 'ignore' });
+}
+const ENTRY = pathToFileURL(file('usage-beacon.mjs', readFileSync(DIST_ENTRY, 'utf8'))).href;
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -42,18 +49,38 @@ const round = (x, d = 4) => Number(x.toFixed(d));
 const stats = (xs) => ({ median: round(median(xs)), p90: round(quantile(xs, 0.9)), n: xs.length });
 
 // --- 1. in-process main-thread time ------------------------------------------------------------
+// process.hrtime, not performance.now(): the latter loads perf_hooks and would bill it to the beacon.
 const probe = file(
   'probe.mjs',
-  `const t0 = performance.now();
+  `const ms = (a, b) => Number(b - a) / 1e6;
+const t0 = process.hrtime.bigint();
 const { startBeacon } = await import(${JSON.stringify(ENTRY)});
-const t1 = performance.now();
+const t1 = process.hrtime.bigint();
 startBeacon({ project: 'bench', version: '1.0.0', components: { executors: 2 } });
-const t2 = performance.now();
-const onExit = process.listeners('exit').at(-1);
-const t3 = performance.now();
-onExit(0);
-const t4 = performance.now();
-process.stdout.write(JSON.stringify({ importAndStart: t2 - t0, start: t2 - t1, exitPath: t4 - t3 }));
+const t2 = process.hrtime.bigint();
+// The beacon defers hashing, encoding and the socket to an immediate; this one runs right after it.
+setImmediate(() => {
+  const t3 = process.hrtime.bigint();
+  const onExit = process.listeners('exit').at(-1);
+  const t4 = process.hrtime.bigint();
+  onExit(0);
+  const t5 = process.hrtime.bigint();
+  process.stdout.write(JSON.stringify({ importAndStart: ms(t0, t2), start: ms(t1, t2), deferred: ms(t2, t3), total: ms(t0, t3), exitPath: ms(t4, t5) }));
+});
+`,
+);
+// Reference: the bare dgram emitter the issue measured (import, socket, connect, send), timed the same way.
+const bareProbe = file(
+  'bare.mjs',
+  `const ms = (a, b) => Number(b - a) / 1e6;
+const t0 = process.hrtime.bigint();
+const dgram = await import('node:dgram');
+const s = dgram.createSocket('udp4');
+s.on('error', () => {});
+s.connect(Number(process.env.BARE_PORT), '127.0.0.1', () => s.send('x'));
+s.unref();
+const t1 = process.hrtime.bigint();
+setImmediate(() => process.stdout.write(JSON.stringify({ sync: ms(t0, t1), total: ms(t0, process.hrtime.bigint()) })));
 `,
 );
 const importProbe = (mod) =>
@@ -88,7 +115,8 @@ const listener = await listen();
 const envListening = baseEnv(`127.0.0.1:${listener.port}`);
 runJson(probe, envListening); // first run: creates the secret and shows the notice (not measured)
 
-const inProcess = { importAndStart: [], start: [], exitPath: [] };
+const inProcess = { importAndStart: [], start: [], deferred: [], total: [], exitPath: [] };
+const bare = { sync: [], total: [] };
 const importCrypto = [];
 const importDgram = [];
 const cryptoProbe = importProbe('node:crypto');
@@ -96,6 +124,9 @@ const dgramProbe = importProbe('node:dgram');
 for (let i = 0; i < PROCS; i++) {
   const r = runJson(probe, envListening);
   for (const k of Object.keys(inProcess)) inProcess[k].push(r[k]);
+  const b = runJson(bareProbe, { ...envListening, BARE_PORT: String(listener.port) });
+  bare.sync.push(b.sync);
+  bare.total.push(b.total);
   importCrypto.push(runJson(cryptoProbe, envListening));
   importDgram.push(runJson(dgramProbe, envListening));
 }
@@ -105,6 +136,7 @@ for (let i = 0; i < 11; i++) {
   const env = { ...envListening, BEACON_HOME: join(work, `first-${i}`) };
   const r = spawnSync(process.execPath, [probe], { env, encoding: 'utf8' });
   firstRun.push(JSON.parse(r.stdout).start);
+  rmSync(env.BEACON_HOME, { recursive: true, force: true });
 }
 
 // --- 2. whole-process wall time ------------------------------------------------------------------
@@ -153,6 +185,7 @@ function paired(env, resolvConf) {
 }
 
 const wall = {};
+await new Promise((r) => setTimeout(r, 300)); // drain datagrams of the in-process probes first
 const before = listener.count();
 wall.listening = paired(envListening, undefined);
 await new Promise((r) => setTimeout(r, 200));
@@ -173,10 +206,16 @@ const result = {
   node: process.version,
   cpus: cpus().length,
   processes: PROCS,
+  loadAverageAtStart: loadAtStart,
+  loadAverageAtEnd: loadavg().map((x) => round(x, 2)),
   inProcessMs: {
     importAndStart: stats(inProcess.importAndStart),
     start: stats(inProcess.start),
+    deferredAfterStart: stats(inProcess.deferred),
+    importStartAndDeferred: stats(inProcess.total),
     exitPath: stats(inProcess.exitPath),
+    bareDgramEmitterSync: stats(bare.sync),
+    bareDgramEmitterWithDeferred: stats(bare.total),
     startFirstRunEver: stats(firstRun),
     importNodeCrypto: stats(importCrypto),
     importNodeDgram: stats(importDgram),

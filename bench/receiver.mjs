@@ -8,7 +8,7 @@
 // highest rate at which ≥ 99.9% were stored (median of BENCH_REPS repetitions per rate).
 //
 // Environment: BENCH_RATES (comma list, default 10000,…,100000), BENCH_SECONDS (default 3),
-// BENCH_REPS (default 3), BENCH_FLUSH_MS (default 100).
+// BENCH_REPS (default 3), BENCH_FLUSH_MS (default 100), BENCH_PIN (default 1), BENCH_CLI (another build).
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import os from 'node:os';
@@ -27,7 +27,8 @@ const TARGET = 60_000;
 const LOSSLESS = 0.999;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-receiver-'));
-const haveTaskset = spawnSync('taskset', ['-V']).status === 0;
+// BENCH_PIN=0 runs both unpinned (then the receiver commits from its store thread).
+const haveTaskset = process.env.BENCH_PIN !== '0' && spawnSync('taskset', ['-V']).status === 0;
 const cpus = os.cpus().length;
 const pin = (core, cmd, args) => (haveTaskset && cpus > 1 ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
 
@@ -97,6 +98,7 @@ async function step(rx, sender, reader, rate) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const sender = buildSender();
+const loadBefore = os.loadavg()[0];
 const results = [];
 let recvBufferBytes;
 try {
@@ -130,6 +132,9 @@ console.log(JSON.stringify({
   node: process.version, cpus, pinned: haveTaskset && cpus > 1, sender: sender.kind,
   datagramBytes: Buffer.byteLength(sample), secondsPerStep: seconds, repetitions: reps, flushMs,
   recvBufferBytes,
+  // Other processes on the machine compete for the receiver's core: the 1-minute load average
+  // before and after says how noisy this run was.
+  loadAverage: { before: Number(loadBefore.toFixed(2)), after: Number(os.loadavg()[0].toFixed(2)) },
   highestLosslessRate: highest, losslessRates: ok, target: TARGET, meetsTarget: highest >= TARGET,
   steps: results,
 }, null, 2));

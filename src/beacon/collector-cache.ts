@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { ResolvedAddress } from './resolve-host.js';
 import { readState, writeState, type BeaconState } from './state-file.js';
 
@@ -14,10 +14,11 @@ export const CACHE_REFRESH_MS = 3600 * 1000;
 export function cachedAddress(state: BeaconState | undefined, host: string, now = Date.now()): ResolvedAddress | undefined {
   const entry = state?.collectors?.[host.toLowerCase()];
   if (!entry || typeof entry.address !== 'string') return undefined;
-  const family = isIP(entry.address);
+  // Not isIP(): on a non-IPv4 string it compiles Node's big IPv6 regex, milliseconds on the start path.
+  const family = entry.family === 6 ? (isIPv6(entry.address) ? 6 : 0) : isIPv4(entry.address) ? 4 : 0;
   const age = now - Date.parse(entry.at);
   if (!family || !(age >= 0 && age < CACHE_MAX_AGE_MS)) return undefined;
-  return { address: entry.address, family: family === 6 ? 6 : 4 };
+  return { address: entry.address, family };
 }
 
 /** Record a fresh resolution. Called from a DNS callback, so it may never throw. */

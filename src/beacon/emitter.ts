@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { createRunEncoder, formatCollector } from '../protocol/index.js';
 import type { CollectorAddress, RunEncoder, RunIdentity } from '../protocol/index.js';
 import type { BeaconConfig } from './config.js';
-import { detectCi } from './ci-detect.js';
 import { deriveIds } from './ids.js';
-import { createDebugTransport, createUdpTransport, type HostnameOptions, type Transport } from './transport.js';
+import { uuidV4 } from './random.js';
+import { createDebugTransport, createUdpTransport, type TransportOptions, type Transport } from './transport.js';
 
 export interface IdentityInput {
   secret: string;
@@ -13,20 +12,22 @@ export interface IdentityInput {
   runtime: string;
   /** What the script ID is made from (a real path or a command line); only its keyed hash is sent. */
   scriptKey: string;
+  /** A CI environment was detected (see ci-detect.ts). */
+  ci: boolean;
 }
 
 /** Everything a run's datagrams say, computed once. */
-export function buildIdentity(cfg: BeaconConfig, input: IdentityInput, env: NodeJS.ProcessEnv): RunIdentity {
+export function buildIdentity(cfg: BeaconConfig, input: IdentityInput, run = uuidV4()): RunIdentity {
   const ids = deriveIds(input.secret, cfg.project, input.scriptKey);
   const identity: RunIdentity = {
-    run: randomUUID(),
+    run,
     project: cfg.project,
     version: cfg.version,
     ...ids,
     runtime: input.runtime,
     os: process.platform,
     arch: process.arch,
-    ci: detectCi(env),
+    ci: input.ci,
   };
   if (input.eph) identity.eph = true;
   if (cfg.components) identity.components = cfg.components as RunIdentity['components'];
@@ -37,6 +38,7 @@ export function buildIdentity(cfg: BeaconConfig, input: IdentityInput, env: Node
 export interface Emitter {
   readonly run: string;
   readonly collector: string;
+  /** Queue the start: identity, encoder and socket are built just after the caller returns. */
   start(): void;
   /** Sends the end once; later calls return false and send nothing. */
   end(code: number): boolean;
@@ -50,32 +52,61 @@ export function exitStatus(code: unknown): number {
   return Number.isInteger(n) ? n & 255 : 1;
 }
 
+/**
+ * The work split: startBeacon() only decides consent and reads the state file (well under 1 ms);
+ * hashing the IDs, encoding and creating the socket (1-3 ms: dgram's bind() loads node:cluster)
+ * run in an unref'd setImmediate right after, so they never delay the host's own start-up and
+ * never keep it alive. Once prepared, the exit path only formats three integers and sends. If the
+ * program ends before the immediate ran (it exited in the same tick), the end prepares
+ * synchronously first, so start and end still both go out.
+ */
 export function createEmitter(
   cfg: BeaconConfig,
   collector: CollectorAddress,
-  identity: RunIdentity,
-  hostname: HostnameOptions = {},
+  makeIdentity: (run: string) => RunIdentity,
+  hostname: TransportOptions = {},
 ): Emitter {
-  // Built now so the exit path only formats three integers and sends.
-  const encoder: RunEncoder = createRunEncoder(identity);
-  const transport: Transport = cfg.debug
-    ? createDebugTransport(collector, cfg.copies)
-    : createUdpTransport(collector, cfg.copies, hostname);
-  const t0 = performance.now();
+  let run: string | undefined; // drawn on first use: reading /dev/urandom is not needed to return from start
+  const runId = () => (run ??= uuidV4());
+  const startedAt = Date.now();
+  // process.hrtime, not performance.now(): the `performance` global loads perf_hooks (~10 modules) on first use.
+  const t0 = process.hrtime.bigint();
+  let encoder: RunEncoder | undefined;
+  let transport: Transport | undefined;
   let ended = false;
+  let closed = false;
+  const prepare = (): void => {
+    if (encoder || closed) return;
+    try {
+      encoder = createRunEncoder(makeIdentity(runId()));
+      transport = cfg.debug ? createDebugTransport(collector, cfg.copies) : createUdpTransport(collector, cfg.copies, hostname);
+      transport.send(encoder.start(startedAt));
+    } catch {
+      // Runs in an immediate or at exit: a throw would surface as the host's uncaught exception.
+      encoder = undefined;
+      closed = true;
+    }
+  };
   return {
-    run: identity.run,
+    get run() {
+      return runId();
+    },
     collector: formatCollector(collector),
     start() {
-      transport.send(encoder.start(Date.now()));
+      setImmediate(prepare).unref();
     },
     end(code) {
       if (ended) return false;
       ended = true;
-      transport.send(encoder.end(Date.now(), exitStatus(code), performance.now() - t0));
+      prepare();
+      if (!encoder || !transport) return false;
+      transport.send(encoder.end(Date.now(), exitStatus(code), Number(process.hrtime.bigint() - t0) / 1e6));
       return true;
     },
-    flush: (maxMs) => transport.flush(maxMs),
-    close: () => transport.close(),
+    flush: (maxMs) => transport?.flush(maxMs) ?? Promise.resolve(),
+    close: () => {
+      closed = true;
+      transport?.close();
+    },
   };
 }

@@ -1,7 +1,7 @@
-import { createHmac } from 'node:crypto';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ID_HEX_LENGTH } from '../protocol/index.js';
+import { hmacSha256 } from './sha256.js';
 
 /**
  * Anonymized IDs: HMAC-SHA-256 keyed with a secret that never leaves the machine, truncated to
@@ -9,7 +9,9 @@ import { ID_HEX_LENGTH } from '../protocol/index.js';
  * someone holding every collected datagram and this source code (see docs/PRIVACY.md).
  */
 export function keyedId(key: string | Buffer, message: string): string {
-  return createHmac('sha256', key).update(message).digest('hex').slice(0, ID_HEX_LENGTH);
+  const k = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+  const mac = hmacSha256(k, Buffer.from(message, 'utf8'));
+  return Buffer.from(mac.buffer, mac.byteOffset, mac.length).toString('hex').slice(0, ID_HEX_LENGTH);
 }
 
 const MACHINE_ID = /^[0-9a-f]{32}$/;
@@ -63,6 +65,5 @@ export function existingFile(p: string | undefined): string | undefined {
 
 /** What the script ID of an in-process run is made from: the entry script's real path, else a fixed marker. */
 export function scriptKeyForProcess(script: string | undefined): string {
-  const candidate = script ?? process.argv[1];
-  return existingFile(candidate) ?? candidate ?? '[no script]';
+  return existingFile(script) ?? script ?? '[no script]';
 }

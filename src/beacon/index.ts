@@ -31,9 +31,11 @@ function disabled(reason: string): Beacon {
 
 export function startBeacon(options: BeaconOptions = {}): Beacon {
   try {
+    // argv[1] is captured now: hosts (CLI frameworks) sometimes rewrite process.argv later.
+    const script = options.script ?? process.argv[1];
     const opened = openRun(options, process.env, {
       runtime: `node/${process.versions.node}`,
-      scriptKey: (cfg) => scriptKeyForProcess(cfg.script),
+      scriptKey: () => scriptKeyForProcess(script),
     });
     if (!opened.enabled) return disabled(opened.reason);
     const { emitter } = opened;
@@ -49,7 +51,9 @@ export function startBeacon(options: BeaconOptions = {}): Beacon {
     return {
       enabled: true,
       reason: opened.reason,
-      run: emitter.run,
+      get run() {
+        return emitter.run;
+      },
       end(code = 0) {
         try {
           uninstall();

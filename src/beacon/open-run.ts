@@ -2,6 +2,7 @@ import { envConsent, resolveConfig, type BeaconConfig, type BeaconOptions } from
 import { createEmitter, buildIdentity, type Emitter } from './emitter.js';
 import { noticeText, writeNotice } from './notice.js';
 import { openSession } from './session.js';
+import { detectCi } from './ci-detect.js';
 import { cachedAddress, rememberAddress } from './collector-cache.js';
 
 export type OpenedRun =
@@ -10,8 +11,10 @@ export type OpenedRun =
 
 export interface RunContext {
   runtime: string;
-  /** Computed lazily: hashing a path is only worth it once tracking is known to be on. */
-  scriptKey: (cfg: BeaconConfig) => string;
+  /** Called in the deferred preparation: resolving a real path is not worth doing on the start path. */
+  scriptKey: () => string;
+  /** The caller will flush() before exiting (the CLI wrapper). */
+  track?: boolean;
 }
 
 /**
@@ -26,11 +29,10 @@ export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: Run
   if (!config.collector) return { enabled: false, reason: `unusable collector "${config.collectorSpec}"` };
   const session = openSession(config, consent);
   if (!session.enabled) return session;
-  const identity = buildIdentity(
-    config,
-    { secret: session.secret, eph: session.eph, runtime: ctx.runtime, scriptKey: ctx.scriptKey(config) },
-    env,
-  );
+  // The environment is read now (the host may change it later); paths and hashing wait.
+  const ci = detectCi(env);
+  const secret = session.secret;
+  const eph = session.eph;
   const collector = config.collector;
   // Only a persistent state file may cache addresses: an eph run has nowhere to keep them.
   const hostname =
@@ -38,9 +40,10 @@ export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: Run
       ? {
           cached: cachedAddress(session.state, collector.host),
           onResolved: (r: { address: string; family: 4 | 6 }) => rememberAddress(config.statePath, collector.host, r),
+          track: ctx.track,
         }
-      : {};
-  const emitter = createEmitter(config, collector, identity, hostname);
+      : { track: ctx.track };
+  const emitter = createEmitter(config, collector, (run) => buildIdentity(config, { secret, eph, runtime: ctx.runtime, scriptKey: ctx.scriptKey(), ci }, run), hostname);
   emitter.start();
   if (session.showNotice) writeNotice(noticeText(config.project, config.optOutEnv, emitter.collector));
   return { enabled: true, reason: session.reason, eph: session.eph, config, emitter };

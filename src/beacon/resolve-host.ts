@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { randomBytesFast } from './random.js';
 
 /**
  * A small stub resolver (/etc/hosts, then A/AAAA over UDP to the resolv.conf name servers) whose
@@ -113,7 +113,7 @@ export function parseAnswer(msg: Buffer, id: number, type: number): string[] | u
 /** One query to one server; resolves undefined on timeout or error. Nothing here is ref'd. */
 function query(server: string, port: number, name: string, type: number): Promise<string[] | undefined> {
   return new Promise((resolve) => {
-    const id = randomBytes(2).readUInt16BE(0);
+    const id = randomBytesFast(2).readUInt16BE(0);
     const family = isIP(server) === 6 ? 'udp6' : 'udp4';
     const sock = createSocket({ type: family, lookup: (a, _f, cb) => cb(null, a, isIP(a) === 6 ? 6 : 4) });
     let done = false;

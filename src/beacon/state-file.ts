@@ -1,6 +1,6 @@
 import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytesFast } from './random.js';
 
 /**
  * The per-user state file (0600 JSON): the 256-bit secret the IDs are keyed with, the
@@ -35,7 +35,7 @@ export type StateRead =
 const SECRET = /^[0-9a-f]{64}$/;
 
 export function newSecret(): string {
-  return randomBytes(32).toString('hex');
+  return randomBytesFast(32).toString('hex');
 }
 
 export function hasValidSecret(state: BeaconState): state is BeaconState & { secret: string } {
@@ -73,7 +73,7 @@ export function readState(path: string): StateRead {
 }
 
 function tmpPath(path: string): string {
-  return `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  return `${path}.${process.pid}.${randomBytesFast(4).toString('hex')}.tmp`;
 }
 
 function writeTmp(path: string, state: BeaconState): string {

@@ -5,7 +5,10 @@ import { resolveHost, type ResolvedAddress } from './resolve-host.js';
 
 /** The tiny interface every transport offers (after hot-shots): send, flush, close. */
 export interface Transport {
-  /** Send `copies` identical copies; never throws, never blocks. Dropped when no address is known yet. */
+  /**
+   * Send `copies` identical copies; never throws, never blocks. With a hostname not resolved yet,
+   * the start waits in a queue; datagrams beyond it are dropped.
+   */
   send(datagram: Buffer): void;
   /** Wait until queued datagrams left the socket, at most `maxMs` (the CLI wrapper; the library never waits). */
   flush(maxMs: number): Promise<void>;
@@ -28,48 +31,65 @@ function connectedSocket(address: string, family: 4 | 6, port: number): Socket {
   return socket;
 }
 
-export interface HostnameOptions {
-  /** Address from an earlier run: used at once, while the name is resolved again in the background. */
+export interface TransportOptions {
+  /** Hostname collector: an address from an earlier run, used at once while the name is resolved again. */
   cached?: ResolvedAddress;
-  /** Told about each fresh resolution (to refresh the cache). */
+  /** Hostname collector: told about each fresh resolution (to refresh the cache). */
   onResolved?: (resolved: ResolvedAddress) => void;
+  /** Track completions so flush() can wait for them (the CLI). The library never waits, so it skips the bookkeeping. */
+  track?: boolean;
 }
 
-export function createUdpTransport(collector: CollectorAddress, copies: number, hostname: HostnameOptions = {}): Transport {
+export function createUdpTransport(collector: CollectorAddress, copies: number, hostname: TransportOptions = {}): Transport {
+  let target: ResolvedAddress | undefined =
+    collector.family !== 0 ? { address: collector.host, family: collector.family } : hostname.cached;
   let socket: Socket | undefined;
   let closed = false;
   let pending = 0;
-  let waiters: Array<() => void> = [];
+  let queued: Buffer[] = [];
+  const waiters: Array<() => void> = [];
   const settle = () => {
-    if (pending === 0 && socket) for (const w of waiters.splice(0)) w();
+    if (pending === 0 && queued.length === 0) for (const w of waiters.splice(0)) w();
   };
   const onSent = () => {
     pending--;
     settle();
   };
-  const sendNow = (datagram: Buffer) => {
+  const write = (datagram: Buffer) => {
     for (let i = 0; i < copies; i++) {
-      pending++;
-      socket!.send(datagram, onSent);
+      if (hostname.track) {
+        pending++;
+        socket!.send(datagram, onSent);
+      } else {
+        socket!.send(datagram);
+      }
     }
   };
-  // A hostname: hold at most the start datagram until the address is known; if resolution fails
-  // or never answers, nothing is sent and nothing waits.
-  let queued: Buffer[] = [];
-  if (collector.family !== 0) {
-    socket = connectedSocket(collector.host, collector.family, collector.port);
-  } else {
-    if (hostname.cached) socket = connectedSocket(hostname.cached.address, hostname.cached.family, collector.port);
+  const connect = () => {
+    if (socket || closed || !target) return;
+    try {
+      socket = connectedSocket(target.address, target.family, collector.port);
+      for (const d of queued.splice(0)) write(d);
+    } catch {
+      // Out of file descriptors or similar: telemetry is best-effort, the host must not notice.
+      queued = [];
+    }
+    settle();
+  };
+  connect();
+  if (collector.family === 0) {
+    // A hostname: resolved in the background; if it fails or never answers, nothing is sent and
+    // nothing waits. With a cached address this run already uses that, and the answer refreshes the cache.
     void resolveHost(collector.host).then((resolved) => {
       if (!resolved) return;
       try {
         hostname.onResolved?.(resolved);
-        if (socket || closed) return; // this run keeps the cached address; the next one uses the new entry
-        socket = connectedSocket(resolved.address, resolved.family, collector.port);
-        for (const d of queued.splice(0)) sendNow(d);
-        settle();
       } catch {
-        // Out of sockets or similar: telemetry is best-effort, the host must not notice.
+        // Caching is an optimisation; failing it must not cost the datagrams.
+      }
+      if (!target) {
+        target = resolved;
+        connect();
       }
     });
   }
@@ -77,14 +97,14 @@ export function createUdpTransport(collector: CollectorAddress, copies: number, 
     send(datagram) {
       try {
         if (closed) return;
-        if (socket) sendNow(datagram);
+        if (socket) write(datagram);
         else if (queued.length < 2) queued.push(datagram);
       } catch {
         // dgram can throw synchronously on a closed or broken socket; never into the host.
       }
     },
     flush(maxMs) {
-      if ((socket && pending === 0) || closed) return Promise.resolve();
+      if (closed || (pending === 0 && queued.length === 0)) return Promise.resolve();
       return new Promise((resolve) => {
         const timer = setTimeout(resolve, maxMs);
         timer.unref();

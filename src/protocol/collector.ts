@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 import { DEFAULT_PORT } from './limits.js';
 
 export interface CollectorAddress {
@@ -6,6 +6,14 @@ export interface CollectorAddress {
   port: number;
   /** 0 for a hostname that needs resolving, else 4 or 6. */
   family: 0 | 4 | 6;
+}
+
+/**
+ * Node's isIP() runs a large IPv6 regex on anything that is not IPv4; compiling it costs 1-5 ms the
+ * first time, on the beacon's start path. An IPv6 literal has at least two colons: check that first.
+ */
+function mayBeIPv6(s: string): boolean {
+  return s.indexOf(':') !== s.lastIndexOf(':');
 }
 
 /**
@@ -22,7 +30,7 @@ export function parseCollector(spec: string | undefined): CollectorAddress | und
   if (bracket) {
     host = bracket[1]!;
     portText = bracket[2];
-  } else if (isIP(s) === 6) {
+  } else if (mayBeIPv6(s) && isIP(s) === 6) {
     host = s;
   } else {
     const i = s.lastIndexOf(':');
@@ -40,8 +48,8 @@ export function parseCollector(spec: string | undefined): CollectorAddress | und
     port = Number(portText);
     if (port < 1 || port > 65535) return undefined;
   }
-  const v = isIP(host);
-  return { host, port, family: v === 4 ? 4 : v === 6 ? 6 : 0 };
+  const family = isIPv4(host) ? 4 : mayBeIPv6(host) && isIP(host) === 6 ? 6 : 0;
+  return { host, port, family };
 }
 
 export function formatCollector(c: CollectorAddress): string {

@@ -5,10 +5,13 @@ import type { Stats } from './stats.js';
 /** Past this many records a batch is written at once instead of waiting for the timer. */
 const DEFAULT_MAX_BATCH = 8192;
 /**
- * While the store is failing (disk full, locked by a long prune) accepted records wait in memory
- * up to this many; beyond it the oldest are dropped, logged as an error with the count.
+ * Accepted records wait in memory for the store up to this many (a slow or failing store: disk
+ * full, a long prune holding the lock). Past it, new datagrams are dropped and counted as
+ * overload_drops rather than letting memory grow without bound.
  */
-const MAX_PENDING = 200_000;
+export const MAX_PENDING = 100_000;
+/** A failing store is logged at most this often. */
+const ERROR_LOG_INTERVAL_MS = 10_000;
 
 export interface BatcherOptions {
   flushMs: number;
@@ -26,6 +29,8 @@ export class Batcher {
   private readonly timer: NodeJS.Timeout;
   private readonly maxBatch: number;
   private soon = false;
+  private lastErrorLog = 0;
+  private failures = 0;
   lastFlushMs = 0;
 
   constructor(
@@ -40,6 +45,11 @@ export class Batcher {
 
   get pending(): number {
     return this.records.length;
+  }
+
+  /** false when the queue is full: the caller drops the datagram (and counts it). */
+  hasRoom(): boolean {
+    return this.records.length < MAX_PENDING;
   }
 
   add(r: IngestRecord): void {
@@ -65,14 +75,27 @@ export class Batcher {
       (r) => {
         this.stats.written(r);
         this.lastFlushMs = performance.now() - started;
+        if (this.failures > 0) this.log.info({ failures: this.failures }, 'store writes recovered');
+        this.failures = 0;
       },
       (e: unknown) => {
         // Keep what was accepted and retry on the next tick; the store's transaction rolled back.
         this.stats.restore(deltas);
         this.records = records.concat(this.records);
         const over = this.records.length - MAX_PENDING;
-        if (over > 0) this.records.splice(0, over);
-        this.log.error({ err: e instanceof Error ? e.message : String(e), pending: this.records.length, dropped: Math.max(0, over) }, 'store write failed; will retry');
+        if (over > 0) {
+          this.records.splice(0, over);
+          this.stats.count('overload_drops', new Date().toISOString().slice(0, 10), over);
+        }
+        this.failures++;
+        const now = Date.now();
+        if (now - this.lastErrorLog >= ERROR_LOG_INTERVAL_MS) {
+          this.lastErrorLog = now;
+          this.log.error(
+            { err: e instanceof Error ? e.message : String(e), failures: this.failures, pending: this.records.length },
+            'store write failed; will retry',
+          );
+        }
       },
     );
     try {

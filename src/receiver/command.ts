@@ -74,6 +74,7 @@ export async function receiveCommand(cli: ReceiveCliOptions): Promise<number> {
     recent: new RecentKeys(),
     limiter: opts.rateLimit === undefined ? undefined : new RateLimiter(opts.rateLimit),
     accept: (r) => batcher.add(r),
+    hasRoom: () => batcher.hasRoom(),
   });
   const { socket } = udp;
   socket.on('message', (buf, rinfo) => handle(buf, rinfo.address));

@@ -34,6 +34,7 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
   counter('beacon_receiver_datagrams_stored_total', 'Datagrams that added a start or an end to the store.', () => t.stored);
   counter('beacon_receiver_datagrams_duplicate_total', 'Copies of datagrams already stored (memory or store).', () => t.duplicates);
   counter('beacon_receiver_kernel_drops_total', 'Datagrams the kernel dropped because the receive buffer was full.', () => t.kernel_drops);
+  counter('beacon_receiver_overload_drops_total', 'Valid datagrams dropped because the store fell too far behind.', () => t.overload_drops);
   const rejected = new Map(REJECT_REASONS.map((r) => [r, 0]));
   new Counter({
     name: 'beacon_receiver_datagrams_rejected_total', help: 'Datagrams refused, by reason.', labelNames: ['reason'], registers: [registry],

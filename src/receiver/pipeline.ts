@@ -17,6 +17,8 @@ export interface PipelineDeps {
   recent: RecentKeys;
   limiter?: RateLimiter;
   accept: (r: IngestRecord) => void;
+  /** false when the store's queue is full. */
+  hasRoom: () => boolean;
   log: Logger;
 }
 
@@ -66,6 +68,11 @@ export function createPipeline(d: PipelineDeps): (buf: Buffer, address: string) 
       r = 'schema';
     }
     if (typeof r === 'string') return reject(r, day, buf, address);
+    // Checked before dedupe, so a dropped datagram's copy can still be accepted later.
+    if (!d.hasRoom()) {
+      stats.count('overload_drops', day);
+      return;
+    }
     if (recent.seen(r.run, r.kind)) {
       stats.count('duplicates', day);
       return;

@@ -1,13 +1,11 @@
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { BeaconError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../store/types.js';
 import type { FromStoreThread, ToStoreThread } from './store-thread.js';
 
 /**
- * A RunStore that runs the SQLite store in a worker thread. With a second core, the socket is
- * read and datagrams validated while a batch commits; on a single core (or pinned with taskset)
- * the thread only adds copying, so the receiver uses the store in-process there (see useStoreThread).
+ * A RunStore that runs the SQLite store in a worker thread, so the thread reading the socket never
+ * waits for a commit. Costs one structured clone per batch; see useStoreThread for when it is used.
  */
 export class WorkerStore implements RunStore {
   readonly kind = 'sqlite' as const;
@@ -65,10 +63,13 @@ export class WorkerStore implements RunStore {
   }
 }
 
-/** $BEACON_STORE_THREAD=on|off forces it; by default, only when more than one CPU is usable. */
+/**
+ * $BEACON_STORE_THREAD=off keeps the store on the main thread. On by default, even on one core:
+ * a commit waits on I/O (WAL writes, checkpoint fsyncs) as well as CPU, and in a thread those
+ * waits no longer stop the socket from being read; measured with bench/receiver.mjs, pinned to one
+ * core on a busy machine, the thread kept more datagrams than the in-process store at every rate.
+ */
 export function useStoreThread(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = env.BEACON_STORE_THREAD?.toLowerCase();
-  if (v === 'on' || v === '1') return true;
-  if (v === 'off' || v === '0') return false;
-  return availableParallelism() > 1;
+  return !(v === 'off' || v === '0' || v === 'false');
 }

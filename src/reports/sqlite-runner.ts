@@ -29,10 +29,11 @@ export function openSqliteRunner(path: string): QueryRunner {
       throw new BeaconError('BEACON_ERR_DB_OPEN', `cannot open SQLite store ${path}: ${why}`, { cause: e });
     }
   }
-  // A month's groups table (~100k rows for 1M runs) stays in memory. The page cache is kept small:
-  // the report reads each index range once, so a big cache would only raise peak RSS.
-  db.pragma('temp_store = MEMORY');
+  // The page cache is kept small: the report reads each month once, so a big cache would only
+  // raise peak RSS; sorts larger than it spill to temp files rather than to memory. The sorter may
+  // use a helper thread for the month's big GROUP BY.
   db.pragma('cache_size = -16384');
+  db.pragma('threads = 2');
   return new SqliteRunner(db, writable);
 }
 

@@ -18,6 +18,9 @@ export const COUNTER_NAMES = [
   'duplicates',
   ...REJECT_REASONS.map((r) => `rejected.${r}` as const),
   'kernel_drops',
+  // Accepted by the kernel but dropped by the receiver because the store fell too far behind
+  // (its in-memory queue was full): the daemon cannot keep up, like kernel_drops.
+  'overload_drops',
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 

@@ -80,6 +80,15 @@ ON CONFLICT (day, name) DO UPDATE SET value = daily_counters.value + excluded.va
 const TRANSIENT = new Set(['40P01', '40001']);
 const ATTEMPTS = 4;
 
+/**
+ * The connection, not the statement, failed: a socket error (no SQLSTATE), class 08 (connection
+ * exception) or 57P01–57P03 (server shutting down or restarting). The batch is rerun on a
+ * fresh connection, which is what a pool holding connections from before a server restart needs.
+ */
+function isConnectionError(code: string | undefined): boolean {
+  return code === undefined || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || /^E[A-Z]+$/.test(code);
+}
+
 export class PostgresStore implements RunStore {
   readonly kind = 'postgres' as const;
   private closed = false;
@@ -90,20 +99,29 @@ export class PostgresStore implements RunStore {
 
   async writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
     if (this.closed) throw new BeaconError('BEACON_ERR_DB_OPEN', 'the PostgreSQL store is closed');
+    if (records.length === 0 && counters.every((c) => Object.values(c.counts).every((v) => !v))) return { stored: 0, duplicates: 0 };
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
+      // While checked out a client has no listener of the pool's: a connection reset arriving
+      // between queries (server restart) would be an uncaught 'error' event and kill the receiver.
+      const onError = (e: Error) => {
+        broken = e;
+      };
+      client.on('error', onError);
       try {
         return await this.apply(client, records, counters);
       } catch (e) {
         const code = (e as { code?: string }).code;
-        if (code === undefined) broken = e as Error;
-        if (attempt >= ATTEMPTS || code === undefined || !TRANSIENT.has(code)) throw e;
+        if (isConnectionError(code)) broken ??= e as Error;
+        const retry = TRANSIENT.has(code ?? '') || isConnectionError(code);
+        if (attempt >= ATTEMPTS || !retry) throw e;
         this.retries++;
         // Back off a little, randomly, so the two receivers that collided do not collide again.
         await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
       } finally {
-        // A client that failed outside SQL (connection lost) is discarded, not reused.
+        client.off('error', onError);
+        // A client whose connection failed is discarded, not handed out again.
         client.release(broken);
       }
     }

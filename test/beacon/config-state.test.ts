@@ -86,7 +86,8 @@ describe('state file', () => {
     writeState(p, { v: 1, secret: 'b'.repeat(64) });
     const now = Date.now();
     rememberAddress(p, 'C.example.org', { address: '10.0.0.1', family: 4 }, now);
-    const state = (readState(p) as { state: never }).state;
+    const read = readState(p);
+    const state = read.status === 'ok' ? read.state : undefined;
     expect(cachedAddress(state, 'c.example.org', now)).toEqual({ address: '10.0.0.1', family: 4 });
     expect(cachedAddress(state, 'c.example.org', now + 8 * 24 * 3600 * 1000)).toBeUndefined();
     const before = readFileSync(p, 'utf8');

@@ -121,6 +121,22 @@ describe('two PostgreSQL stores writing the same records at once', () => {
     expect((await s.admin.query('SELECT sum(has_end)::int AS n FROM run_facts')).rows[0].n).toBe(2);
   }, 30_000);
 
+  it('survives its connections being killed (server restart): the next writes reconnect', async () => {
+    const app = `bt_${randomUUID().slice(0, 8)}`;
+    const u = new URL(s.url);
+    u.searchParams.set('application_name', app);
+    const store = await openPostgresStore(u.toString());
+    stores.push(store);
+    const run = randomUUID();
+    expect(await store.writeBatch([rec('start', run)], [])).toEqual({ stored: 1, duplicates: 0 });
+    const killed = await s.admin.query('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1', [app]);
+    expect(killed.rows[0].n).toBeGreaterThan(0);
+    // At once, before the pool has noticed: the dead connection is discarded and the batch rerun
+    // on a new one. (A connection reset surfacing as an uncaught 'error' would fail this file.)
+    expect(await store.writeBatch([rec('end', run)], [])).toEqual({ stored: 1, duplicates: 0 });
+    expect((await s.admin.query('SELECT has_start, has_end FROM run_facts')).rows).toEqual([{ has_start: 1, has_end: 1 }]);
+  });
+
   it('a batch that fails rolls back entirely and can be written again', async () => {
     const store = await openPostgresStore(s.url);
     stores.push(store);

@@ -2,6 +2,7 @@ import { BeaconError } from '../../errors.js';
 import { createRunEncoder, parseCollector } from '../../protocol/index.js';
 import { envConsent, resolveConfig } from '../config.js';
 import { buildIdentity } from '../emitter.js';
+import { detectCi } from '../ci-detect.js';
 import { hasValidSecret, newSecret, readState } from '../state-file.js';
 
 export interface PreviewOptions {
@@ -45,8 +46,7 @@ export async function previewCommand(opts: PreviewOptions = {}): Promise<number>
   const known = state && hasValidSecret(state);
   const identity = buildIdentity(
     cfg,
-    { secret: known ? state.secret! : newSecret(), eph: !known && read.status === 'invalid', runtime: `node/${process.versions.node}`, scriptKey: '[preview]' },
-    env,
+    { secret: known ? state.secret! : newSecret(), eph: !known && read.status === 'invalid', runtime: `node/${process.versions.node}`, scriptKey: '[preview]', ci: detectCi(env) },
   );
   const enc = createRunEncoder(identity);
   const start = enc.start(Date.now());

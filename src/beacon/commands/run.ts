@@ -74,7 +74,7 @@ export async function runCommand(command: string[], opts: RunOptions = {}): Prom
   const opened = openRun(
     { project: opts.project || env.BEACON_PROJECT || basename(file), version: opts.toolVersion, collector },
     env,
-    { runtime: runtimeOf(file), scriptKey: () => scriptKeyOf(command) },
+    { runtime: runtimeOf(file), scriptKey: () => scriptKeyOf(command), track: true },
   );
 
   const outcome = await new Promise<{ code: number; error?: NodeJS.ErrnoException }>((resolve) => {

@@ -2,10 +2,10 @@ import { count, num, type QueryRunner } from '../query-runner.js';
 import { runsWhere, type Scope } from './scope.js';
 
 /**
- * Run lengths of completed runs (duration_ms is only ever set once an end arrived). Range counts
- * over the index run_facts_duration (month, duration_ms, project) give the histogram; exact
- * percentiles then seek into the one bin that holds the wanted rank, so no query walks the month
- * twice.
+ * Run lengths of completed runs (duration_ms is only ever set once an end arrived): the histogram
+ * from one pass over the month, then exact nearest-rank median and 90th percentile from a second
+ * pass that sorts only the one or two bins holding those ranks (window functions both SQLite and
+ * PostgreSQL have). With the optional index run_facts_duration both passes are range scans.
  */
 
 /** Bin edges in seconds; the last bin is open-ended. Chosen for how long workflow runs take. */
@@ -24,53 +24,56 @@ export interface DurationStats {
   p90_s: number | null;
 }
 
-/** One range count per bin: index-only range scans, several times faster than a CASE per row. */
-async function binCounts(db: QueryRunner, scope: Scope): Promise<number[]> {
-  const where = runsWhere(scope);
-  const counts: number[] = [];
-  for (const [i, from] of BIN_EDGES_S.entries()) {
-    const to = BIN_EDGES_S[i + 1];
-    const lower = i === 0 ? 'duration_ms IS NOT NULL' : `duration_ms >= ${from * 1000}`;
-    const upper = to === undefined ? '' : ` AND duration_ms < ${to * 1000}`;
-    const rows = await db.all(`SELECT count(*) AS n FROM run_facts WHERE ${where.sql} AND ${lower}${upper}`, where.params);
-    counts.push(count(rows[0]?.n));
+function binCase(): string {
+  const whens = BIN_EDGES_S.slice(1).map((edge, i) => `WHEN duration_ms < ${edge * 1000} THEN ${i}`);
+  return `CASE ${whens.join(' ')} ELSE ${BIN_EDGES_S.length - 1} END`;
+}
+
+const bounds = (bin: number) => {
+  const from = BIN_EDGES_S[bin]!;
+  const to = BIN_EDGES_S[bin + 1];
+  // The first bin has no lower bound, like the CASE above, so every duration is in some bin.
+  const lower = bin === 0 ? 'duration_ms IS NOT NULL' : `duration_ms >= ${from * 1000}`;
+  return to === undefined ? lower : `${lower} AND duration_ms < ${to * 1000}`;
+};
+
+/** Bin and rank within the bin of the nearest-rank q-percentile (rank ceil(q·n)). */
+function locate(counts: number[], total: number, q: number): { bin: number; rank: number } {
+  let rank = Math.max(1, Math.ceil(q * total));
+  for (const [bin, n] of counts.entries()) {
+    if (rank <= n) return { bin, rank };
+    rank -= n;
   }
-  return counts;
+  throw new Error('percentile rank beyond the histogram');
 }
 
 export async function durationStats(db: QueryRunner, scope: Scope): Promise<DurationStats> {
-  const counts = await binCounts(db, scope);
-  const histogram = counts.map((runs, i) => ({ from_s: BIN_EDGES_S[i]!, to_s: BIN_EDGES_S[i + 1] ?? null, runs }));
+  const where = runsWhere(scope);
+  const rows = await db.all(
+    `SELECT ${binCase()} AS bin, count(*) AS runs FROM run_facts
+     WHERE ${where.sql} AND duration_ms IS NOT NULL GROUP BY 1 ORDER BY 1`,
+    where.params,
+  );
+  const counts = new Array<number>(BIN_EDGES_S.length).fill(0);
+  for (const r of rows) counts[count(r.bin)] = count(r.runs);
   const total = counts.reduce((a, b) => a + b, 0);
-  return {
-    runs: total,
-    histogram,
-    median_s: await nearestRank(db, scope, histogram, total, 0.5),
-    p90_s: await nearestRank(db, scope, histogram, total, 0.9),
-  };
-}
-
-/** Nearest-rank percentile: the smallest duration with at least q of the runs at or below it. */
-async function nearestRank(db: QueryRunner, scope: Scope, bins: HistogramBin[], total: number, q: number): Promise<number | null> {
-  if (total === 0) return null;
-  let rank = Math.max(1, Math.ceil(q * total));
-  for (const bin of bins) {
-    if (rank > bin.runs) {
-      rank -= bin.runs;
-      continue;
-    }
-    const where = runsWhere(scope);
-    // The first bin has no lower bound (as in binCounts), so odd negative values land somewhere.
-    const lower = bin.from_s === 0 ? 'duration_ms IS NOT NULL' : `duration_ms >= ${bin.from_s * 1000}`;
-    const upper = bin.to_s === null ? '' : ` AND duration_ms < ${bin.to_s * 1000}`;
-    const rows = await db.all(
-      `SELECT duration_ms FROM run_facts
-       WHERE ${where.sql} AND ${lower}${upper}
-       ORDER BY duration_ms LIMIT 1 OFFSET ?`,
-      [...where.params, rank - 1],
-    );
-    const ms = num(rows[0]?.duration_ms);
+  const histogram = counts.map((runs, i) => ({ from_s: BIN_EDGES_S[i]!, to_s: BIN_EDGES_S[i + 1] ?? null, runs }));
+  if (total === 0) return { runs: 0, histogram, median_s: null, p90_s: null };
+  const med = locate(counts, total, 0.5);
+  const p90 = locate(counts, total, 0.9);
+  const picked = await db.all(
+    `WITH d AS (
+       SELECT duration_ms, ${binCase()} AS bin FROM run_facts
+       WHERE ${where.sql} AND ((${bounds(med.bin)}) OR (${bounds(p90.bin)}))
+     ), r AS (
+       SELECT duration_ms, bin, row_number() OVER (PARTITION BY bin ORDER BY duration_ms) AS rn FROM d
+     )
+     SELECT bin, rn, duration_ms FROM r WHERE (bin = ? AND rn = ?) OR (bin = ? AND rn = ?)`,
+    [...where.params, med.bin, med.rank, p90.bin, p90.rank],
+  );
+  const at = (p: { bin: number; rank: number }) => {
+    const ms = num(picked.find((r) => count(r.bin) === p.bin && count(r.rn) === p.rank)?.duration_ms);
     return ms === null ? null : ms / 1000;
-  }
-  return null;
+  };
+  return { runs: total, histogram, median_s: at(med), p90_s: at(p90) };
 }

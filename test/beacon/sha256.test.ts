@@ -1,0 +1,56 @@
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { hmacSha256, sha256 } from '../../src/beacon/sha256.js';
+import { randomBytesFast, uuidV4 } from '../../src/beacon/random.js';
+
+const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
+
+describe('plain-JS SHA-256 / HMAC-SHA-256 match node:crypto', () => {
+  it('FIPS 180-4 examples', () => {
+    expect(hex(sha256(Buffer.from('')))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(hex(sha256(Buffer.from('abc')))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(hex(sha256(Buffer.from('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq')))).toBe(
+      '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1',
+    );
+  });
+
+  it('RFC 4231 test cases 1, 2 and 6 (key longer than a block)', () => {
+    expect(hex(hmacSha256(Buffer.alloc(20, 0x0b), Buffer.from('Hi There')))).toBe(
+      'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7',
+    );
+    expect(hex(hmacSha256(Buffer.from('Jefe'), Buffer.from('what do ya want for nothing?')))).toBe(
+      '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+    );
+    expect(hex(hmacSha256(Buffer.alloc(131, 0xaa), Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First')))).toBe(
+      '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54',
+    );
+  });
+
+  it('random keys and messages of every length around the block boundaries', () => {
+    for (let len = 0; len < 300; len++) {
+      const key = randomBytes(len % 97);
+      const msg = randomBytes(len);
+      expect(hex(sha256(msg))).toBe(createHash('sha256').update(msg).digest('hex'));
+      expect(hex(hmacSha256(key, msg))).toBe(createHmac('sha256', key).update(msg).digest('hex'));
+    }
+  });
+});
+
+describe('randomness without node:crypto', () => {
+  it('returns the requested number of bytes, different each time', () => {
+    const a = randomBytesFast(32);
+    const b = randomBytesFast(32);
+    expect(a.length).toBe(32);
+    expect(a.equals(b)).toBe(false);
+  });
+
+  it('UUIDs are version 4, variant 1, and unique', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const u = uuidV4();
+      expect(u).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      seen.add(u);
+    }
+    expect(seen.size).toBe(1000);
+  });
+});

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Batcher, MAX_PENDING } from '../../src/receiver/batcher.js';
+import { ReceiverClock } from '../../src/receiver/clock.js';
+import { RecentKeys } from '../../src/receiver/dedupe.js';
+import { createPipeline } from '../../src/receiver/pipeline.js';
+import { Stats } from '../../src/receiver/stats.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import { counters, encoder, query, tempDir, waitFor } from './helpers.js';
+
+let tmp: ReturnType<typeof tempDir>;
+let store: SqliteStore | undefined;
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+  tmp?.cleanup();
+});
+
+const silent = pino({ level: 'silent' });
+
+describe('Batcher against a real SQLite store', () => {
+  it('keeps accepted records while the database is locked and commits them once it is free', async () => {
+    tmp = tempDir();
+    store = openSqliteStore(tmp.db);
+    const stats = new Stats();
+    const batcher = new Batcher(store, stats, silent, { flushMs: 20 });
+    const accepted: string[] = [];
+    const handle = createPipeline({
+      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent,
+      accept: (r) => { accepted.push(r.run); batcher.add(r); }, hasRoom: () => batcher.hasRoom(),
+    });
+    // Another process-like connection holds the write lock: every commit fails with SQLITE_BUSY.
+    const locker = new Database(tmp.db);
+    locker.exec('BEGIN IMMEDIATE');
+    for (let i = 0; i < 50; i++) handle(encoder().start(Date.now()), '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 600));
+    expect(batcher.pending).toBe(50);
+    expect(query(tmp.db, 'SELECT count(*) AS n FROM runs')).toEqual([{ n: 0 }]);
+    locker.exec('COMMIT');
+    locker.close();
+    await waitFor('the batch committed', () => batcher.pending === 0 && query<{ n: number }>(tmp.db, 'SELECT count(*) AS n FROM runs')[0]!.n === 50);
+    expect(await batcher.close()).toBe(true);
+    expect(counters(tmp.db)).toMatchObject({ received: 50, stored: 50 });
+    expect(new Set(query<{ run: string }>(tmp.db, 'SELECT run FROM runs').map((r) => r.run))).toEqual(new Set(accepted));
+  });
+
+  it('drops and counts datagrams once the queue is full, without marking them seen', () => {
+    const stats = new Stats();
+    const accepted: string[] = [];
+    let room = true;
+    const handle = createPipeline({
+      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent,
+      accept: (r) => accepted.push(r.run), hasRoom: () => room,
+    });
+    const e = encoder();
+    room = false;
+    handle(e.start(Date.now()), '127.0.0.1');
+    expect(stats.totals.overload_drops).toBe(1);
+    room = true;
+    handle(e.start(Date.now()), '127.0.0.1'); // the second copy still gets in
+    expect(accepted).toEqual([e.id.run]);
+    expect(MAX_PENDING).toBeGreaterThan(10_000);
+  });
+
+  it('counts nothing twice: every datagram ends in exactly one counter', () => {
+    const stats = new Stats();
+    const handle = createPipeline({
+      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent, accept: () => {}, hasRoom: () => true,
+    });
+    const e = encoder();
+    const inputs = [e.start(1), e.start(1), e.end(2, 0, 1), Buffer.from('x'), Buffer.from(`{"v":1,"run":"${randomUUID()}"}`)];
+    for (const b of inputs) handle(b, '::1');
+    const t = stats.totals;
+    const outcomes = t.duplicates + t['rejected.not_json'] + t['rejected.schema'] + t.overload_drops + 2; // 2 accepted
+    expect(t.received).toBe(inputs.length);
+    expect(outcomes).toBe(inputs.length);
+  });
+});
