@@ -13,7 +13,7 @@
 // Options (env): BENCH_PROCS (default 41), BENCH_PAIRS (default 60).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -35,9 +35,11 @@ const file = (name, text) => {
 // Measure the shipped single-file bundle (npm run build makes it), from a private copy: other
 // work rebuilding dist/ during the run cannot swap it out from under the measurement.
 if (!readFileSync(DIST_ENTRY, 'utf8').startsWith('// Bundled by scripts/bundle-beacon.mjs')) {
-  execFileSync(process.execPath, [join(ROOT, 'scripts/bundle-beacon.mjs')], { stdio: 'ignore' });
+  // dist/ holds plain tsc output (built without the bundling step): bundle it privately.
+  execFileSync(process.execPath, [join(ROOT, 'scripts/bundle-beacon.mjs'), '--out', join(work, 'bundle')], { stdio: 'ignore' });
 }
-const ENTRY = pathToFileURL(file('usage-beacon.mjs', readFileSync(DIST_ENTRY, 'utf8'))).href;
+const bundled = join(work, 'bundle/beacon/index.js');
+const ENTRY = pathToFileURL(file('usage-beacon.mjs', readFileSync(existsSync(bundled) ? bundled : DIST_ENTRY, 'utf8'))).href;
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -141,7 +143,7 @@ for (let i = 0; i < 11; i++) {
 
 // --- 2. whole-process wall time ------------------------------------------------------------------
 const plain = file('plain.mjs', `process.stdout.write('');\n`);
-const tracked = file('tracked.mjs', `import { startBeacon } from ${JSON.stringify(ENTRY)};\nstartBeacon({ project: 'bench', version: '1.0.0' });\nprocess.stdout.write('');\n`);
+const trackedScript = file('tracked.mjs', `import { startBeacon } from ${JSON.stringify(ENTRY)};\nstartBeacon({ project: 'bench', version: '1.0.0' });\nprocess.stdout.write('');\n`);
 
 let dnsProc;
 async function startFakeDns(mode) {
@@ -165,7 +167,13 @@ function timeOne(script, env, resolvConf) {
   return ms;
 }
 
-function paired(env, resolvConf) {
+const bareWall = file(
+  'bare-wall.mjs',
+  `import dgram from 'node:dgram';\nconst s = dgram.createSocket('udp4');\ns.on('error', () => {});\n` +
+    `s.connect(Number(process.env.BARE_PORT), '127.0.0.1', () => s.send('x'));\ns.unref();\n`,
+);
+
+function paired(env, resolvConf, tracked = trackedScript) {
   const withB = [];
   const without = [];
   timeOne(tracked, env, resolvConf); // warm the page cache and the state file
@@ -191,6 +199,8 @@ wall.listening = paired(envListening, undefined);
 await new Promise((r) => setTimeout(r, 200));
 wall.listening.datagramsReceived = listener.count() - before;
 wall.listening.datagramsExpected = (PAIRS + 1) * 4;
+// Calibration: the same measurement for the bare dgram emitter the issue quotes (3-4 ms in-process).
+wall.bareDgramEmitterForReference = paired({ ...envListening, BARE_PORT: String(listener.port) }, undefined, bareWall);
 wall.nothingListening = paired(baseEnv(`127.0.0.1:${await deadPort()}`), undefined);
 try {
   wall.unresolvableHostname = paired(baseEnv(`no-such-host.invalid:${listener.port}`), await startFakeDns('nxdomain'));
@@ -227,7 +237,7 @@ result.withinTargets = {
   importAndStart: result.inProcessMs.importAndStart.median <= 5,
   start: result.inProcessMs.start.median <= 1,
   exitPath: result.inProcessMs.exitPath.median <= 0.1,
-  wall: Object.values(wall).every((w) => w.ratio === undefined || w.ratio <= 1.05),
+  wall: Object.entries(wall).every(([k, w]) => k.endsWith('ForReference') || w.ratio === undefined || w.ratio <= 1.05),
 };
 rmSync(work, { recursive: true, force: true });
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

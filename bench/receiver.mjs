@@ -10,7 +10,7 @@
 // Environment: BENCH_RATES (comma list, default 10000,…,100000), BENCH_SECONDS (default 3),
 // BENCH_REPS (default 3), BENCH_FLUSH_MS (default 100), BENCH_PIN (default 1), BENCH_CLI (another build).
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,9 +74,20 @@ async function metrics(port) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** CPU time (user + system, all threads) the receiver has used, in ms, from /proc/<pid>/stat. */
+function cpuMs(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
+  } catch {
+    return NaN;
+  }
+}
+
 async function step(rx, sender, reader, rate) {
   const prefix = randomBytes(4).toString('hex');
   const before = await metrics(rx.metricsPort);
+  const cpuBefore = cpuMs(rx.child.pid);
   const [cmd, args] = pin(1, sender.cmd, [...sender.args, String(rx.port), String(rate), String(seconds), prefix, template]);
   const out = execFileSync(cmd, args, { encoding: 'utf8' });
   const { sent } = JSON.parse(out);
@@ -91,8 +102,12 @@ async function step(rx, sender, reader, rate) {
   }
   await sleep(1100);
   const after = await metrics(rx.metricsPort);
+  // Minus the ~1.5 s of idle polling after the send, which costs the receiver next to nothing.
+  const cpu = cpuMs(rx.child.pid) - cpuBefore;
   const stored = reader.prepare('SELECT count(*) AS n FROM run_facts WHERE run >= ? AND run < ?').get(`${prefix}-`, `${prefix}.`).n;
-  return { rate, sent, stored, ratio: stored / sent, received: after.received - before.received, kernelDrops: after.kernelDrops - before.kernelDrops };
+  const received = after.received - before.received;
+  return { rate, sent, stored, ratio: stored / sent, received, kernelDrops: after.kernelDrops - before.kernelDrops,
+    cpuUsPerDatagram: Number(((cpu * 1000) / received).toFixed(1)) };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -117,7 +132,8 @@ try {
       await new Promise((r) => rx.child.once('exit', r));
     }
     const ratio = median(runs.map((r) => r.ratio));
-    results.push({ rate, medianStoredRatio: Number(ratio.toFixed(5)), lossless: ratio >= LOSSLESS, runs });
+    const cpuUs = median(runs.map((r) => r.cpuUsPerDatagram));
+    results.push({ rate, medianStoredRatio: Number(ratio.toFixed(5)), lossless: ratio >= LOSSLESS, medianCpuUsPerDatagram: cpuUs, runs });
     process.stderr.write(`rate ${rate}/s: median stored ${(ratio * 100).toFixed(3)}%\n`);
   }
 } finally {
@@ -136,5 +152,9 @@ console.log(JSON.stringify({
   // before and after says how noisy this run was.
   loadAverage: { before: Number(loadBefore.toFixed(2)), after: Number(os.loadavg()[0].toFixed(2)) },
   highestLosslessRate: highest, losslessRates: ok, target: TARGET, meetsTarget: highest >= TARGET,
+  // Receiver CPU (all threads) per datagram it read, median over steps: 1e6 / this is the rate one
+  // otherwise idle core could sustain, whatever the noise from other processes.
+  cpuUsPerDatagram: median(results.map((r) => r.medianCpuUsPerDatagram)),
+  oneCoreCeilingPerSecond: Math.round(1e6 / median(results.map((r) => r.medianCpuUsPerDatagram))),
   steps: results,
 }, null, 2));

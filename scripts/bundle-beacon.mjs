@@ -6,7 +6,7 @@
 // regular enough (imports at the top, `export` on declarations) for this small, strict transform,
 // which fails loudly on anything it does not understand. The unbundled modules stay in dist/ for
 // the CLI commands.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -101,6 +101,9 @@ function bundle(entryRel) {
   return { entry, out, modules: modules.size };
 }
 
+// `--out <dir>` writes the bundles under <dir> instead of over dist/ (the benchmark uses it).
+const outFlag = process.argv.indexOf('--out');
+const outDir = outFlag > 0 ? resolve(process.argv[outFlag + 1]) : dist;
 const HEADER = '// Bundled by scripts/bundle-beacon.mjs';
 const entries = ['beacon/index.js', 'beacon/register.js'];
 for (const e of entries) {
@@ -110,6 +113,8 @@ for (const e of entries) {
 }
 // All bundles are built from tsc's output before any is written (register.js imports index.js).
 for (const b of entries.map(bundle)) {
-  writeFileSync(b.entry, b.out);
-  process.stdout.write(`bundled ${relative(dist, b.entry)} (${b.modules} modules)\n`);
+  const target = join(outDir, relative(dist, b.entry));
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, b.out);
+  process.stdout.write(`bundled ${target} (${b.modules} modules)\n`);
 }

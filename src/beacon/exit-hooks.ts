@@ -6,6 +6,8 @@ import { constants } from 'node:os';
  * - 'exit' covers a normal end, process.exit(n), an uncaught exception and an unhandled rejection:
  *   Node emits 'exit' with the real status (1 for the last two) before exiting. Its listeners run
  *   synchronously, so `onEnd` must be synchronous (a connected UDP socket's send is).
+ *   'uncaughtExceptionMonitor' is deliberately not used: it also fires when the host's own
+ *   'uncaughtException' handler keeps the process running, which would end the run too early.
  * - SIGINT/SIGTERM/SIGHUP: listening to a signal disables Node's default "die of it". So when the
  *   host has no listener of its own, we report 128+n, remove ours and re-raise the signal: the
  *   host still dies of it, exactly as without the beacon. When the host has a listener, it decides;

@@ -31,6 +31,8 @@ export class Batcher {
   private soon = false;
   private lastErrorLog = 0;
   private failures = 0;
+  /** Records handed to the store whose commit has not finished yet. */
+  private inFlight = 0;
   lastFlushMs = 0;
 
   constructor(
@@ -43,8 +45,9 @@ export class Batcher {
     this.timer = setInterval(() => void this.flush(), opts.flushMs);
   }
 
+  /** Accepted and not yet committed: queued plus in the commit under way. */
   get pending(): number {
-    return this.records.length;
+    return this.records.length + this.inFlight;
   }
 
   /** false when the queue is full: the caller drops the datagram (and counts it). */
@@ -71,6 +74,7 @@ export class Batcher {
     this.records = [];
     const deltas = this.stats.takeDeltas();
     const started = performance.now();
+    this.inFlight = records.length;
     this.writing = this.store.writeBatch(records, deltas).then(
       (r) => {
         this.stats.written(r);
@@ -101,6 +105,7 @@ export class Batcher {
     try {
       await this.writing;
     } finally {
+      this.inFlight = 0;
       this.writing = undefined;
     }
   }
