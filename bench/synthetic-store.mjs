@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 
-export const GENERATOR_VERSION = 5;
+export const GENERATOR_VERSION = 6;
 export const MONTHS = 12;
 export const RUNS_PER_MONTH = 1_000_000;
 export const USERS = 50_000;

@@ -64,7 +64,7 @@ export function createEmitter(
   cfg: BeaconConfig,
   collector: CollectorAddress,
   makeIdentity: (run: string) => RunIdentity,
-  hostname: TransportOptions = {},
+  transportOptions: TransportOptions = {},
 ): Emitter {
   let run: string | undefined; // drawn on first use: reading /dev/urandom is not needed to return from start
   const runId = () => (run ??= uuidV4());
@@ -79,7 +79,7 @@ export function createEmitter(
     if (encoder || closed) return;
     try {
       encoder = createRunEncoder(makeIdentity(runId()));
-      transport = cfg.debug ? createDebugTransport(collector, cfg.copies) : createUdpTransport(collector, cfg.copies, hostname);
+      transport = cfg.debug ? createDebugTransport(collector, cfg.copies) : createUdpTransport(collector, cfg.copies, transportOptions);
       transport.send(encoder.start(startedAt));
     } catch {
       // Runs in an immediate or at exit: a throw would surface as the host's uncaught exception.

@@ -35,7 +35,7 @@ export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: Run
   const eph = session.eph;
   const collector = config.collector;
   // Only a persistent state file may cache addresses: an eph run has nowhere to keep them.
-  const hostname =
+  const transportOptions =
     collector.family === 0 && !session.eph
       ? {
           cached: cachedAddress(session.state, collector.host),
@@ -43,7 +43,9 @@ export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: Run
           track: ctx.track,
         }
       : { track: ctx.track };
-  const emitter = createEmitter(config, collector, (run) => buildIdentity(config, { secret, eph, runtime: ctx.runtime, scriptKey: ctx.scriptKey(), ci }, run), hostname);
+  const makeIdentity = (run: string) =>
+    buildIdentity(config, { secret, eph, runtime: ctx.runtime, scriptKey: ctx.scriptKey(), ci }, run);
+  const emitter = createEmitter(config, collector, makeIdentity, transportOptions);
   emitter.start();
   if (session.showNotice) writeNotice(noticeText(config.project, config.optOutEnv, emitter.collector));
   return { enabled: true, reason: session.reason, eph: session.eph, config, emitter };

@@ -40,9 +40,9 @@ export interface TransportOptions {
   track?: boolean;
 }
 
-export function createUdpTransport(collector: CollectorAddress, copies: number, hostname: TransportOptions = {}): Transport {
+export function createUdpTransport(collector: CollectorAddress, copies: number, options: TransportOptions = {}): Transport {
   let target: ResolvedAddress | undefined =
-    collector.family !== 0 ? { address: collector.host, family: collector.family } : hostname.cached;
+    collector.family !== 0 ? { address: collector.host, family: collector.family } : options.cached;
   let socket: Socket | undefined;
   let closed = false;
   let pending = 0;
@@ -57,7 +57,7 @@ export function createUdpTransport(collector: CollectorAddress, copies: number, 
   };
   const write = (datagram: Buffer) => {
     for (let i = 0; i < copies; i++) {
-      if (hostname.track) {
+      if (options.track) {
         pending++;
         socket!.send(datagram, onSent);
       } else {
@@ -83,7 +83,7 @@ export function createUdpTransport(collector: CollectorAddress, copies: number, 
     void resolveHost(collector.host).then((resolved) => {
       if (!resolved) return;
       try {
-        hostname.onResolved?.(resolved);
+        options.onResolved?.(resolved);
       } catch {
         // Caching is an optimisation; failing it must not cost the datagrams.
       }

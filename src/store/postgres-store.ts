@@ -23,7 +23,10 @@ import type { CounterDelta, IngestRecord, RunStore, WriteResult } from './types.
  * Concurrent receivers: rows are upserted in run order and counters in key order, so two batches
  * lock rows in the same order and cannot deadlock on them; the second statement touches only rows
  * the first already locked. A deadlock or serialization failure the server still reports (from
- * an unforeseen order) rolls the transaction back and is retried here a few times.
+ * an unforeseen order) rolls the transaction back and is retried here a few times, as is a batch
+ * that met a dead pooled connection (server restarted). If a connection dies after COMMIT was sent
+ * but before its answer, the rerun finds the rows stored and counts them as duplicates: the runs
+ * are right, only that batch's stored/duplicates split is off.
  */
 
 const IDENTITY = ['user_id', 'host_id', 'script_id', 'version', 'runtime', 'os', 'arch', 'ci'] as const;
@@ -92,7 +95,7 @@ function isConnectionError(code: string | undefined): boolean {
 export class PostgresStore implements RunStore {
   readonly kind = 'postgres' as const;
   private closed = false;
-  /** Transactions rerun after a deadlock or serialization failure (for metrics and tests). */
+  /** Batches rerun after a deadlock, serialization failure or lost connection (for metrics and tests). */
   retries = 0;
 
   constructor(readonly pool: Pool) {}

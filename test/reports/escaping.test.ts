@@ -100,6 +100,21 @@ describe('hostile strings in a real store, every format', () => {
     expect(csv).not.toMatch(/[^\r]\n/); // only CRLF record separators, embedded newlines cleaned
   });
 
+  it('component keys like __proto__ stay plain data', async () => {
+    const s = new TestStore(db);
+    for (let k = 0; k < 5; k++) {
+      s.insert([{ user_id: hexId(`proto${k}`), month: 202609, components: '{"__proto__":"polluted","constructor":"x"}' }]);
+    }
+    s.close();
+    const text = await runReport({ db, month: '2026-09', format: 'json' });
+    const r = JSON.parse(text);
+    expect(Object.keys(r.components).sort()).toEqual(['__proto__', 'constructor']);
+    expect(r.components.__proto__).toEqual([{ value: 'polluted', runs: 5, users: 5, share: 1 }]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const md = await runReport({ db, month: '2026-09', format: 'md' });
+    expect(md).toContain('## Component: \\_\\_proto\\_\\_');
+  });
+
   it('json holds the cleaned, capped strings', async () => {
     const r = JSON.parse(await runReport({ db, month: '2026-10', format: 'json' }));
     const values = r.breakdowns.versions.map((b: { value: string }) => b.value);

@@ -1,0 +1,66 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ROOT, cleanEnv, runNode, startListener, tempHome, type Listener, type TempHome } from './helpers.js';
+
+// The shipped entry points are single-file bundles made by scripts/bundle-beacon.mjs. dist/ may
+// hold either the bundle or plain tsc output (when built without the bundling step); both must work,
+// so this test makes its own bundle from tsc output when it can, and checks whichever it gets.
+let listener: Listener;
+let home: TempHome;
+beforeEach(async () => {
+  listener = await startListener();
+  home = tempHome();
+});
+afterEach(() => {
+  listener.close();
+  home.cleanup();
+});
+
+const HEADER = '// Bundled by scripts/bundle-beacon.mjs';
+
+function bundleDir(): string {
+  const entry = join(ROOT, 'dist/beacon/index.js');
+  if (readFileSync(entry, 'utf8').startsWith(HEADER)) return join(ROOT, 'dist');
+  const out = join(home.dir, 'bundle');
+  execFileSync(process.execPath, [join(ROOT, 'scripts/bundle-beacon.mjs'), '--out', out]);
+  return out;
+}
+
+describe('single-file bundles', () => {
+  it('index.js and register.js are self-contained (only node: imports) and behave like the modules', async () => {
+    const dir = bundleDir();
+    for (const name of ['index.js', 'register.js']) {
+      const text = readFileSync(join(dir, 'beacon', name), 'utf8');
+      expect(text.startsWith(HEADER)).toBe(true);
+      const specs = [...text.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]!);
+      expect(specs.length).toBeGreaterThan(0);
+      for (const s of specs) expect(s.startsWith('node:')).toBe(true);
+      expect(text).not.toMatch(/from '\.\.?\//);
+    }
+    const script = join(home.dir, 'uses-bundle.mjs');
+    writeFileSync(
+      script,
+      `import { startBeacon, DEFAULT_OPT_OUT_ENV } from ${JSON.stringify(pathToFileURL(join(dir, 'beacon/index.js')).href)};\n` +
+        `const b = startBeacon({ project: 'bundled', version: '2.0.0' });\n` +
+        `console.log(DEFAULT_OPT_OUT_ENV, b.enabled, typeof b.end);\nprocess.exit(3);\n`,
+    );
+    const env = cleanEnv({ BEACON_HOME: home.home, BEACON_COLLECTOR: listener.collector });
+    const r = await runNode([script], { env });
+    expect(r.stdout).toBe('PARSL_TRACKING true function\n');
+    expect(r.code).toBe(3);
+    await listener.waitFor(4);
+    const end = listener.messages().find((m) => m.kind === 'end')!;
+    expect(end).toMatchObject({ project: 'bundled', version: '2.0.0', exit: 3 });
+
+    const reg = await runNode(['--import', pathToFileURL(join(dir, 'beacon/register.js')).href, '-e', 'process.exitCode = 4'], {
+      env: { ...env, BEACON_PROJECT: 'bundled-register' },
+    });
+    expect(reg.code).toBe(4);
+    await listener.waitFor(8);
+    expect(listener.messages().slice(4).find((m) => m.kind === 'end')).toMatchObject({ project: 'bundled-register', exit: 4 });
+    expect(existsSync(join(home.home, 'state.json'))).toBe(true);
+  });
+});

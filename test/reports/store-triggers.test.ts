@@ -1,0 +1,73 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import type { IngestRecord } from '../../src/store/types.js';
+import { hexId, tempDir } from './store-fixture.js';
+import { jsonReport } from './run-report.js';
+
+/**
+ * Schema v2's triggers, driven by the receiver's real store code (the same upserts as ingest):
+ * month change counters and first months must follow starts, ends, late ends and month moves.
+ */
+let dir: string;
+let file: string;
+let store: SqliteStore;
+beforeEach(() => {
+  dir = tempDir();
+  file = path.join(dir, 'usage.db');
+  store = openSqliteStore(file);
+});
+afterEach(async () => {
+  await store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function rec(run: string, kind: 'start' | 'end', seen: Date, user = 'alice'): IngestRecord {
+  const ms = seen.getTime();
+  return {
+    run, kind, project: 'parsl', format: 'native', user_id: hexId(user), host_id: hexId(`h-${user}`), script_id: hexId(`s-${user}`),
+    weak_ids: false, eph: false, version: '1.0.0', runtime: 'node/20.20.2', os: 'linux', arch: 'x64', ci: false, components: null,
+    seen_ms: ms, month: seen.getUTCFullYear() * 100 + seen.getUTCMonth() + 1, client_ms: ms,
+    exit_code: kind === 'end' ? 0 : null, duration_ms: kind === 'end' ? 60_000 : null,
+  };
+}
+
+const changes = () => Object.fromEntries((store.db.prepare('SELECT month, changes FROM report_month_changes').all() as { month: number; changes: number }[]).map((r) => [r.month, r.changes]));
+const firstMonths = () => store.db.prepare('SELECT user_id, month FROM user_first_month ORDER BY user_id').all();
+
+describe('schema v2 triggers under the receiver\'s upserts', () => {
+  it('count changes per month and ignore duplicates', async () => {
+    await store.writeBatch([rec('r1', 'start', new Date(Date.UTC(2026, 9, 30)))], []);
+    expect(changes()).toEqual({ 202610: 1 });
+    await store.writeBatch([rec('r1', 'start', new Date(Date.UTC(2026, 9, 30)))], []); // duplicate copy
+    expect(changes()).toEqual({ 202610: 1 });
+    await store.writeBatch([rec('r1', 'end', new Date(Date.UTC(2026, 10, 2)))], []); // late end, next month
+    expect(changes()).toEqual({ 202610: 2 });
+    expect(firstMonths()).toEqual([{ user_id: hexId('alice'), month: 202610 }]);
+  });
+
+  it('a run that moves to an earlier month changes both months and the user\'s first month', async () => {
+    await store.writeBatch([rec('r2', 'end', new Date(Date.UTC(2026, 10, 1, 0, 5)), 'bob')], []);
+    expect(changes()).toEqual({ 202611: 1 });
+    expect(firstMonths()).toEqual([{ user_id: hexId('bob'), month: 202611 }]);
+    // Its start, stored by a second receiver whose batch is written later, arrived before midnight:
+    // the run's first datagram is now in October, so the run moves there.
+    await store.writeBatch([rec('r2', 'start', new Date(Date.UTC(2026, 9, 31, 23, 59)), 'bob')], []);
+    expect(changes()).toEqual({ 202610: 1, 202611: 2 });
+    expect(firstMonths()).toEqual([{ user_id: hexId('bob'), month: 202610 }]);
+  });
+
+  it('a report before and after a late end differ exactly where the data changed', async () => {
+    const oct = new Date(Date.UTC(2026, 9, 15));
+    const batch = Array.from({ length: 6 }, (_, i) => rec(`s${i}`, 'start', oct, `user${i}`));
+    await store.writeBatch(batch, []);
+    await store.writeBatch(batch.slice(0, 5).map((r) => ({ ...r, kind: 'end' as const, exit_code: 0, duration_ms: 60_000 })), []);
+    const before = await jsonReport({ db: file, month: '2026-10' });
+    expect(before.runs_completed).toBe(5);
+    await store.writeBatch([{ ...batch[5]!, kind: 'end', exit_code: 1, duration_ms: 120_000, seen_ms: Date.UTC(2026, 10, 3) }], []);
+    const after = await jsonReport({ db: file, month: '2026-10' });
+    expect(after.runs_completed).toBe(6);
+    expect(after.success_rate).toBe(0.8333);
+  });
+});
