@@ -35,10 +35,10 @@ describe('single-file bundles', () => {
     for (const name of ['index.js', 'register.js']) {
       const text = readFileSync(join(dir, 'beacon', name), 'utf8');
       expect(text.startsWith(HEADER)).toBe(true);
-      const specs = [...text.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]!);
+      const specs = [...text.matchAll(/^import .* from ["']([^"']+)["'];$/gm)].map((m) => m[1]!);
       expect(specs.length).toBeGreaterThan(0);
       for (const s of specs) expect(s.startsWith('node:')).toBe(true);
-      expect(text).not.toMatch(/from '\.\.?\//);
+      expect(text).not.toMatch(/from ["']\.\.?\//);
     }
     const script = join(home.dir, 'uses-bundle.mjs');
     writeFileSync(
