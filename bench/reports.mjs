@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from '../dist/store/sqlite-migrations.js';
 import { migrateSqlite } from '../dist/store/migrate-sqlite.js';
+import { SqliteStore } from '../dist/store/sqlite-store.js';
 import { ensureSyntheticStore, MONTHS, RUNS_PER_MONTH, TARGET_MONTH, USERS } from './synthetic-store.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -106,6 +107,41 @@ for (const format of ['json', 'html']) {
   once(format); // leave the cache filled for the next format
 }
 
+// What schema v2 (triggers for the month cache and first months) costs the receiver: the store's
+// own write rate (SqliteStore.writeBatch, starts then ends, batches of 1000) on a fresh file, v1
+// against v2, best of several interleaved rounds to see past the noise of a shared machine.
+async function ingestRate(migrations) {
+  const N = 100_000;
+  const file = path.join(out, 'ingest.db');
+  for (const x of ['', '-wal', '-shm']) fs.rmSync(file + x, { force: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  migrateSqlite(db, migrations);
+  const store = new SqliteStore(db);
+  const base = Date.UTC(2026, 9, 10);
+  const make = (kind) => Array.from({ length: N }, (_, i) => ({
+    run: `run-${i}`, kind, project: 'parsl', format: 'native', user_id: (i % 5000).toString(16).padStart(32, '0'),
+    host_id: (i % 7000).toString(16).padStart(32, '0'), script_id: (i % 9000).toString(16).padStart(32, '0'),
+    weak_ids: false, eph: false, version: '1.0.0', runtime: 'node/20.20.2', os: 'linux', arch: 'x64', ci: false,
+    components: '{"executors":2}', seen_ms: base + i, month: TARGET_MONTH, client_ms: base + i,
+    exit_code: kind === 'end' ? 0 : null, duration_ms: kind === 'end' ? 1000 : null,
+  }));
+  const batches = [...make('start'), ...make('end')];
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < batches.length; i += 1000) await store.writeBatch(batches.slice(i, i + 1000), []);
+  const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+  await store.close();
+  for (const x of ['', '-wal', '-shm']) fs.rmSync(file + x, { force: true });
+  return batches.length / seconds;
+}
+const ingest = { v1: 0, v2: 0 };
+for (let round = 0; round < 6; round++) {
+  ingest.v1 = Math.max(ingest.v1, await ingestRate(SQLITE_MIGRATIONS.slice(0, 1)));
+  ingest.v2 = Math.max(ingest.v2, await ingestRate(SQLITE_MIGRATIONS.slice(0, 2)));
+}
+process.stderr.write(`store ingest: v1 ${Math.round(ingest.v1)}/s, v2 ${Math.round(ingest.v2)}/s\n`);
+
 const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown';
 console.log(JSON.stringify({
   benchmark: 'reports monthly',
@@ -120,5 +156,10 @@ console.log(JSON.stringify({
   },
   target: TARGET,
   results,
+  store_ingest_datagrams_per_s: {
+    schema_v1: Math.round(ingest.v1),
+    schema_v2: Math.round(ingest.v2),
+    v2_vs_v1: r3(ingest.v2 / ingest.v1),
+  },
   machine: { node: process.version, cpu, cores: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) },
 }, null, 2));

@@ -34,7 +34,8 @@ function meanS(s: MonthSummary): number | null {
 
 /** Headline counts of one month, suppressed; user-based counts are null when no run has a user ID. */
 function headline(s: MonthSummary, sup: Suppression) {
-  const idKnown = s.runs > s.runs_without_user_id;
+  // Unknown only when there are runs and none carries a user ID; a month without runs has 0 users.
+  const idKnown = s.runs === 0 || s.runs > s.runs_without_user_id;
   const backing = s.unique_users + s.runs_without_user_id;
   const users = (v: number, b = v) => (idKnown ? cell(v, b, sup) : null);
   return {

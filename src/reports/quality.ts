@@ -28,7 +28,8 @@ const round = (x: number, digits = 6) => Math.round(x * 10 ** digits) / 10 ** di
 
 function pct(x: number): string {
   if (x === 0) return '0%';
-  if (x < 0.0001) return '< 0.01%';
+  if (x < 0.000001) return '< 0.0001%';
+  if (x < 0.0001) return `${Number((x * 100).toPrecision(1))}%`;
   return `${(x * 100).toFixed(x < 0.01 ? 2 : 1)}%`;
 }
 
@@ -42,7 +43,7 @@ function uncertainty(s: MonthSummary, q: number | null, qUp: number | null): Rec
     runs_started: `undercounted by about ${pct(q)} (~${int(missing(s.runs_started, q))} runs whose start was lost; 95% bound ${pct(qUp)})`,
     runs_completed: `undercounted by about ${pct(q)} (~${int(missing(s.runs_completed, q))} runs whose end was lost; 95% bound ${pct(qUp)})`,
     compute_hours: `undercounted by about ${pct(q)}, like completed runs (loss does not depend on run length)`,
-    unique_users: `a user is missed only if every datagram of every run was lost: at most ${pct(q * q)} of users with a single run, far less for users with several`,
+    unique_users: `a user is missed only if every datagram of every run was lost: for a user with a single run the chance is ${pct(q * q)}, far less for users with several`,
     success_rate: 'not biased by loss (a lost datagram does not depend on the exit code)',
     run_length: 'not biased by loss (a lost datagram does not depend on the run length)',
   };

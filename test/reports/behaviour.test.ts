@@ -71,6 +71,7 @@ describe('a month with only Parsl-compatible runs', () => {
     expect(r.success_rate).toBeNull(); // Parsl sends no exit code
     expect(r.exit_codes).toEqual([]);
     expect(r.notes.join(' ')).toMatch(/None of this month's runs carry a user ID/);
+    expect(r.trend.at(-2)).toEqual({ month: '2026-09', unique_users: 0, runs_started: 0, compute_hours: 0 }); // no runs: 0, not unknown
     const md = await runReport({ db, month: '2026-10', format: 'md' });
     expect(md).toMatch(/\| Unique users \| unknown \|/);
   });
