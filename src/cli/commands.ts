@@ -85,6 +85,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--metrics-host <addr>', 'address for the metrics server', '127.0.0.1')
     .option('--rate-limit <n|off>', 'datagrams per second per source network', '200')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .option('--workers <n>', 'receiver processes sharing the UDP port (see docs/deploy.md)', positiveInt('--workers'), 1)
     .action((opts) =>
       runner.run(async () => (await import('../receiver/command.js')).receiveCommand(opts)),
     );

@@ -13,11 +13,23 @@ export interface Listening {
 }
 
 /**
+ * How the socket is bound:
+ * - `exclusive`: our own socket; a second receiver on the port fails (the default, one process).
+ * - `shared`: in a cluster worker on Node 20, the primary binds once and every worker reads that one
+ *   socket (`exclusive: false` is what opts into the sharing).
+ * - `reuseport`: our own socket with SO_REUSEPORT (Node ≥ 22.12 / 23.1); the kernel spreads
+ *   datagrams over the workers' sockets. `exclusive: true` keeps the bind in this process.
+ */
+export type BindMode = 'exclusive' | 'shared' | 'reuseport';
+
+/**
  * Binds the UDP socket. An IPv6 host (e.g. `::`) gets a dual-stack socket. Any bind failure is a
  * one-line BEACON_ERR_PORT_IN_USE naming the address.
  */
-export async function listenUdp(host: string, port: number, wantBuffer = RECV_BUFFER_BYTES): Promise<Listening> {
-  const socket = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4', reuseAddr: false });
+export async function listenUdp(host: string, port: number, wantBuffer = RECV_BUFFER_BYTES, mode: BindMode = 'exclusive'): Promise<Listening> {
+  const type = isIP(host) === 6 ? 'udp6' : 'udp4';
+  // `reusePort` is not in Node 20's types (nor honoured there): passed only when asked for.
+  const socket = createSocket(mode === 'reuseport' ? ({ type, reuseAddr: false, reusePort: true } as Parameters<typeof createSocket>[0]) : { type, reuseAddr: false });
   await new Promise<void>((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException): void => {
       socket.close();
@@ -25,7 +37,7 @@ export async function listenUdp(host: string, port: number, wantBuffer = RECV_BU
       reject(new BeaconError('BEACON_ERR_PORT_IN_USE', `cannot listen on UDP ${host}:${port}: ${why}`));
     };
     socket.once('error', onError);
-    socket.bind({ address: host, port, exclusive: true }, () => {
+    socket.bind({ address: host, port, exclusive: mode !== 'shared' }, () => {
       socket.off('error', onError);
       resolve();
     });

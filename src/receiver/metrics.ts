@@ -47,19 +47,27 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
       }
     },
   });
-  const gauge = (name: string, help: string, read: () => number): void => {
-    new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  // `aggregator` is how the primary combines workers' values (src/receiver/workers.ts): counts add
+  // up; a buffer size or a commit time is per worker, so the largest is reported.
+  const gauge = (name: string, help: string, read: () => number, aggregator: 'sum' | 'max' = 'sum'): void => {
+    new Gauge({ name, help, registers: [registry], aggregator, collect() { this.set(read()); } });
   };
   gauge('beacon_receiver_pending_records', 'Accepted datagrams waiting for the next commit.', src.pending);
   gauge('beacon_receiver_socket_queue_bytes', 'Bytes queued in the kernel receive buffer.', src.rxQueueBytes);
-  gauge('beacon_receiver_recv_buffer_bytes', 'Receive buffer size granted by the kernel.', () => src.recvBufferBytes);
-  gauge('beacon_receiver_last_commit_seconds', 'Duration of the last batch commit.', () => src.lastFlushMs() / 1000);
+  gauge('beacon_receiver_recv_buffer_bytes', 'Receive buffer size granted by the kernel.', () => src.recvBufferBytes, 'max');
+  gauge('beacon_receiver_last_commit_seconds', 'Duration of the last batch commit.', () => src.lastFlushMs() / 1000, 'max');
   collectDefaultMetrics({ register: registry });
   return registry;
 }
 
+/** What /metrics serves: a Registry, or the primary's aggregate over its workers. */
+export interface MetricsSource {
+  contentType: string;
+  metrics(): Promise<string>;
+}
+
 /** Serves GET /metrics; a taken port is the same one-line error as a taken UDP port. */
-export async function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
+export async function serveMetrics(registry: MetricsSource, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
       res.writeHead(404).end();

@@ -12,6 +12,7 @@ export interface ReceiveCliOptions {
   metricsHost: string;
   rateLimit: string;
   logLevel: string;
+  workers?: number;
 }
 
 export interface ReceiveOptions {
@@ -27,6 +28,8 @@ export interface ReceiveOptions {
   logLevel: string;
   /** How often totals are logged ($BEACON_RECEIVER_STATS_MS, default one minute). */
   statsIntervalMs: number;
+  /** Receiver processes sharing the port (src/receiver/workers.ts); 1 = this process alone. */
+  workers: number;
 }
 
 /** All option, environment and default resolution in one place; bad values are BEACON_ERR_USAGE. */
@@ -56,5 +59,6 @@ export function resolveReceiveOptions(o: ReceiveCliOptions, env: NodeJS.ProcessE
     rateLimit,
     logLevel: level,
     statsIntervalMs,
+    workers: o.workers ?? 1,
   };
 }

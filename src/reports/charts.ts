@@ -72,7 +72,7 @@ function exitCodeSpec(r: Report): Spec | null {
     mark: { type: 'bar', color: '#7c3aed' },
     encoding: {
       y: { field: 'code', type: 'ordinal', title: 'Exit code', sort: rows.map((x) => x.code) },
-      x: { field: 'runs', type: 'quantitative', title: 'Completed runs (log scale)', scale: { type: 'symlog' }, axis: { format: ',~s' } },
+      x: { field: 'runs', type: 'quantitative', title: 'Completed runs (log scale)', scale: { type: 'symlog' }, axis: { format: ',~s', tickCount: 4 } },
     },
     config: CONFIG,
   };

@@ -79,7 +79,7 @@ async function pastSummary(db: QueryRunner, scope: Scope, features: CacheFeature
     if (hit) return { s: hit, cached: true };
   }
   if (!(await hasRuns(db, scope))) return { s: emptySummary(), cached: false };
-  await createMonthGroups(db, scope);
+  await createMonthGroups(db, scope, false);
   const { summary } = await summarizeGroups(db, scope, features.firstMonth);
   if (features.cache) pending.push({ month: scope.month.key, scope: key, changes, value: summary });
   return { s: summary, cached: false };
@@ -101,7 +101,7 @@ async function monthDetail(
     if (hit) return { d: hit, cached: true };
   }
   const bopts = { topN: TOP_N, minBacking: opts.minBacking };
-  await createMonthGroups(db, scope);
+  await createMonthGroups(db, scope, true);
   const { summary, durations } = await summarizeGroups(db, scope, features.firstMonth);
   opts.progress?.update(TREND_MONTHS, TREND_MONTHS + 2, 'breakdowns');
   const breakdowns: Record<string, Breakdown> = {};

@@ -17,7 +17,9 @@ export async function openStore(loc: StoreLocation): Promise<RunStore> {
     if (!POSTGRES_URL.test(loc.store)) {
       throw new BeaconError('BEACON_ERR_USAGE', '--store must be a postgres:// or postgresql:// URL (use --db for a SQLite file)');
     }
-    throw new BeaconError('BEACON_ERR_DB_OPEN', 'the PostgreSQL store is not available in this build yet; use --db for SQLite');
+    // Loaded only when asked for: SQLite users never load pg.
+    const { openPostgresStore } = await import('./postgres-store.js');
+    return openPostgresStore(loc.store);
   }
   return openSqliteStore(loc.db ?? './usage.db');
 }
