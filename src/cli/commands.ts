@@ -99,6 +99,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .requiredOption('--older-than <age>', 'e.g. 60d')
     .option('--db <path>', 'SQLite store', './usage.db')
     .addOption(new Option('--store <url>', 'PostgreSQL store (postgres://…), instead of --db').env('BEACON_STORE'))
+    .option('--json', 'print what was pruned as JSON')
     .action((opts) =>
       runner.run(async () => (await import('../store/prune-command.js')).pruneCommand(opts)),
     );

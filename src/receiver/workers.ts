@@ -109,13 +109,14 @@ export async function runWorkers(opts: ReceiveOptions): Promise<number> {
     else if (!stopping) restartLater(slot, r.code, null);
   };
 
+  // A stop asked for during start-up is not a failure: nothing was accepted yet.
   const first = await start(slots[0]!);
-  if (!first.ok) return finish(first.code);
+  if (!first.ok) return finish(stopping ? 0 : first.code);
   // With reuseport each worker binds by itself: the rest must ask for the port the first one got.
   if (bind === 'reuseport') port = first.info.port;
   const rest = await Promise.all(slots.slice(1).map(start));
   const failed = rest.find((r) => !r.ok);
-  if (failed && !failed.ok) return finish(failed.code);
+  if (failed && !failed.ok) return finish(stopping ? 0 : failed.code);
   const metricsPort = metricsServer ? (metricsServer.address() as { port: number }).port : undefined;
   log.info({ host: opts.host, port: first.info.port, workers: opts.workers, bind, store: first.info.store, recvBufferBytes: first.info.recvBufferBytes, metricsPort }, 'listening');
 

@@ -40,11 +40,9 @@ function checkFormat(f: string): Format {
   return f as Format;
 }
 
-function openStore(opts: MonthlyOptions): QueryRunner {
-  if (opts.store) {
-    // The PostgreSQL runner implements the same QueryRunner (see query-runner.ts, dialect.ts).
-    throw new BeaconError('BEACON_ERR_DB_OPEN', 'reports from a PostgreSQL store (--store / BEACON_STORE) are not supported by this build yet; use --db with a SQLite store');
-  }
+/** SQLite (--db) or PostgreSQL (--store / BEACON_STORE): the same QueryRunner, the same report SQL. */
+async function openStore(opts: MonthlyOptions): Promise<QueryRunner> {
+  if (opts.store) return (await import('../store/postgres-query-runner.js')).openPostgresRunner(opts.store);
   return openSqliteRunner(opts.db);
 }
 
@@ -88,7 +86,7 @@ export async function monthlyCommand(opts: MonthlyOptions): Promise<number> {
   const project = opts.project === undefined ? null : String(opts.project);
   const stderr = opts.stderr ?? process.stderr;
   const progress = createProgress(stderr);
-  const db = openStore(opts);
+  const db = await openStore(opts);
   let report;
   try {
     const k = opts.minUsers;

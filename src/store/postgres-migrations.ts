@@ -161,6 +161,28 @@ CREATE TRIGGER run_facts_changes_delete AFTER DELETE ON run_facts
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION run_facts_after_delete();
 `,
   },
+  {
+    // Retention: the same tables as SQLite v3 (see sqlite-migrations.ts, src/store/prune.ts).
+    version: 3,
+    name: 'monthly rollups, pruned months',
+    sql: `
+CREATE TABLE monthly_rollups (
+  month      integer NOT NULL,
+  scope      text COLLATE "C" NOT NULL,
+  runs       bigint NOT NULL,
+  data       text COLLATE "C" NOT NULL,
+  created_ms bigint NOT NULL,
+  PRIMARY KEY (month, scope)
+);
+
+CREATE TABLE pruned_months (
+  month        integer PRIMARY KEY,
+  pruned_ms    bigint NOT NULL,
+  cutoff_ms    bigint NOT NULL,
+  runs_deleted bigint NOT NULL
+);
+`,
+  },
 ];
 
 /** Highest schema version this build knows; a store migrated further is refused. */

@@ -116,6 +116,31 @@ CREATE TABLE report_month_cache (
 );
 `,
   },
+  {
+    // Retention (beacon prune, src/store/prune.ts). A pruned month's report is rebuilt from its
+    // rollups: per (month, scope) the reports' own aggregates as one JSON value (no per-run rows, no
+    // IDs), raw counts — suppression is applied when a report is rendered. pruned_months marks the
+    // months whose raw runs are gone, so reports know to read the rollups. Both are kept forever.
+    version: 3,
+    name: 'monthly rollups, pruned months',
+    sql: `
+CREATE TABLE monthly_rollups (
+  month      INTEGER NOT NULL,
+  scope      TEXT NOT NULL,
+  runs       INTEGER NOT NULL,
+  data       TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (month, scope)
+);
+
+CREATE TABLE pruned_months (
+  month        INTEGER PRIMARY KEY,
+  pruned_ms    INTEGER NOT NULL,
+  cutoff_ms    INTEGER NOT NULL,
+  runs_deleted INTEGER NOT NULL
+);
+`,
+  },
 ];
 
 /** Highest schema version this build knows; a store migrated further is refused. */

@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/open-store.js';
+import type { IngestRecord } from '../../src/store/types.js';
+import { hexId, tempDir } from './store-fixture.js';
+import { runReport } from './run-report.js';
+
+/**
+ * The same datagrams stored through the real SQLite and PostgreSQL stores (127.0.0.1:5432, db
+ * `test`, in a schema of its own) must give the same report, byte for byte, in every format.
+ */
+const ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
+const schema = `reports_parity_${process.pid}`;
+const pgUrl = `postgres://127.0.0.1:5432/test?options=-csearch_path%3D${schema}`;
+let dir: string;
+let db: string;
+
+function records(): IngestRecord[] {
+  const out: IngestRecord[] = [];
+  for (let i = 0; i < 60; i++) {
+    const month = i < 20 ? 202609 : 202610;
+    const idless = i % 10 === 9;
+    for (const kind of i % 13 === 0 ? (['end'] as const) : i % 11 === 0 ? (['start'] as const) : (['start', 'end'] as const)) {
+      const ms = Date.UTC(2026, (month % 100) - 1, 1 + (i % 28), 12) + (kind === 'end' ? 60_000 : 0);
+      out.push({
+        run: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, kind, project: i % 5 === 4 ? 'other' : 'parsl',
+        format: idless ? 'parsl-1' : 'native', user_id: idless ? null : hexId(`u${i % 9}`), host_id: idless ? null : hexId(`h${i % 4}`),
+        script_id: idless ? null : hexId(`s${i % 12}`), weak_ids: false, eph: i % 17 === 0, version: `1.${i % 4}.0`,
+        runtime: 'python/3.12.1', os: i % 3 ? 'linux' : 'darwin', arch: 'x64', ci: idless ? null : i % 4 === 0,
+        components: JSON.stringify({ executors: 1 + (i % 3), provider: i % 2 ? 'slurm' : 'local' }), seen_ms: ms, month, client_ms: ms,
+        exit_code: kind === 'end' && !idless ? (i % 7 === 0 ? 137 : 0) : null, duration_ms: kind === 'end' ? 1000 * (5 + i * 37) : null,
+      });
+    }
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  dir = tempDir();
+  db = path.join(dir, 'usage.db');
+  const admin = new pg.Client({ connectionString: ADMIN });
+  await admin.connect();
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; CREATE SCHEMA ${schema}`);
+  await admin.end();
+  for (const loc of [{ db }, { db, store: pgUrl }]) {
+    const store = await openStore(loc);
+    await store.writeBatch(records(), [{ day: '2026-10-03', counts: { received: 200, 'rejected.schema': 3 } }]);
+    await store.close();
+  }
+});
+
+afterAll(async () => {
+  const admin = new pg.Client({ connectionString: ADMIN });
+  await admin.connect();
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.end();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SQLite and PostgreSQL give the same report', () => {
+  for (const format of ['json', 'md', 'csv', 'html'] as const) {
+    it(format, async () => {
+      const opts = { month: '2026-10', format, minUsers: 2 };
+      const fromSqlite = await runReport({ db, ...opts });
+      const fromPostgres = await runReport({ db, store: pgUrl, ...opts });
+      expect(fromPostgres).toBe(fromSqlite);
+      if (format === 'json') expect(JSON.parse(fromSqlite).runs_completed).toBeGreaterThan(0);
+    });
+  }
+  it('per project too, and again from the cache', async () => {
+    for (let i = 0; i < 2; i++) {
+      const opts = { month: '2026-10', project: 'parsl', format: 'json' as const, minUsers: 2 };
+      expect(await runReport({ db, store: pgUrl, ...opts })).toBe(await runReport({ db, ...opts }));
+    }
+  });
+});
