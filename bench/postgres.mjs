@@ -5,7 +5,8 @@
 //   write_batch   the store alone (below): how fast writeBatch commits, no sockets involved
 //   receivers     the issue's figures: real receivers writing PostgreSQL, fed by the paced UDP
 //                 sender, one receiver and two (bench/lib/pg-receivers.mjs, which says how)
-//   report_time   not measured yet: the hook for the reports-on-PostgreSQL timing (see the end)
+//   report_time   `reports monthly` time on PostgreSQL vs SQLite, same synthetic 12M-run store
+//                 (bench/lib/pg-report-time.mjs); not in the default list: its first run loads 12M rows
 //
 // ── Phase write_batch ──────────────────────────────────────────────────────────────────────────
 // Drives the built store (dist/store/postgres-store.js) through writeBatch exactly as the
@@ -22,7 +23,7 @@
 // Environment: BENCH_PG_URL (default postgres://127.0.0.1:5432/test), BENCH_RECORDS per writer
 // (default 200000), BENCH_BATCH (default 6000 = 60k datagrams/s at --flush-ms 100), BENCH_REPS (3).
 //
-// ── Phase receivers ── environment: BENCH_PG_RATES (default 10000,20000,30000,40000,60000,80000),
+// ── Phase receivers ── environment: BENCH_PG_RATES (default 10000,15000,…,80000),
 // BENCH_SECONDS (3), BENCH_RX_REPS (3), BENCH_FLUSH_MS (100); BENCH_PG_URL as above.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -152,9 +153,9 @@ async function writeBatchPhase() {
 // ── Hook: phase report_time ─────────────────────────────────────────────────────────────────────
 // The issue also asks for `reports monthly` time on PostgreSQL for the same synthetic store as the
 // SQLite reports benchmark (bench/reports.mjs, bench/synthetic-store.mjs), target within 2× SQLite.
-// Not measured yet (the prune/reports work owns it): implement it as an async function returning
-// its JSON section and put it here; it is run when BENCH_PG_PHASES includes report_time.
-const reportTimePhase = undefined;
+// Measured by bench/lib/pg-report-time.mjs (which says how); run when BENCH_PG_PHASES includes
+// report_time. The first run loads the 12M runs into PostgreSQL (minutes), later runs reuse them.
+const reportTimePhase = PHASES.includes('report_time') ? async () => (await import('./lib/pg-report-time.mjs')).reportTimePhase() : undefined;
 
 const loadBefore = os.loadavg()[0];
 const out = {
@@ -170,7 +171,7 @@ if (PHASES.includes('receivers')) {
   try {
     out.receivers = await receiversPhase({
       dir,
-      rates: (process.env.BENCH_PG_RATES ?? '10000,20000,30000,40000,60000,80000').split(',').map(Number),
+      rates: (process.env.BENCH_PG_RATES ?? '10000,15000,20000,25000,30000,40000,60000,80000').split(',').map(Number),
       seconds: Number(process.env.BENCH_SECONDS ?? 3),
       reps: Number(process.env.BENCH_RX_REPS ?? 3),
       flushMs: Number(process.env.BENCH_FLUSH_MS ?? 100),
@@ -179,7 +180,7 @@ if (PHASES.includes('receivers')) {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-out.report_time = reportTimePhase ? await reportTimePhase() : { measured: false, note: 'not implemented yet: see the report_time hook in bench/postgres.mjs' };
+out.report_time = reportTimePhase ? await reportTimePhase() : { measured: false, note: 'not run: BENCH_PG_PHASES=report_time (or add it to the list) measures it' };
 // Other processes compete for the cores: the 1-minute load average says how noisy this run was.
 out.loadAverage = { before: Number(loadBefore.toFixed(2)), after: Number(os.loadavg()[0].toFixed(2)) };
 console.log(JSON.stringify(out, null, 2));

@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4Literal, isIPv6Literal } from '../protocol/ip-literal.js';
 import type { ResolvedAddress } from './resolve-host.js';
 import { readState, writeState, type BeaconState } from './state-file.js';
 
@@ -14,8 +14,7 @@ export const CACHE_REFRESH_MS = 3600 * 1000;
 export function cachedAddress(state: BeaconState | undefined, host: string, now = Date.now()): ResolvedAddress | undefined {
   const entry = state?.collectors?.[host.toLowerCase()];
   if (!entry || typeof entry.address !== 'string') return undefined;
-  // Not isIP(): on a non-IPv4 string it compiles Node's big IPv6 regex, milliseconds on the start path.
-  const family = entry.family === 6 ? (isIPv6(entry.address) ? 6 : 0) : isIPv4(entry.address) ? 4 : 0;
+  const family = entry.family === 6 ? (isIPv6Literal(entry.address) ? 6 : 0) : isIPv4Literal(entry.address) ? 4 : 0;
   const age = now - Date.parse(entry.at);
   if (!family || !(age >= 0 && age < CACHE_MAX_AGE_MS)) return undefined;
   return { address: entry.address, family };

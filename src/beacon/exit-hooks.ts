@@ -1,4 +1,4 @@
-import { constants } from 'node:os';
+import { os } from './builtins.js';
 
 /**
  * Call `onEnd(exitCode)` exactly once when the process ends, without changing how it ends.
@@ -36,7 +36,7 @@ export function installExitHooks(onEnd: (code: number) => void): () => void {
     const listener = () => {
       if (hostListeners(signal) > 0) return; // the host handles it; 'exit' reports what it decides
       try {
-        onEnd(128 + (constants.signals[signal] ?? 0));
+        onEnd(128 + (os().constants.signals[signal] ?? 0));
       } finally {
         uninstall();
         // With no listener left, the default disposition is back: the re-raised signal kills us.

@@ -1,5 +1,4 @@
-import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { fs, os } from './builtins.js';
 import { ID_HEX_LENGTH } from '../protocol/index.js';
 import { hmacSha256 } from './sha256.js';
 
@@ -20,7 +19,7 @@ const MACHINE_ID = /^[0-9a-f]{32}$/;
 export function readMachineId(): string | undefined {
   for (const p of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
     try {
-      const id = readFileSync(p, 'utf8').trim();
+      const id = fs().readFileSync(p, 'utf8').trim();
       if (MACHINE_ID.test(id)) return id;
     } catch {
       // Not Linux/systemd, or a minimal container: fall back to the secret + hostname below.
@@ -47,7 +46,7 @@ export function deriveIds(secret: string, project: string, scriptKey: string): A
     user: keyedId(key, 'user'),
     host: machineId
       ? keyedId(Buffer.from(machineId, 'hex'), `usage-beacon:host:${project}`)
-      : keyedId(key, `host:${hostname()}`),
+      : keyedId(key, `host:${os().hostname()}`),
     script: keyedId(key, `script:${scriptKey}`),
   };
 }
@@ -56,8 +55,8 @@ export function deriveIds(secret: string, project: string, scriptKey: string): A
 export function existingFile(p: string | undefined): string | undefined {
   if (!p) return undefined;
   try {
-    const real = realpathSync(p);
-    return statSync(real).isFile() ? real : undefined;
+    const real = fs().realpathSync(p);
+    return fs().statSync(real).isFile() ? real : undefined;
   } catch {
     return undefined;
   }

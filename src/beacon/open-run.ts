@@ -4,6 +4,7 @@ import { noticeText, writeNotice } from './notice.js';
 import { openSession } from './session.js';
 import { detectCi } from './ci-detect.js';
 import { cachedAddress, rememberAddress } from './collector-cache.js';
+import { builtinsAvailable } from './builtins.js';
 
 export type OpenedRun =
   | { enabled: false; reason: string }
@@ -25,6 +26,7 @@ export interface RunContext {
 export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: RunContext): OpenedRun {
   const consent = envConsent(env, options.optOutEnv);
   if (consent.choice === 'off') return { enabled: false, reason: consent.reason };
+  if (!builtinsAvailable()) return { enabled: false, reason: `needs Node.js >= 20.16 (this is ${process.version})` };
   const config = resolveConfig(options, env);
   if (!config.collector) return { enabled: false, reason: `unusable collector "${config.collectorSpec}"` };
   const session = openSession(config, consent);

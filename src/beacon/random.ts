@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { fs } from './builtins.js';
 
 /**
  * Cryptographically secure random bytes without loading node:crypto (3-5 ms, see sha256.ts):
@@ -7,14 +7,14 @@ import { closeSync, openSync, readSync } from 'node:fs';
  */
 export function randomBytesFast(n: number): Buffer {
   try {
-    const fd = openSync('/dev/urandom', 'r');
+    const fd = fs().openSync('/dev/urandom', 'r');
     try {
       const buf = Buffer.allocUnsafe(n);
       let got = 0;
-      while (got < n) got += readSync(fd, buf, got, n - got, null);
+      while (got < n) got += fs().readSync(fd, buf, got, n - got, null);
       return buf;
     } finally {
-      closeSync(fd);
+      fs().closeSync(fd);
     }
   } catch {
     return Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(n)));

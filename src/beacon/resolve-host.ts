@@ -1,6 +1,5 @@
-import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { dgram, fs } from './builtins.js';
+import { ipFamily } from '../protocol/ip-literal.js';
 import { randomBytesFast } from './random.js';
 
 /**
@@ -26,7 +25,7 @@ export function lookupHostsFile(name: string, text: string): ResolvedAddress | u
   for (const raw of text.split('\n')) {
     const fields = raw.replace(/#.*/, '').trim().split(/\s+/);
     if (fields.length < 2) continue;
-    const family = isIP(fields[0]!);
+    const family = ipFamily(fields[0]!);
     if (!family || !fields.slice(1).some((n) => n.toLowerCase() === wanted)) continue;
     if (family === 4) return { address: fields[0]!, family: 4 };
     v6 ??= { address: fields[0]!, family: 6 };
@@ -43,7 +42,7 @@ export function parseResolvConf(text: string): ResolvConf {
   const conf: ResolvConf = { nameservers: [], search: [] };
   for (const raw of text.split('\n')) {
     const [key, ...rest] = raw.replace(/[#;].*/, '').trim().split(/\s+/);
-    if (key === 'nameserver' && rest[0] && isIP(rest[0].replace(/%.*$/, '')) && conf.nameservers.length < 3) {
+    if (key === 'nameserver' && rest[0] && ipFamily(rest[0].replace(/%.*$/, '')) && conf.nameservers.length < 3) {
       conf.nameservers.push(rest[0].replace(/%.*$/, ''));
     } else if (key === 'search' || key === 'domain') {
       conf.search = rest.filter(Boolean);
@@ -114,8 +113,8 @@ export function parseAnswer(msg: Buffer, id: number, type: number): string[] | u
 function query(server: string, port: number, name: string, type: number): Promise<string[] | undefined> {
   return new Promise((resolve) => {
     const id = randomBytesFast(2).readUInt16BE(0);
-    const family = isIP(server) === 6 ? 'udp6' : 'udp4';
-    const sock = createSocket({ type: family, lookup: (a, _f, cb) => cb(null, a, isIP(a) === 6 ? 6 : 4) });
+    const family = ipFamily(server) === 6 ? 'udp6' : 'udp4';
+    const sock = dgram().createSocket({ type: family, lookup: (a, _f, cb) => cb(null, a, ipFamily(a) === 6 ? 6 : 4) });
     let done = false;
     const finish = (v: string[] | undefined) => {
       if (done) return;
@@ -183,7 +182,7 @@ export async function resolveHost(name: string, files: ResolverFiles = SYSTEM): 
 
 function readText(p: string): string {
   try {
-    return readFileSync(p, 'utf8');
+    return fs().readFileSync(p, 'utf8');
   } catch {
     return '';
   }

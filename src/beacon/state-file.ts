@@ -1,5 +1,4 @@
-import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { fs, path as nodePath } from './builtins.js';
 import { randomBytesFast } from './random.js';
 
 /**
@@ -45,7 +44,7 @@ export function hasValidSecret(state: BeaconState): state is BeaconState & { sec
 export function readState(path: string): StateRead {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = fs().readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { status: 'missing' };
@@ -77,10 +76,10 @@ function tmpPath(path: string): string {
 }
 
 function writeTmp(path: string, state: BeaconState): string {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  fs().mkdirSync(nodePath().dirname(path), { recursive: true, mode: 0o700 });
   const tmp = tmpPath(path);
   // 'wx' + 0600: the secret is never readable by others, not even for a moment.
-  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  fs().writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   return tmp;
 }
 
@@ -88,7 +87,7 @@ function writeTmp(path: string, state: BeaconState): string {
 export function writeState(path: string, state: BeaconState): void {
   const tmp = writeTmp(path, state);
   try {
-    renameSync(tmp, path);
+    fs().renameSync(tmp, path);
   } catch (e) {
     safeUnlink(tmp);
     throw e;
@@ -102,7 +101,7 @@ export function writeState(path: string, state: BeaconState): void {
 export function createStateExclusive(path: string, state: BeaconState): 'created' | 'exists' {
   const tmp = writeTmp(path, state);
   try {
-    linkSync(tmp, path);
+    fs().linkSync(tmp, path);
     return 'created';
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
@@ -114,7 +113,7 @@ export function createStateExclusive(path: string, state: BeaconState): 'created
 
 function safeUnlink(p: string): void {
   try {
-    unlinkSync(p);
+    fs().unlinkSync(p);
   } catch {
     // A leftover tmp file is harmless; failing the caller over it is not.
   }

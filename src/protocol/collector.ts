@@ -1,4 +1,4 @@
-import { isIP, isIPv4 } from 'node:net';
+import { ipFamily } from './ip-literal.js';
 import { DEFAULT_PORT } from './limits.js';
 
 export interface CollectorAddress {
@@ -8,29 +8,54 @@ export interface CollectorAddress {
   family: 0 | 4 | 6;
 }
 
-/**
- * Node's isIP() runs a large IPv6 regex on anything that is not IPv4; compiling it costs 1-5 ms the
- * first time, on the beacon's start path. An IPv6 literal has at least two colons: check that first.
- */
-function mayBeIPv6(s: string): boolean {
-  return s.indexOf(':') !== s.lastIndexOf(':');
+function isDigits(s: string, maxLength: number): boolean {
+  if (s.length < 1 || s.length > maxLength) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** True for '/' or any character JavaScript's \s matches (ECMAScript WhiteSpace and LineTerminator). */
+function hasSpaceOrSlash(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 47 || (c >= 9 && c <= 13) || c === 32 || c === 0xa0 || c === 0x1680) return true;
+    if ((c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff) return true;
+  }
+  return false;
+}
+
+/** `[v6]` or `[v6]:port` (what /^\[([^\]]+)\](?::(\d+))?$/ matches), else undefined. */
+function splitBracketed(s: string): { host: string; portText: string | undefined } | undefined {
+  if (s.charCodeAt(0) !== 91 /* [ */) return undefined;
+  const close = s.indexOf(']');
+  if (close < 2) return undefined;
+  const rest = s.slice(close + 1);
+  if (rest === '') return { host: s.slice(1, close), portText: undefined };
+  if (rest.charCodeAt(0) !== 58 /* : */ || !isDigits(rest.slice(1), Infinity)) return undefined;
+  return { host: s.slice(1, close), portText: rest.slice(1) };
 }
 
 /**
  * Parse `host:port`, `[v6]:port`, `host` (default port) or a bare IPv6 literal.
  * Returns undefined for anything unusable; callers decide whether that is an error (CLI) or a
  * silent no-op (library, which must never throw into its host).
+ * No regular expressions and no node:net: this runs inside startBeacon(), where compiling a regex
+ * the first time costs tens of microseconds each and node:net milliseconds (see ip-literal.ts).
+ * test/protocol/collector.test.ts checks it against the earlier regex version.
  */
 export function parseCollector(spec: string | undefined): CollectorAddress | undefined {
   if (!spec) return undefined;
   const s = spec.trim();
   let host: string;
   let portText: string | undefined;
-  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
+  const bracket = splitBracketed(s);
   if (bracket) {
-    host = bracket[1]!;
-    portText = bracket[2];
-  } else if (mayBeIPv6(s) && isIP(s) === 6) {
+    host = bracket.host;
+    portText = bracket.portText;
+  } else if (ipFamily(s) === 6) {
     host = s;
   } else {
     const i = s.lastIndexOf(':');
@@ -41,15 +66,14 @@ export function parseCollector(spec: string | undefined): CollectorAddress | und
       host = s;
     }
   }
-  if (!host || /[\s/]/.test(host)) return undefined;
+  if (!host || hasSpaceOrSlash(host)) return undefined;
   let port = DEFAULT_PORT;
   if (portText !== undefined) {
-    if (!/^\d{1,5}$/.test(portText)) return undefined;
+    if (!isDigits(portText, 5)) return undefined;
     port = Number(portText);
     if (port < 1 || port > 65535) return undefined;
   }
-  const family = isIPv4(host) ? 4 : mayBeIPv6(host) && isIP(host) === 6 ? 6 : 0;
-  return { host, port, family };
+  return { host, port, family: ipFamily(host) };
 }
 
 export function formatCollector(c: CollectorAddress): string {

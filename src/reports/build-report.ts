@@ -66,6 +66,8 @@ function histogramLabel(from: number, to: number | null): string {
 
 function notes(s: MonthSummary, d: MonthData, o: BuildOptions, empty: boolean): string[] {
   const out: string[] = [];
+  const pruned = rollupNote(d, o);
+  if (pruned) out.push(pruned);
   // Notes hold no sender strings (not even the project name), so md can print them unescaped.
   const what = o.project === null ? '' : ' for this project';
   if (empty) out.push(`No runs were recorded in ${o.month.label}${what}. Check --month, --project and --db, and that the receiver was running that month.`);
@@ -82,6 +84,19 @@ function notes(s: MonthSummary, d: MonthData, o: BuildOptions, empty: boolean): 
   if (o.project !== null) out.push('Datagram counters (received, duplicates, rejected) describe the whole collector, not one project.');
   if (!o.suppression.raw) out.push(`Cells backed by fewer than ${o.suppression.k} distinct users are shown as "< ${o.suppression.k}" and folded into "other".`);
   return out;
+}
+
+/** First, so a reader sees it before the numbers; one line, whatever else was pruned. */
+function rollupNote(d: MonthData, o: BuildOptions): string | null {
+  const labels = d.fromRollups.map((m) => m.label);
+  if (labels.length === 0) return null;
+  const reported = labels.includes(o.month.label);
+  const others = labels.filter((l) => l !== o.month.label);
+  const list = (ls: string[]) => (ls.length <= 3 ? ls.join(', ') : `${ls[0]} to ${ls[ls.length - 1]} (${ls.length} months)`);
+  const same = 'which hold the same aggregates as the raw runs, so the numbers equal the report made before pruning.';
+  if (!reported) return `The raw runs of ${list(others)} were pruned (beacon prune): their trend and comparison numbers come from the monthly rollups kept at pruning, ${same}`;
+  const also = others.length ? ` (so do the trend's numbers for ${list(others)})` : '';
+  return `The raw runs of ${o.month.label} were pruned (beacon prune): this report comes from the monthly rollups kept at pruning${also}, ${same}`;
 }
 
 export function buildReport(d: MonthData, o: BuildOptions): Report {
@@ -115,6 +130,10 @@ export function buildReport(d: MonthData, o: BuildOptions): Report {
     incomplete_month: isIncomplete(o.month, o.nowMs),
     empty,
     suppression: { min_users: sup.k, applied: !sup.raw },
+    source: {
+      month: d.fromRollups.some((m) => m.key === o.month.key) ? 'rollups' : 'runs',
+      months_from_rollups: d.fromRollups.map((m) => m.label),
+    },
     unique_users: now.unique_users,
     unique_hosts: now.unique_hosts,
     unique_scripts: now.unique_scripts,

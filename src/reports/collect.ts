@@ -16,6 +16,7 @@ import {
   type CacheFeatures,
 } from './queries/summary-cache.js';
 import { emptySummary, summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './queries/summary.js';
+import { loadRollup, prunedMonths, rollupDetail } from './queries/rollups.js';
 
 /**
  * Everything the report needs from the store, read inside one read transaction so all numbers
@@ -48,6 +49,8 @@ export interface MonthData {
   counters: MonthCounters;
   /** Months (of the trend, including the reported one) answered from the cache. */
   cachedMonths: number;
+  /** Months of the trend (including the reported one) whose raw runs were pruned: read from monthly_rollups. */
+  fromRollups: Month[];
 }
 
 export interface CollectOptions {
@@ -131,22 +134,29 @@ export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promi
 
   await db.exec('BEGIN');
   try {
+    // A pruned month is answered by its rollup (src/store/prune.ts); without one (the project had
+    // no runs that month) the usual path finds no runs, exactly as before pruning.
+    const pruned = await prunedMonths(db);
+    const fromRollups = months.filter((m) => pruned.has(m.key));
+    const rollupOf = (m: Month) => (pruned.has(m.key) ? loadRollup(db, m.key, scopeKey(opts.project)) : null);
     const trend: { month: Month; summary: MonthSummary }[] = [];
     for (const [i, m] of months.slice(0, -1).entries()) {
       opts.progress?.update(i, TREND_MONTHS + 2, `month ${m.label}`);
-      const r = await pastSummary(db, { month: m, project: opts.project }, features, pending);
+      const rollup = await rollupOf(m);
+      const r = rollup ? { s: rollup.summary, cached: false } : await pastSummary(db, { month: m, project: opts.project }, features, pending);
       if (r.cached) cachedMonths++;
       trend.push({ month: m, summary: r.s });
     }
     opts.progress?.update(TREND_MONTHS - 1, TREND_MONTHS + 2, `month ${opts.month.label}`);
-    const { d, cached } = await monthDetail(db, scope, opts, features, pending);
+    const rollup = await rollupOf(opts.month);
+    const { d, cached } = rollup ? { d: rollupDetail(rollup, opts.minBacking), cached: false } : await monthDetail(db, scope, opts, features, pending);
     if (cached) cachedMonths++;
     trend.push({ month: opts.month, summary: d.summary });
     const counters = await monthCounters(db, opts.month);
     await db.exec('COMMIT');
     await saveCachedSummaries(db, pending);
     const previous = trend[trend.length - 2]!.summary;
-    return { ...d, components: new Map(d.components), previous, trend, counters, cachedMonths };
+    return { ...d, components: new Map(d.components), previous, trend, counters, cachedMonths, fromRollups };
   } catch (e) {
     await db.exec('ROLLBACK').catch(() => {});
     throw e;

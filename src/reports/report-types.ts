@@ -88,6 +88,8 @@ export interface Report extends Headline {
   incomplete_month: boolean;
   empty: boolean;
   suppression: { min_users: number; applied: boolean };
+  /** Where the numbers come from: raw runs, or the monthly rollups of months `beacon prune` pruned. */
+  source: { month: 'runs' | 'rollups'; months_from_rollups: string[] };
   runs: Cell;
   runs_without_user_id: Cell;
   runs_weak_ids: Cell;

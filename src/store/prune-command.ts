@@ -20,6 +20,7 @@ export interface PruneCommandOptions {
   now?: () => number;
   stdout?: NodeJS.WritableStream;
   beforeDelete?: Parameters<typeof pruneStore>[1]['beforeDelete'];
+  afterPlan?: Parameters<typeof pruneStore>[1]['afterPlan'];
 }
 
 const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000 } as const;
@@ -95,7 +96,7 @@ export async function pruneCommand(opts: PruneCommandOptions): Promise<number> {
   const db = await openForPrune(opts);
   let months: MonthOutcome[];
   try {
-    months = await pruneStore(db, { cutoffMs, nowMs, beforeDelete: opts.beforeDelete });
+    months = await pruneStore(db, { cutoffMs, nowMs, beforeDelete: opts.beforeDelete, afterPlan: opts.afterPlan });
   } finally {
     await db.close();
   }

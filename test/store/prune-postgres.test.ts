@@ -89,6 +89,23 @@ describe('beacon prune (PostgreSQL)', () => {
     expect(await n(s, 'SELECT count(*)::int AS n FROM pruned_months')).toBe(0);
   }, 120_000);
 
+  it('a late end written while the rollups were computed is rolled up too, not lost', async () => {
+    const { s } = await setup();
+    const before = JSON.parse(await runReport({ db: '/nonexistent.db', store: s.url, month: '2026-02', format: 'json', raw: true }));
+    await prune({
+      store: s.url,
+      afterPlan: async (m) => {
+        if (m.label !== '2026-02') return;
+        await s.admin.query(`UPDATE run_facts SET has_end = 1, end_seen_ms = $1, exit_code = 0, duration_ms = 5000
+          WHERE run = (SELECT min(run) FROM run_facts WHERE month = 202602 AND has_end = 0 AND user_id IS NOT NULL)`, [Date.UTC(2026, 3, 1)]);
+      },
+    });
+    expect(await n(s, 'SELECT count(*)::int AS n FROM run_facts WHERE month = 202602')).toBe(0);
+    const after = JSON.parse(await runReport({ db: '/nonexistent.db', store: s.url, month: '2026-02', format: 'json', raw: true }));
+    expect(after.source.month).toBe('rollups');
+    expect(after.runs_completed).toBe(before.runs_completed + 1);
+  }, 120_000);
+
   it('an empty schema is migrated from nothing and has nothing to prune', async () => {
     const s = await createTestSchema();
     schemas.push(s);

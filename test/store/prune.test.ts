@@ -163,6 +163,30 @@ describe('beacon prune (SQLite)', () => {
     expect(withoutRollupNote('json', await runReport({ db: file, month: '2026-03', format: 'json' }))).toBe(withoutRollupNote('json', before));
   }, 120_000);
 
+  it('a run written between computing the rollups and deleting is rolled up too, not lost', async () => {
+    const { file, store: s } = store();
+    s.close();
+    const before = JSON.parse(await runReport({ db: file, month: '2026-02', format: 'json', raw: true }));
+    let wrote = false;
+    await prune({
+      db: file,
+      afterPlan: (m) => {
+        if (m.label !== '2026-02') return;
+        // Another connection, as a receiver would be: a late end of a February run.
+        const w = new Database(file);
+        w.prepare("UPDATE run_facts SET has_end = 1, end_seen_ms = ?, exit_code = 0, duration_ms = 5000 WHERE run = (SELECT min(run) FROM run_facts WHERE month = 202602 AND has_end = 0 AND user_id IS NOT NULL)").run(Date.UTC(2026, 3, 1));
+        w.close();
+        wrote = true;
+      },
+    });
+    expect(wrote).toBe(true);
+    expect(count(file, 'SELECT count(*) AS n FROM run_facts WHERE month = 202602')).toBe(0);
+    const after = JSON.parse(await runReport({ db: file, month: '2026-02', format: 'json', raw: true }));
+    expect(after.source.month).toBe('rollups');
+    expect(after.runs_completed).toBe(before.runs_completed + 1);
+    expect(after.runs).toBe(before.runs);
+  }, 120_000);
+
   it('migrates a version-2 store with data to version 3 and prunes it', async () => {
     const { file, store: s } = buildSqliteStore(SQLITE_MIGRATIONS.slice(0, 2));
     expect(currentSchemaVersion(s.db)).toBe(2);
