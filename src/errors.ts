@@ -11,7 +11,7 @@ export const ERROR_CODES = {
   BEACON_ERR_STATE_FILE: { exit: 1, summary: 'The state file could not be read or written (enable/disable).' },
   BEACON_ERR_PORT_IN_USE: { exit: 1, summary: 'The receiver could not bind its UDP or metrics port.' },
   BEACON_ERR_DB_OPEN: { exit: 1, summary: 'The store (SQLite file or PostgreSQL) could not be opened or migrated.' },
-  BEACON_ERR_SCHEMA_TOO_NEW: { exit: 1, summary: 'The store was migrated by a newer usage-beacon; this version refuses to use it.' },
+  BEACON_ERR_SCHEMA_TOO_NEW: { exit: 78, summary: 'The store was migrated by a newer usage-beacon; this version refuses to use it.' },
   BEACON_ERR_DB_MISSING: { exit: 1, summary: 'The SQLite file given to a report or prune does not exist.' },
   BEACON_ERR_BAD_MONTH: { exit: 2, summary: '--month is not a valid YYYY-MM.' },
   BEACON_ERR_BAD_FORMAT: { exit: 2, summary: '--format is not one of md, html, json, csv.' },

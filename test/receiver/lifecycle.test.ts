@@ -124,7 +124,7 @@ describe('receiver lifecycle', () => {
     db.prepare('INSERT INTO schema_migrations (version, name, applied_ms) VALUES (999, ?, 0)').run('from the future');
     db.close();
     const res = await runCli(['receive', '--port', '0', '--db', tmp.db]);
-    expect(res.code).toBe(1);
+    expect(res.code).toBe(78);
     expect(res.stderr).toMatch(/schema version 999.*\[BEACON_ERR_SCHEMA_TOO_NEW\]\n$/);
   });
 
