@@ -53,12 +53,12 @@ export function exitStatus(code: unknown): number {
 }
 
 /**
- * The work split: startBeacon() only decides consent and reads the state file (well under 1 ms);
- * hashing the IDs, encoding and creating the socket (1-3 ms: dgram's bind() loads node:cluster)
- * run in an unref'd setImmediate right after, so they never delay the host's own start-up and
- * never keep it alive. Once prepared, the exit path only formats three integers and sends. If the
- * program ends before the immediate ran (it exited in the same tick), the end prepares
- * synchronously first, so start and end still both go out.
+ * The work split: startBeacon() only decides consent and reads the state file (about 1 ms);
+ * hashing the IDs, encoding and creating the socket (3-5 ms: loading node:dgram, whose bind()
+ * loads node:cluster) run in an unref'd setImmediate right after, so they never delay the host's
+ * own start-up and never keep it alive. Once prepared, the exit path only formats three integers
+ * and sends. If the program ends before the immediate ran (it exited in the same tick), the end
+ * prepares synchronously first, so start and end still both go out.
  */
 export function createEmitter(
   cfg: BeaconConfig,
