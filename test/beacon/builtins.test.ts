@@ -2,19 +2,15 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { joinPath, stateDirFromEnv } from '../../src/beacon/config.js';
-import { ROOT, cleanEnv, runNode, startListener, tempHome, type Listener, type TempHome } from './helpers.js';
+import { ROOT, cleanEnv, runNode, type Listener, type TempHome, perTestListenerAndHome } from './helpers.js';
 
 let listener: Listener;
 let home: TempHome;
-beforeEach(async () => {
-  listener = await startListener();
-  home = tempHome();
-});
-afterEach(() => {
-  listener.close();
-  home.cleanup();
+perTestListenerAndHome((l, h) => {
+  listener = l;
+  home = h;
 });
 
 describe('start-path shortcuts give what node:path and node:os would', () => {

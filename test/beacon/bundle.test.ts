@@ -2,21 +2,17 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ROOT, cleanEnv, runNode, startListener, tempHome, type Listener, type TempHome } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT, cleanEnv, runNode, type Listener, type TempHome, perTestListenerAndHome } from './helpers.js';
 
 // The shipped entry points are single-file bundles made by scripts/bundle-beacon.mjs. dist/ may
 // hold either the bundle or plain tsc output (when built without the bundling step); both must work,
 // so this test makes its own bundle from tsc output when it can, and checks whichever it gets.
 let listener: Listener;
 let home: TempHome;
-beforeEach(async () => {
-  listener = await startListener();
-  home = tempHome();
-});
-afterEach(() => {
-  listener.close();
-  home.cleanup();
+perTestListenerAndHome((l, h) => {
+  listener = l;
+  home = h;
 });
 
 const HEADER = '// Bundled by scripts/bundle-beacon.mjs';

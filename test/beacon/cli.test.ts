@@ -1,19 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import { loadProtocolSchema } from '../../src/protocol/schema.js';
-import { CLI, cleanEnv, runNode, settle, startListener, tempHome, type Listener, type TempHome } from './helpers.js';
+import { CLI, cleanEnv, runNode, settle, type Listener, type TempHome, perTestListenerAndHome } from './helpers.js';
 
 let listener: Listener;
 let home: TempHome;
-beforeEach(async () => {
-  listener = await startListener();
-  home = tempHome();
-});
-afterEach(() => {
-  listener.close();
-  home.cleanup();
+perTestListenerAndHome((l, h) => {
+  listener = l;
+  home = h;
 });
 
 const validate = new Ajv({ strict: false }).compile(loadProtocolSchema());

@@ -1,17 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { APP, cleanEnv, runNode, settle, startListener, tempHome, type Listener, type TempHome } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { APP, cleanEnv, runNode, settle, type Listener, type TempHome, perTestListenerAndHome } from './helpers.js';
 
 // Every way a Node program can end: the end datagram arrives with the real status, the run ID
 // matches the start's, and the program's own output and status are what they would be anyway.
 let listener: Listener;
 let home: TempHome;
-beforeEach(async () => {
-  listener = await startListener();
-  home = tempHome();
-});
-afterEach(() => {
-  listener.close();
-  home.cleanup();
+perTestListenerAndHome((l, h) => {
+  listener = l;
+  home = h;
 });
 
 function env() {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const FIXTURES = join(ROOT, 'test/fixtures/beacon');
@@ -56,6 +57,24 @@ export interface TempHome {
 export function tempHome(): TempHome {
   const dir = mkdtempSync(join(tmpdir(), 'beacon-test-'));
   return { dir, home: join(dir, 'beacon-home'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Gives every test of the calling file its own UDP listener on port 0 and its own temporary
+ * BEACON_HOME, both torn down after the test; `use` receives the fresh pair before each test.
+ */
+export function perTestListenerAndHome(use: (listener: Listener, home: TempHome) => void): void {
+  let listener: Listener | undefined;
+  let home: TempHome | undefined;
+  beforeEach(async () => {
+    listener = await startListener();
+    home = tempHome();
+    use(listener, home);
+  });
+  afterEach(() => {
+    listener?.close();
+    home?.cleanup();
+  });
 }
 
 /** A minimal environment: nothing from the developer's shell (DO_NOT_TRACK, CI, …) leaks in. */

@@ -1,17 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { APP, FIXTURES, cleanEnv, runNode, startListener, tempHome, type Listener, type TempHome } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { APP, FIXTURES, cleanEnv, runNode, type Listener, type TempHome, perTestListenerAndHome } from './helpers.js';
 
 let listener: Listener;
 let home: TempHome;
-beforeEach(async () => {
-  listener = await startListener();
-  home = tempHome();
-});
-afterEach(() => {
-  listener.close();
-  home.cleanup();
+perTestListenerAndHome((l, h) => {
+  listener = l;
+  home = h;
 });
 
 function env(extra: Record<string, string> = {}) {

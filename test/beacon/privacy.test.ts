@@ -2,21 +2,17 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import { loadProtocolSchema } from '../../src/protocol/schema.js';
 import { MAX_DATAGRAM_BYTES } from '../../src/protocol/index.js';
-import { APP, ROOT, cleanEnv, runNode, startListener, tempHome, type Listener, type TempHome } from './helpers.js';
+import { APP, ROOT, cleanEnv, runNode, type Listener, type TempHome, perTestListenerAndHome } from './helpers.js';
 
 let listener: Listener;
 let home: TempHome;
-beforeEach(async () => {
-  listener = await startListener();
-  home = tempHome();
-});
-afterEach(() => {
-  listener.close();
-  home.cleanup();
+perTestListenerAndHome((l, h) => {
+  listener = l;
+  home = h;
 });
 
 const validate = new Ajv({ strict: false }).compile(loadProtocolSchema());
