@@ -15,17 +15,10 @@ export interface ReceiveCliOptions {
   workers?: number;
 }
 
-export interface ReceiveOptions {
-  host: string;
-  port: number;
-  db: string;
-  store?: string;
-  flushMs: number;
-  metricsPort?: number;
-  metricsHost: string;
+/** The resolved options: the CLI's, with the rate limit parsed and environment settings added. */
+export interface ReceiveOptions extends Omit<ReceiveCliOptions, 'rateLimit' | 'workers'> {
   /** Datagrams per second per source network; undefined = off. */
   rateLimit?: number;
-  logLevel: string;
   /** How often totals are logged ($BEACON_RECEIVER_STATS_MS, default one minute). */
   statsIntervalMs: number;
   /** Receiver processes sharing the port (src/receiver/workers.ts); 1 = this process alone. */
