@@ -183,6 +183,26 @@ CREATE TABLE pruned_months (
 );
 `,
   },
+  {
+    // Mirrors SQLite v4's report_month_changes.deletes, so both stores share one schema version
+    // and the same bookkeeping columns. PostgreSQL keeps its statement-level triggers (they cost
+    // no per-row journal there); settled-run aggregates are SQLite-only for now (reports read
+    // them where the tables exist).
+    version: 4,
+    name: 'deletes per month',
+    sql: `
+ALTER TABLE report_month_changes ADD COLUMN deletes bigint NOT NULL DEFAULT 0;
+
+CREATE OR REPLACE FUNCTION run_facts_after_delete() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+BEGIN
+  PERFORM run_facts_note_months(ARRAY(SELECT month FROM old_rows));
+  UPDATE report_month_changes SET deletes = deletes + 1 WHERE month IN (SELECT DISTINCT month FROM old_rows);
+  RETURN NULL;
+END
+$fn$;
+`,
+  },
 ];
 
 /** Highest schema version this build knows; a store migrated further is refused. */

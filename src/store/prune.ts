@@ -122,6 +122,10 @@ async function pruneMonth(db: QueryRunner, month: Month, opts: PruneOptions): Pr
     await db.exec('INSERT INTO pruned_months (month, pruned_ms, cutoff_ms, runs_deleted) VALUES (?, ?, ?, ?)', [month.key, opts.nowMs, opts.cutoffMs, p.runs]);
     await opts.beforeDelete?.(month);
     await db.exec('DELETE FROM run_facts WHERE month = ?', [month.key]);
+    // PostgreSQL's delete trigger counts this; SQLite's run_facts has no triggers (schema v4).
+    if (db.dialect === 'sqlite') {
+      await db.exec('UPDATE report_month_changes SET changes = changes + ?, deletes = deletes + 1 WHERE month = ?', [p.runs, month.key]);
+    }
     // Cached summaries of the month are stale now (its change counter moved); drop them.
     await db.exec('DELETE FROM report_month_cache WHERE month = ?', [month.key]);
     await db.exec('COMMIT');

@@ -141,6 +141,85 @@ CREATE TABLE pruned_months (
 );
 `,
   },
+  {
+    // Ingest speed (issue 3) and report speed (issue 4), measured with bench/receiver.mjs and
+    // bench/reports.mjs:
+    // - No triggers on run_facts. Any trigger on the table, even one for DELETE, makes SQLite open
+    //   a statement journal (a temp file) for every upsert: v2's triggers cost ~14 µs of the
+    //   ~21 µs a stored datagram took. The store keeps report_month_changes and user_first_month
+    //   itself, once per batch (SqliteStore.apply), and beacon prune counts its deletes; whoever
+    //   writes run_facts by hand must call refreshBookkeeping (src/store/bookkeeping.ts) after.
+    // - moved_from: set by an upsert that moves a run to an earlier month (its new first datagram
+    //   arrived before the stored one), so the store can count the month the run left.
+    // - settled_seq: the write sequence (write_seq) of the batch that gave a run both its start and
+    //   its end. Such a run never changes again (each upsert only fills a missing half), so
+    //   settled runs are folded into per-month aggregates (report_settled_*, src/store/settle.ts)
+    //   and a report reads those plus only the runs settled later or not at all. The index is
+    //   append-mostly (new runs enter their month's NULL segment in rowid order).
+    version: 4,
+    name: 'per-batch report bookkeeping, settled runs and their monthly aggregates',
+    sql: `
+DROP TRIGGER run_facts_changes_insert;
+DROP TRIGGER run_facts_changes_update;
+DROP TRIGGER run_facts_changes_delete;
+DROP TRIGGER run_facts_first_month_insert;
+DROP TRIGGER run_facts_first_month_update;
+
+-- Deletes of a month's runs (prune): its settled aggregates must be rebuilt, not extended.
+ALTER TABLE report_month_changes ADD COLUMN deletes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run_facts ADD COLUMN moved_from INTEGER;
+
+CREATE TABLE write_seq (
+  id  INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL
+);
+INSERT INTO write_seq (id, seq) VALUES (1, 0);
+
+ALTER TABLE run_facts ADD COLUMN settled_seq INTEGER;
+UPDATE run_facts SET settled_seq = 0 WHERE has_start = 1 AND has_end = 1;
+CREATE INDEX run_facts_settled ON run_facts (month, settled_seq);
+
+-- Settled runs of a month grouped by every column a report counts or breaks down by (the shape
+-- of the report's own groups table, src/reports/queries/month-groups.ts), and their run lengths
+-- truncated to 3 significant digits (exact histogram bins, percentiles within 0.1 %).
+CREATE TABLE report_settled_groups (
+  month      INTEGER NOT NULL,
+  project    TEXT NOT NULL,
+  user_id    TEXT,
+  host_id    TEXT,
+  script_id  TEXT,
+  exit_code  INTEGER,
+  format     TEXT NOT NULL,
+  eph        INTEGER NOT NULL,
+  version    TEXT,
+  runtime    TEXT,
+  os         TEXT,
+  arch       TEXT,
+  ci         INTEGER,
+  components TEXT,
+  runs       INTEGER NOT NULL,
+  dur_sum    INTEGER,
+  dur_n      INTEGER NOT NULL
+);
+CREATE INDEX report_settled_groups_month ON report_settled_groups (month, project);
+
+CREATE TABLE report_settled_durations (
+  month       INTEGER NOT NULL,
+  project     TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  runs        INTEGER NOT NULL,
+  PRIMARY KEY (month, project, duration_ms)
+) WITHOUT ROWID;
+
+-- Per month: the aggregates above cover exactly the runs with settled_seq <= seq, as of the
+-- month's delete count; a different delete count means they must be rebuilt.
+CREATE TABLE report_settled_months (
+  month   INTEGER PRIMARY KEY,
+  seq     INTEGER NOT NULL,
+  deletes INTEGER NOT NULL
+);
+`,
+  },
 ];
 
 /** Highest schema version this build knows; a store migrated further is refused. */

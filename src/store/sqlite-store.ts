@@ -33,6 +33,10 @@ const MERGE = `
   first_seen_ms = min(run_facts.first_seen_ms, excluded.first_seen_ms),
   ${KEEP_FIRST}`;
 
+// SET expressions all read the old row, so this sees the month before MERGE's assignment.
+const MOVED_FROM = `moved_from = CASE WHEN excluded.first_seen_ms < run_facts.first_seen_ms AND excluded.month <> run_facts.month
+                 THEN run_facts.month END`;
+
 const COLUMNS = `run, project, format, ${IDENTITY.slice(1).join(', ')}, weak_ids, eph, components, first_seen_ms, month`;
 
 /** Legacy Parsl ends carry no duration: derive end − start from the client clocks when plausible. */
@@ -48,7 +52,9 @@ ON CONFLICT (run) DO UPDATE SET
   start_seen_ms = excluded.start_seen_ms,
   client_start_ms = excluded.client_start_ms,
   duration_ms = coalesce(run_facts.duration_ms, ${derived('run_facts.client_end_ms', 'excluded.client_start_ms')}),
-  ${MERGE}
+  settled_seq = CASE WHEN run_facts.has_end = 1 THEN ? END,
+  ${MERGE},
+  ${MOVED_FROM}
 WHERE run_facts.has_start = 0`;
 
 const UPSERT_END = `
@@ -60,8 +66,28 @@ ON CONFLICT (run) DO UPDATE SET
   client_end_ms = excluded.client_end_ms,
   exit_code = excluded.exit_code,
   duration_ms = coalesce(excluded.duration_ms, ${derived('excluded.client_end_ms', 'run_facts.client_start_ms')}),
-  ${MERGE}
+  settled_seq = CASE WHEN run_facts.has_start = 1 THEN ? END,
+  ${MERGE},
+  ${MOVED_FROM}
 WHERE run_facts.has_end = 0`;
+
+// RETURNING on the upserts would be simpler, but it measured ~6 µs per row more (SQLite buffers
+// the returned rows and journals the statement); a point lookup by primary key after an update
+// is far cheaper, and inserts need none.
+const ROW_OF_RUN = 'SELECT month, project, user_id, moved_from FROM run_facts WHERE run = ?';
+
+const NEXT_SEQ = 'UPDATE write_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq';
+
+const ADD_MONTH_CHANGES = `
+INSERT INTO report_month_changes (month, changes) VALUES (?, ?)
+ON CONFLICT (month) DO UPDATE SET changes = changes + excluded.changes`;
+
+const FIRST_MONTH = `
+INSERT INTO user_first_month (project, user_id, month) VALUES (?, ?, ?)
+ON CONFLICT (project, user_id) DO UPDATE SET month = excluded.month WHERE excluded.month < user_first_month.month`;
+
+/** Users whose first month this store is known to hold: most batches then write no first month. */
+const KNOWN_USERS_MAX = 500_000;
 
 const ADD_COUNTER = `
 INSERT INTO daily_counters (day, name, value) VALUES (?, ?, ?)
@@ -90,19 +116,38 @@ class DayOf {
   }
 }
 
+interface Stored {
+  month: number;
+  project: string;
+  user_id: string | null;
+  moved_from?: number | null;
+}
+
 export class SqliteStore implements RunStore {
   readonly kind = 'sqlite' as const;
   private readonly startStmt: Statement;
   private readonly endStmt: Statement;
   private readonly counterStmt: Statement;
+  private readonly seqStmt: Statement;
+  private readonly rowStmt: Statement;
+  private readonly lastIdStmt: Statement;
+  private readonly monthChangesStmt: Statement;
+  private readonly firstMonthStmt: Statement;
   private readonly write: (records: readonly IngestRecord[], counters: readonly CounterDelta[]) => WriteResult;
   private readonly dayOf = new DayOf();
   private readonly args: unknown[] = new Array(21);
+  /** project NUL user → the first month user_first_month is known to hold (or an earlier one). */
+  private readonly knownFirst = new Map<string, number>();
 
   constructor(readonly db: Database) {
     this.startStmt = db.prepare(UPSERT_START);
     this.endStmt = db.prepare(UPSERT_END);
     this.counterStmt = db.prepare(ADD_COUNTER);
+    this.seqStmt = db.prepare(NEXT_SEQ).pluck();
+    this.lastIdStmt = db.prepare('SELECT last_insert_rowid()').pluck();
+    this.rowStmt = db.prepare(ROW_OF_RUN);
+    this.monthChangesStmt = db.prepare(ADD_MONTH_CHANGES);
+    this.firstMonthStmt = db.prepare(FIRST_MONTH);
     this.write = db.transaction((records: readonly IngestRecord[], counters: readonly CounterDelta[]) => this.apply(records, counters)).immediate;
   }
 
@@ -120,32 +165,73 @@ export class SqliteStore implements RunStore {
 
   private apply(records: readonly IngestRecord[], counters: readonly CounterDelta[]): WriteResult {
     const perDay = new Map<string, { stored: number; duplicates: number }>();
+    const monthChanges = new Map<number, number>();
+    const firstMonths = new Map<string, Stored>();
     let stored = 0;
+    // The sequence of this write: runs completed by it are "settled" at it (src/store/settle.ts).
+    const seq = records.length > 0 ? (this.seqStmt.get() as number) : 0;
     // Sorted by run (stable: a run's start and end keep their arrival order), the inserts walk the
     // primary-key index in order: fewer distinct pages touched per batch (measured ~15% cheaper).
     const sorted = records.length > 1 ? [...records].sort(byRun) : records;
+    // An upsert that inserted moves the connection's last_insert_rowid; one that updated leaves it.
+    let lastId = Number(this.lastIdStmt.get());
     for (const r of sorted) {
       const a = this.args;
       a[0] = r.run; a[1] = r.project; a[2] = r.format; a[3] = r.user_id; a[4] = r.host_id;
       a[5] = r.script_id; a[6] = r.version; a[7] = r.runtime; a[8] = r.os; a[9] = r.arch;
       a[10] = bool(r.ci); a[11] = r.weak_ids ? 1 : 0; a[12] = r.eph ? 1 : 0; a[13] = r.components;
       a[14] = r.seen_ms; a[15] = r.month; a[16] = r.seen_ms; a[17] = r.client_ms;
-      let changes: number;
+      let info: { changes: number; lastInsertRowid: number | bigint };
       if (r.kind === 'start') {
-        a.length = 18;
-        changes = this.startStmt.run(a).changes;
+        a.length = 19;
+        a[18] = seq;
+        info = this.startStmt.run(a);
       } else {
-        a.length = 20;
-        a[18] = r.exit_code; a[19] = r.duration_ms;
-        changes = this.endStmt.run(a).changes;
+        a.length = 21;
+        a[18] = r.exit_code; a[19] = r.duration_ms; a[20] = seq;
+        info = this.endStmt.run(a);
+      }
+      // A new row has exactly the record's month, project and user; an updated one is looked up.
+      // (An insert that reused the last rowid after a delete is looked up too: still right.)
+      let row: Stored | undefined;
+      if (info.changes > 0) {
+        const id = Number(info.lastInsertRowid);
+        if (id !== lastId) {
+          lastId = id;
+          row = r;
+        } else {
+          row = this.rowStmt.get(r.run) as Stored;
+        }
       }
       const day = this.dayOf.get(r.seen_ms);
       let d = perDay.get(day);
       if (d === undefined) perDay.set(day, (d = { stored: 0, duplicates: 0 }));
-      if (changes > 0) {
-        d.stored++;
-        stored++;
-      } else d.duplicates++;
+      if (row === undefined) {
+        d.duplicates++;
+        continue;
+      }
+      d.stored++;
+      stored++;
+      // What v2's per-row triggers did, once per batch (schema v4 explains why): every stored
+      // datagram counts as a change of its run's month, and of the month it left if it moved;
+      // the run's user may have a new first month.
+      monthChanges.set(row.month, (monthChanges.get(row.month) ?? 0) + 1);
+      if (row.moved_from != null) monthChanges.set(row.moved_from, (monthChanges.get(row.moved_from) ?? 0) + 1);
+      if (row.user_id !== null) {
+        const key = `${row.project}\0${row.user_id}`;
+        const known = this.knownFirst.get(key);
+        if (known !== undefined && known <= row.month) continue;
+        const f = firstMonths.get(key);
+        if (f === undefined || row.month < f.month) firstMonths.set(key, row);
+      }
+    }
+    for (const [month, n] of monthChanges) this.monthChangesStmt.run(month, n);
+    if (firstMonths.size > 0) {
+      if (this.knownFirst.size + firstMonths.size > KNOWN_USERS_MAX) this.knownFirst.clear();
+      for (const [key, f] of firstMonths) {
+        this.firstMonthStmt.run(f.project, f.user_id, f.month);
+        this.knownFirst.set(key, f.month);
+      }
     }
     for (const [day, d] of perDay) {
       if (d.stored) this.counterStmt.run(day, 'stored', d.stored);

@@ -4,9 +4,15 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultMonth, parseMonth } from '../../src/reports/month.js';
 import { createProgress } from '../../src/reports/progress.js';
+import { refreshBookkeeping } from '../../src/store/bookkeeping.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
 import { hexId, tempDir, TestStore, times, type RunRow } from './store-fixture.js';
 import { jsonReport, runReport } from './run-report.js';
+
+/** The columns of a schema v1 run_facts (later versions added bookkeeping columns). */
+const V1_COLUMNS = `run, project, format, user_id, host_id, script_id, weak_ids, eph, version, runtime, os, arch, ci,
+  components, first_seen_ms, month, start_seen_ms, end_seen_ms, client_start_ms, client_end_ms, exit_code, duration_ms,
+  has_start, has_end`;
 
 let dir: string;
 let db: string;
@@ -97,7 +103,7 @@ describe('determinism and the month cache', () => {
     // The same store without the cache table (a schema v1 store) gives the same bytes.
     const v1 = path.join(dir, 'v1.db');
     const s1 = new TestStore(v1, SQLITE_MIGRATIONS.slice(0, 1));
-    s1.db.exec(`ATTACH '${db}' AS src; INSERT INTO run_facts SELECT * FROM src.run_facts; DETACH src;`);
+    s1.db.exec(`ATTACH '${db}' AS src; INSERT INTO run_facts SELECT ${V1_COLUMNS} FROM src.run_facts; DETACH src;`);
     s1.close();
     expect(await runReport({ db: v1, month: '2026-10', format: 'json' })).toBe(await runReport({ db, month: '2026-10', format: 'json' }));
   });
@@ -110,6 +116,7 @@ describe('determinism and the month cache', () => {
     const s = new TestStore(db);
     s.insert([{ run: 'late-run', user_id: hexId('late'), month: 202609, has_end: 0 }]);
     s.db.prepare('UPDATE run_facts SET has_end = 1, duration_ms = 3600000, exit_code = 0 WHERE run = ?').run('late-run');
+    refreshBookkeeping(s.db);
     s.close();
     const after = await jsonReport({ db, month: '2026-10' });
     expect(after.trend.at(-2)).toEqual({ month: '2026-09', unique_users: 13, runs_started: 13, compute_hours: 1.03 });

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { migrateSqlite } from '../../src/store/migrate-sqlite.js';
+import { refreshBookkeeping } from '../../src/store/bookkeeping.js';
+import { currentSchemaVersion, migrateSqlite } from '../../src/store/migrate-sqlite.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
 
 /**
@@ -92,6 +93,8 @@ export class TestStore {
       }
     });
     tx(rows);
+    // Rows written by hand, not by the store: the report bookkeeping must be told (schema v4).
+    if (currentSchemaVersion(this.db) >= 4) refreshBookkeeping(this.db);
   }
 
   counters(day: string, counts: Record<string, number>): void {

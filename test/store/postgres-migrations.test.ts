@@ -42,13 +42,13 @@ describe('PostgreSQL migrations', () => {
   it('build the schema from empty; running them again is a no-op', async () => {
     const p = pool(s.url);
     try {
-      expect(await migratePostgres(p)).toEqual([1, 2, 3]);
+      expect(await migratePostgres(p)).toEqual([1, 2, 3, 4]);
       expect(await objects(s)).toEqual(['daily_counters', 'monthly_rollups', 'pruned_months', 'report_month_cache', 'report_month_changes', 'run_facts', 'runs', 'schema_migrations', 'user_first_month']);
       const before = (await s.admin.query('SELECT version, name, applied_ms FROM schema_migrations ORDER BY version')).rows;
-      expect(before.map((r) => r.version)).toEqual([1, 2, 3]);
+      expect(before.map((r) => r.version)).toEqual([1, 2, 3, 4]);
       expect(await migratePostgres(p)).toEqual([]);
       expect((await s.admin.query('SELECT version, name, applied_ms FROM schema_migrations ORDER BY version')).rows).toEqual(before);
-      expect(await postgresSchemaVersion(p)).toBe(3);
+      expect(await postgresSchemaVersion(p)).toBe(4);
     } finally {
       await p.end();
     }
@@ -61,7 +61,7 @@ describe('PostgreSQL migrations', () => {
       const v1 = new PostgresStore(p);
       const user = 'e'.repeat(32);
       await v1.writeBatch([rec('start', randomUUID(), { user_id: user, seen_ms: Date.UTC(2026, 1, 3) }), rec('start', randomUUID(), { user_id: user, seen_ms: Date.UTC(2026, 2, 3) })], []);
-      expect(await migratePostgres(p)).toEqual([2, 3]);
+      expect(await migratePostgres(p)).toEqual([2, 3, 4]);
       expect((await s.admin.query('SELECT project, user_id, month FROM user_first_month')).rows).toEqual([{ project: 'demo', user_id: user, month: 202602 }]);
       await v1.writeBatch([rec('start', randomUUID(), { user_id: 'f'.repeat(32), seen_ms: Date.UTC(2026, 2, 4) })], []);
       expect((await s.admin.query('SELECT month, changes::int AS changes FROM report_month_changes')).rows).toEqual([{ month: 202603, changes: 1 }]);
@@ -74,8 +74,8 @@ describe('PostgreSQL migrations', () => {
     const pools = Array.from({ length: 4 }, () => pool(s.url));
     try {
       const applied = await Promise.all(pools.map((p) => migratePostgres(p)));
-      expect(applied.filter((a) => a.length > 0)).toEqual([[1, 2, 3]]);
-      expect((await s.admin.query('SELECT count(*)::int AS n FROM schema_migrations')).rows[0].n).toBe(3);
+      expect(applied.filter((a) => a.length > 0)).toEqual([[1, 2, 3, 4]]);
+      expect((await s.admin.query('SELECT count(*)::int AS n FROM schema_migrations')).rows[0].n).toBe(4);
     } finally {
       await Promise.all(pools.map((p) => p.end()));
     }

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { refreshBookkeeping } from '../../src/store/bookkeeping.js';
 import { currentSchemaVersion } from '../../src/store/migrate-sqlite.js';
 import { pruneCommand, type PruneCommandOptions } from '../../src/store/prune-command.js';
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-migrations.js';
@@ -175,6 +176,7 @@ describe('beacon prune (SQLite)', () => {
         // Another connection, as a receiver would be: a late end of a February run.
         const w = new Database(file);
         w.prepare("UPDATE run_facts SET has_end = 1, end_seen_ms = ?, exit_code = 0, duration_ms = 5000 WHERE run = (SELECT min(run) FROM run_facts WHERE month = 202602 AND has_end = 0 AND user_id IS NOT NULL)").run(Date.UTC(2026, 3, 1));
+        refreshBookkeeping(w);
         w.close();
         wrote = true;
       },
