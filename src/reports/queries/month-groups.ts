@@ -1,34 +1,105 @@
+import { SETTLED_GROUP_COLUMNS, truncatedDuration } from '../../store/settle.js';
 import { tempTable } from '../dialect.js';
-import type { QueryRunner } from '../query-runner.js';
+import { count, num, type QueryRunner } from '../query-runner.js';
 import { runsWhere, type Scope } from './scope.js';
 
 /**
- * One pass over the month: runs grouped by every column the report counts or breaks down by, so
- * the month's million rows become a temp table of about a hundred thousand groups that every later
- * query reads instead of run_facts. Nothing of it is pulled into JavaScript. The column order
- * follows the optional covering index run_facts_report (docs/reports.md): with it, SQLite
- * aggregates while walking the index, without it, one sort.
+ * The month's runs reduced to two temp tables that every later query reads instead of run_facts.
+ * Nothing of them is pulled into JavaScript.
+ * - rep_groups: runs grouped by every column the report counts or breaks down by (about a
+ *   hundred thousand groups for a million runs), with their run count and duration sum.
+ * - rep_durations: run lengths of completed runs, truncated to 3 significant digits
+ *   (truncatedDuration), with their run count: the histogram and percentiles.
+ *
+ * Where the store keeps settled-run aggregates (SQLite schema v4, src/store/settle.ts) and they
+ * are current for the month (no delete since), both tables are built from those aggregates plus
+ * the month's runs not settled at their cut: the same result as grouping every run, at a fraction
+ * of the cost. Otherwise every run of the month is grouped (one sort).
  */
 export const GROUPS = 'rep_groups';
+export const DURATIONS = 'rep_durations';
 
 // What the summary needs; the reported month also groups by the columns its breakdowns show.
 // Past months (trend, previous month) group by the short list: a narrower sort key is a faster sort.
 const SUMMARY_COLUMNS = 'project, user_id, host_id, script_id, exit_code, format, eph, has_start, has_end';
 const DETAIL_COLUMNS = `${SUMMARY_COLUMNS}, version, runtime, os, arch, ci, components`;
 
+/** The settled cut usable for this month, or null (no aggregates, or a delete since). */
+async function settledCut(db: QueryRunner, month: number): Promise<number | null> {
+  if (!(await db.hasTable('report_settled_months'))) return null;
+  const rows = await db.all(
+    `SELECT s.seq AS seq FROM report_settled_months AS s
+     JOIN report_month_changes AS c ON c.month = s.month AND c.deletes = s.deletes
+     WHERE s.month = ?`,
+    [month],
+  );
+  return rows.length ? count(rows[0]!.seq) : null;
+}
+
 export async function createMonthGroups(db: QueryRunner, scope: Scope, detail: boolean): Promise<void> {
   await dropMonthGroups(db);
-  const where = runsWhere(scope);
   const columns = detail ? DETAIL_COLUMNS : SUMMARY_COLUMNS;
+  const where = runsWhere(scope);
+  const cut = db.dialect === 'sqlite' ? await settledCut(db, scope.month.key) : null;
+  const measures = 'runs, dur_sum, dur_n';
+  const perRun = `1 AS runs, duration_ms AS dur_sum, CASE WHEN duration_ms IS NULL THEN 0 ELSE 1 END AS dur_n`;
+  const d = truncatedDuration();
+  if (cut === null) {
+    await db.exec(
+      `CREATE TEMP TABLE ${GROUPS} AS
+       SELECT ${columns}, count(*) AS runs, sum(duration_ms) AS dur_sum, count(duration_ms) AS dur_n
+       FROM run_facts WHERE ${where.sql}
+       GROUP BY ${columns}`,
+      where.params,
+    );
+    await db.exec(
+      `CREATE TEMP TABLE ${DURATIONS} AS
+       SELECT ${d} AS duration_ms, count(*) AS runs FROM run_facts
+       WHERE ${where.sql} AND duration_ms IS NOT NULL GROUP BY 1`,
+      where.params,
+    );
+    return;
+  }
+  // The runs not in the aggregates: never settled, or settled after the cut. Two range scans of
+  // the (month, settled_seq) index.
+  const agg = runsWhere(scope, '');
+  const cols = `${SETTLED_GROUP_COLUMNS}, has_start, has_end, duration_ms`;
+  const live = `SELECT ${cols} FROM run_facts WHERE ${where.sql} AND settled_seq IS NULL
+    UNION ALL SELECT ${cols} FROM run_facts WHERE ${where.sql} AND settled_seq > ?`;
+  const liveParams = [...where.params, ...where.params, cut];
   await db.exec(
     `CREATE TEMP TABLE ${GROUPS} AS
-     SELECT ${columns}, count(*) AS runs, sum(duration_ms) AS dur_sum, count(duration_ms) AS dur_n
-     FROM run_facts WHERE ${where.sql}
+     SELECT ${columns}, sum(runs) AS runs, sum(dur_sum) AS dur_sum, sum(dur_n) AS dur_n FROM (
+       SELECT ${SETTLED_GROUP_COLUMNS}, 1 AS has_start, 1 AS has_end, ${measures}
+       FROM report_settled_groups WHERE ${agg.sql}
+       UNION ALL
+       SELECT ${SETTLED_GROUP_COLUMNS}, has_start, has_end, ${perRun} FROM (${live}) AS l
+     ) AS g
      GROUP BY ${columns}`,
-    where.params,
+    [...agg.params, ...liveParams],
+  );
+  await db.exec(
+    `CREATE TEMP TABLE ${DURATIONS} AS
+     SELECT duration_ms, sum(runs) AS runs FROM (
+       SELECT duration_ms, runs FROM report_settled_durations WHERE ${agg.sql}
+       UNION ALL
+       SELECT ${d} AS duration_ms, 1 AS runs FROM (${live}) AS l WHERE duration_ms IS NOT NULL
+     ) AS x GROUP BY duration_ms`,
+    [...agg.params, ...liveParams],
   );
 }
 
 export async function dropMonthGroups(db: QueryRunner): Promise<void> {
   await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, GROUPS)}`);
+  await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, DURATIONS)}`);
+}
+
+/** Smallest truncated run length at or above which `rank` runs lie (nearest rank, 1-based). */
+export async function durationAtRank(db: QueryRunner, rank: number): Promise<number | null> {
+  const rows = await db.all(
+    `SELECT duration_ms FROM (SELECT duration_ms, sum(runs) OVER (ORDER BY duration_ms) AS cum FROM ${DURATIONS}) AS c
+     WHERE cum >= ? ORDER BY duration_ms LIMIT 1`,
+    [rank],
+  );
+  return num(rows[0]?.duration_ms);
 }

@@ -9,7 +9,7 @@ import type { Scope } from './scope.js';
  * (summary-cache.ts) and reused as "previous month" and as a trend point, so it must be plain
  * JSON and computed identically every time.
  */
-export const SUMMARY_VERSION = 1;
+export const SUMMARY_VERSION = 2;
 
 export interface MonthSummary {
   v: number;
@@ -66,7 +66,7 @@ export async function summarizeGroups(
   firstMonthTable: boolean,
 ): Promise<{ summary: MonthSummary; durations: DurationStats }> {
   const [t] = await db.all(TOTALS);
-  const d: DurationStats = await durationStats(db, scope);
+  const d: DurationStats = await durationStats(db);
   const r = t ?? {};
   const summary: MonthSummary = {
     v: SUMMARY_VERSION,
