@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 
-export const GENERATOR_VERSION = 6;
+export const GENERATOR_VERSION = 7;
 export const MONTHS = 12;
 export const RUNS_PER_MONTH = 1_000_000;
 export const USERS = 50_000;
@@ -69,8 +69,10 @@ FROM r`;
 /**
  * Create (or reuse) the cached store with the receiver's migrator: schema v1 first, the bulk load,
  * then the later migrations (indexes are built once over the loaded rows, as on a real upgrade).
+ * Then `settleAll` (src/store/settle.ts), which a running receiver does every few minutes from its
+ * store thread: every month's settled runs are folded into their aggregates.
  */
-export function ensureSyntheticStore(file, migrateSqlite, migrations, log = () => {}) {
+export function ensureSyntheticStore(file, migrateSqlite, migrations, log = () => {}, settleAll = null) {
   const stamp = `${file}.generator-v${GENERATOR_VERSION}`;
   if (!fs.existsSync(stamp) || !fs.existsSync(file)) {
     for (const f of [file, `${file}-wal`, `${file}-shm`, stamp]) fs.rmSync(f, { force: true });
@@ -109,6 +111,11 @@ export function ensureSyntheticStore(file, migrateSqlite, migrations, log = () =
   if (applied.length) {
     log(`applied migrations ${applied.join(', ')} in ${Date.now() - t} ms`);
     db.exec('ANALYZE');
+  }
+  if (settleAll) {
+    const s = Date.now();
+    const done = [...settleAll(db)].filter(([, o]) => o !== 'unchanged');
+    if (done.length) log(`settled ${done.length} months in ${Date.now() - s} ms`);
   }
   db.close();
 }

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import { openStore } from '../store/open-store.js';
+import { settleSeconds, startSettler } from '../store/settler.js';
 import type { RunStore } from '../store/types.js';
 import { Batcher } from './batcher.js';
 import { ReceiverClock } from './clock.js';
@@ -45,6 +46,8 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   const stats = new Stats();
   const clock = new ReceiverClock();
   const batcher = new Batcher(store, stats, log, { flushMs: opts.flushMs });
+  // Settled-run aggregates for reports (SQLite only; one settler per store, so not per worker).
+  const settler = store.kind === 'sqlite' && (!role || role.slot === 0) ? startSettler(opts.db, settleSeconds(), log) : null;
   const kernel = role?.countKernelDrops === false ? undefined : new KernelDrops(udp.port);
   let rxQueueBytes = 0;
   let lastDrops = kernel?.read()?.drops ?? 0;
@@ -127,6 +130,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     metricsServer.close();
   }
   const committed = await batcher.close();
+  await settler?.stop();
   await store.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);

@@ -33,61 +33,84 @@ export function truncatedDuration(col = 'duration_ms'): string {
   return `CASE ${steps.join(' ')} ELSE ${col} END`;
 }
 
-export type SettleOutcome = 'unchanged' | 'extended' | 'rebuilt';
+export type SettleOutcome = 'unchanged' | 'extended' | 'rebuilt' | 'raced';
 
 interface MonthState {
   seq: number;
   deletes: number;
 }
 
-function insertGroups(db: Database, month: number, source: string, params: unknown[]): void {
-  db.prepare(
-    `INSERT INTO report_settled_groups (month, ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n)
-     SELECT ?, ${SETTLED_GROUP_COLUMNS}, sum(runs), sum(dur_sum), sum(dur_n) FROM (${source})
-     GROUP BY ${SETTLED_GROUP_COLUMNS}`,
-  ).run(month, ...params);
+interface Cut {
+  seq: number;
+  deletes: number;
+  state: MonthState | undefined;
 }
 
-const NEW_RUNS = `SELECT ${SETTLED_GROUP_COLUMNS}, 1 AS runs, duration_ms AS dur_sum, duration_ms IS NOT NULL AS dur_n
+function readCut(db: Database, month: number): Cut {
+  const seq = (db.prepare('SELECT seq FROM write_seq WHERE id = 1').pluck().get() as number | undefined) ?? 0;
+  const deletes = (db.prepare('SELECT deletes FROM report_month_changes WHERE month = ?').pluck().get(month) as number | undefined) ?? 0;
+  const state = db.prepare('SELECT seq, deletes FROM report_settled_months WHERE month = ?').get(month) as MonthState | undefined;
+  return { seq, deletes, state };
+}
+
+const NEW_RUNS = `SELECT ${SETTLED_GROUP_COLUMNS}, 1 AS runs, duration_ms AS dur_sum, duration_ms IS NOT NULL AS dur_n, duration_ms
   FROM run_facts WHERE month = ? AND settled_seq > ? AND settled_seq <= ?`;
 
-/** Brings one month's aggregates up to the store's current write sequence. */
+/**
+ * Brings one month's aggregates up to the store's current write sequence, in two steps so a
+ * receiver writing to the same file is held up for the shortest time: the grouping (seconds for
+ * a month rebuilt from a million runs) runs in a read transaction, which never blocks the writer,
+ * into temp tables; a short write transaction then swaps them in, unless another settle or a
+ * delete got there first ('raced': the next round retries).
+ */
 export function settleMonth(db: Database, month: number): SettleOutcome {
-  return db.transaction((): SettleOutcome => {
-    const seq = (db.prepare('SELECT seq FROM write_seq WHERE id = 1').pluck().get() as number | undefined) ?? 0;
-    const deletes = (db.prepare('SELECT deletes FROM report_month_changes WHERE month = ?').pluck().get(month) as number | undefined) ?? 0;
-    const state = db.prepare('SELECT seq, deletes FROM report_settled_months WHERE month = ?').get(month) as MonthState | undefined;
-    const rebuild = state === undefined || state.deletes !== deletes;
-    const from = rebuild ? -1 : state.seq;
+  let cut: Cut;
+  let rebuild: boolean;
+  db.exec('DROP TABLE IF EXISTS temp.settle_groups; DROP TABLE IF EXISTS temp.settle_durations');
+  db.exec('BEGIN');
+  try {
+    cut = readCut(db, month);
+    rebuild = cut.state === undefined || cut.state.deletes !== cut.deletes;
+    const from = rebuild ? -1 : cut.state!.seq;
     const newest = db.prepare('SELECT max(settled_seq) FROM run_facts WHERE month = ?').pluck().get(month) as number | null;
     if (!rebuild && (newest === null || newest <= from)) return 'unchanged';
-
-    if (rebuild) {
-      db.prepare('DELETE FROM report_settled_groups WHERE month = ?').run(month);
-      db.prepare('DELETE FROM report_settled_durations WHERE month = ?').run(month);
-      insertGroups(db, month, NEW_RUNS, [month, from, seq]);
-    } else {
-      // Groups have nullable key columns (no usable unique key), so the month's groups and the new
-      // runs are grouped together again and replace the old rows.
-      db.exec('DROP TABLE IF EXISTS temp.settle_old');
-      db.prepare(`CREATE TEMP TABLE settle_old AS SELECT ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n FROM report_settled_groups WHERE month = ?`).run(month);
-      db.prepare('DELETE FROM report_settled_groups WHERE month = ?').run(month);
-      insertGroups(db, month, `SELECT ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n FROM temp.settle_old UNION ALL ${NEW_RUNS}`, [month, from, seq]);
-      db.exec('DROP TABLE temp.settle_old');
-    }
+    const fresh = [month, from, cut.seq];
+    const keep = rebuild ? '' : `SELECT ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n FROM report_settled_groups WHERE month = ${Number(month)} UNION ALL `;
     db.prepare(
-      `INSERT INTO report_settled_durations (month, project, duration_ms, runs)
-       SELECT ?, project, ${truncatedDuration()} AS d, count(*) FROM run_facts
-       WHERE month = ? AND settled_seq > ? AND settled_seq <= ? AND duration_ms IS NOT NULL
-       GROUP BY project, d
-       ON CONFLICT (month, project, duration_ms) DO UPDATE SET runs = runs + excluded.runs`,
-    ).run(month, month, from, seq);
+      `CREATE TEMP TABLE settle_groups AS
+       SELECT ${SETTLED_GROUP_COLUMNS}, sum(runs) AS runs, sum(dur_sum) AS dur_sum, sum(dur_n) AS dur_n FROM (
+         ${keep}SELECT ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n FROM (${NEW_RUNS}) AS n
+       ) AS g GROUP BY ${SETTLED_GROUP_COLUMNS}`,
+    ).run(...fresh);
+    const keepDurations = rebuild ? '' : `SELECT project, duration_ms, runs FROM report_settled_durations WHERE month = ${Number(month)} UNION ALL `;
+    db.prepare(
+      `CREATE TEMP TABLE settle_durations AS
+       SELECT project, duration_ms, sum(runs) AS runs FROM (
+         ${keepDurations}SELECT project, ${truncatedDuration()} AS duration_ms, 1 AS runs FROM (${NEW_RUNS}) AS n WHERE duration_ms IS NOT NULL
+       ) AS d GROUP BY project, duration_ms`,
+    ).run(...fresh);
+  } finally {
+    db.exec('COMMIT');
+  }
+  const swapped = db.transaction((): boolean => {
+    const now = readCut(db, month);
+    const same = now.deletes === cut.deletes && now.state?.seq === cut.state?.seq && now.state?.deletes === cut.state?.deletes;
+    if (!same) return false;
+    db.prepare('DELETE FROM report_settled_groups WHERE month = ?').run(month);
+    db.prepare('DELETE FROM report_settled_durations WHERE month = ?').run(month);
+    db.prepare(`INSERT INTO report_settled_groups (month, ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n)
+      SELECT ?, ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n FROM temp.settle_groups`).run(month);
+    db.prepare(`INSERT INTO report_settled_durations (month, project, duration_ms, runs)
+      SELECT ?, project, duration_ms, runs FROM temp.settle_durations`).run(month);
     db.prepare(
       `INSERT INTO report_settled_months (month, seq, deletes) VALUES (?, ?, ?)
        ON CONFLICT (month) DO UPDATE SET seq = excluded.seq, deletes = excluded.deletes`,
-    ).run(month, seq, deletes);
-    return rebuild ? 'rebuilt' : 'extended';
+    ).run(month, cut.seq, cut.deletes);
+    return true;
   }).immediate();
+  db.exec('DROP TABLE IF EXISTS temp.settle_groups; DROP TABLE IF EXISTS temp.settle_durations');
+  if (!swapped) return 'raced';
+  return rebuild ? 'rebuilt' : 'extended';
 }
 
 /**
