@@ -7,7 +7,9 @@ import { runsWhere, type Scope } from './scope.js';
  * The month's runs reduced to two temp tables that every later query reads instead of run_facts.
  * Nothing of them is pulled into JavaScript.
  * - rep_groups: runs grouped by every column the report counts or breaks down by (about a
- *   hundred thousand groups for a million runs), with their run count and duration sum.
+ *   hundred thousand groups for a million runs), with their run count and duration sum. A column
+ *   combination may appear in several rows (settled aggregates next to live runs): queries
+ *   always sum `runs` and count distinct IDs.
  * - rep_durations: run lengths of completed runs, truncated to 3 significant digits
  *   (truncatedDuration), with their run count: the histogram and percentiles.
  *
@@ -43,7 +45,6 @@ export async function createMonthGroups(db: QueryRunner, scope: Scope, detail: b
   const cut = db.dialect === 'sqlite' ? await settledCut(db, scope.month.key) : null;
   const measures = 'runs, dur_sum, dur_n';
   const perRun = `1 AS runs, duration_ms AS dur_sum, CASE WHEN duration_ms IS NULL THEN 0 ELSE 1 END AS dur_n`;
-  const d = truncatedDuration();
   if (cut === null) {
     await db.exec(
       `CREATE TEMP TABLE ${GROUPS} AS
@@ -54,7 +55,7 @@ export async function createMonthGroups(db: QueryRunner, scope: Scope, detail: b
     );
     await db.exec(
       `CREATE TEMP TABLE ${DURATIONS} AS
-       SELECT ${d} AS duration_ms, count(*) AS runs FROM run_facts
+       SELECT ${truncatedDuration()} AS duration_ms, count(*) AS runs FROM run_facts
        WHERE ${where.sql} AND duration_ms IS NOT NULL GROUP BY 1`,
       where.params,
     );
@@ -67,25 +68,26 @@ export async function createMonthGroups(db: QueryRunner, scope: Scope, detail: b
   const live = `SELECT ${cols} FROM run_facts WHERE ${where.sql} AND settled_seq IS NULL
     UNION ALL SELECT ${cols} FROM run_facts WHERE ${where.sql} AND settled_seq > ?`;
   const liveParams = [...where.params, ...where.params, cut];
+  // Not grouped again: every later query sums `runs` and counts distinct IDs, so the aggregates
+  // and the live runs can stand side by side (grouping them would cost a sort and save little).
+  const pick = columns.replace('has_start, has_end', '$flags');
   await db.exec(
     `CREATE TEMP TABLE ${GROUPS} AS
-     SELECT ${columns}, sum(runs) AS runs, sum(dur_sum) AS dur_sum, sum(dur_n) AS dur_n FROM (
-       SELECT ${SETTLED_GROUP_COLUMNS}, 1 AS has_start, 1 AS has_end, ${measures}
-       FROM report_settled_groups WHERE ${agg.sql}
-       UNION ALL
-       SELECT ${SETTLED_GROUP_COLUMNS}, has_start, has_end, ${perRun} FROM (${live}) AS l
-     ) AS g
-     GROUP BY ${columns}`,
+     SELECT ${pick.replace('$flags', '1 AS has_start, 1 AS has_end')}, ${measures}, 0 AS live
+     FROM report_settled_groups WHERE ${agg.sql}
+     UNION ALL
+     SELECT ${pick.replace('$flags', 'has_start, has_end')}, ${perRun}, 1 AS live FROM (${live}) AS l`,
     [...agg.params, ...liveParams],
   );
+  // A live row is one run: its dur_sum is its length.
   await db.exec(
     `CREATE TEMP TABLE ${DURATIONS} AS
      SELECT duration_ms, sum(runs) AS runs FROM (
        SELECT duration_ms, runs FROM report_settled_durations WHERE ${agg.sql}
        UNION ALL
-       SELECT ${d} AS duration_ms, 1 AS runs FROM (${live}) AS l WHERE duration_ms IS NOT NULL
+       SELECT ${truncatedDuration('dur_sum')} AS duration_ms, 1 AS runs FROM ${GROUPS} WHERE live = 1 AND dur_n = 1
      ) AS x GROUP BY duration_ms`,
-    [...agg.params, ...liveParams],
+    agg.params,
   );
 }
 
