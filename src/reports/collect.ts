@@ -17,6 +17,8 @@ import {
 } from './queries/summary-cache.js';
 import { emptySummary, summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './queries/summary.js';
 import { loadRollup, prunedMonths, rollupDetail } from './queries/rollups.js';
+import { pastSummary } from './past-months.js';
+import { pastSummariesInThread, type PastMonths } from './past-months-parallel.js';
 
 /**
  * Everything the report needs from the store, read inside one read transaction so all numbers
@@ -67,27 +69,6 @@ async function requireStore(db: QueryRunner): Promise<void> {
   }
 }
 
-async function hasRuns(db: QueryRunner, scope: Scope): Promise<boolean> {
-  const p = scope.project === null ? '' : ' AND project = ?';
-  const rows = await db.all(`SELECT 1 AS x FROM run_facts WHERE month = ?${p} LIMIT 1`, scope.project === null ? [scope.month.key] : [scope.month.key, scope.project]);
-  return rows.length > 0;
-}
-
-/** A past month's summary: from the cache when still exact, else one pass over its runs. */
-async function pastSummary(db: QueryRunner, scope: Scope, features: CacheFeatures, pending: CacheEntry[]): Promise<{ s: MonthSummary; cached: boolean }> {
-  const key = scopeKey(scope.project);
-  const changes = features.cache ? await monthChanges(db, scope.month.key) : 0;
-  if (features.cache) {
-    const hit = await loadCached<MonthSummary>(db, scope.month.key, key, changes, SUMMARY_VERSION);
-    if (hit) return { s: hit, cached: true };
-  }
-  if (!(await hasRuns(db, scope))) return { s: emptySummary(), cached: false };
-  await createMonthGroups(db, scope, false);
-  const { summary } = await summarizeGroups(db, scope, features.firstMonth);
-  if (features.cache) pending.push({ month: scope.month.key, scope: key, changes, value: summary });
-  return { s: summary, cached: false };
-}
-
 /** The reported month in full: cached per (scope, K, caps), else computed from its groups. */
 async function monthDetail(
   db: QueryRunner,
@@ -124,6 +105,24 @@ async function monthDetail(
   return { d, cached: false };
 }
 
+/**
+ * Starts the past months in a worker thread when that pays: some are not cached and neither is
+ * the reported month (a fully cached report is faster than starting a thread).
+ */
+async function startParallel(db: QueryRunner, file: string, past: Month[], scope: Scope, opts: CollectOptions, features: CacheFeatures): Promise<{ done: Promise<PastMonths | null> } | null> {
+  if (!features.cache || past.length === 0) return null;
+  const stale: Month[] = [];
+  for (const m of past) {
+    const hit = await loadCached<MonthSummary>(db, m.key, scopeKey(opts.project), await monthChanges(db, m.key), SUMMARY_VERSION);
+    if (!hit) stale.push(m);
+  }
+  if (stale.length === 0) return null;
+  const detailKey = `detail:k=${opts.minBacking}:top=${TOP_N}:keys=${MAX_COMPONENT_KEYS}:${scopeKey(scope.project)}`;
+  if (await loadCached<MonthDetail>(db, scope.month.key, detailKey, await monthChanges(db, scope.month.key), DETAIL_VERSION)) return null;
+  // Wrapped: an async function returning the promise itself would wait for it.
+  return { done: pastSummariesInThread(file, stale, opts.project, features) };
+}
+
 export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promise<MonthData> {
   await requireStore(db);
   const features = await cacheFeatures(db);
@@ -139,18 +138,25 @@ export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promi
     const pruned = await prunedMonths(db);
     const fromRollups = months.filter((m) => pruned.has(m.key));
     const rollupOf = (m: Month) => (pruned.has(m.key) ? loadRollup(db, m.key, scopeKey(opts.project)) : null);
-    const trend: { month: Month; summary: MonthSummary }[] = [];
-    for (const [i, m] of months.slice(0, -1).entries()) {
-      opts.progress?.update(i, TREND_MONTHS + 2, `month ${m.label}`);
-      const rollup = await rollupOf(m);
-      const r = rollup ? { s: rollup.summary, cached: false } : await pastSummary(db, { month: m, project: opts.project }, features, pending);
-      if (r.cached) cachedMonths++;
-      trend.push({ month: m, summary: r.s });
-    }
+    const past = months.slice(0, -1);
+    // SQLite: past months not cached go to a second core while this thread does the reported month.
+    const parallel = db.file !== undefined ? await startParallel(db, db.file, past.filter((m) => !pruned.has(m.key)), scope, opts, features) : null;
     opts.progress?.update(TREND_MONTHS - 1, TREND_MONTHS + 2, `month ${opts.month.label}`);
     const rollup = await rollupOf(opts.month);
     const { d, cached } = rollup ? { d: rollupDetail(rollup, opts.minBacking), cached: false } : await monthDetail(db, scope, opts, features, pending);
     if (cached) cachedMonths++;
+    const inThread = parallel ? await parallel.done : null;
+    if (inThread) pending.push(...inThread.pending);
+    const trend: { month: Month; summary: MonthSummary }[] = [];
+    for (const [i, m] of past.entries()) {
+      opts.progress?.update(i, TREND_MONTHS + 2, `month ${m.label}`);
+      const rollup = await rollupOf(m);
+      const r = rollup
+        ? { s: rollup.summary, cached: false }
+        : (inThread?.summaries.get(m.key) ?? (await pastSummary(db, { month: m, project: opts.project }, features, pending)));
+      if (r.cached) cachedMonths++;
+      trend.push({ month: m, summary: r.s });
+    }
     trend.push({ month: opts.month, summary: d.summary });
     const counters = await monthCounters(db, opts.month);
     await db.exec('COMMIT');

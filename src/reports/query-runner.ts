@@ -11,6 +11,8 @@ export interface QueryRunner {
   readonly dialect: Dialect;
   /** False when the store is read-only for us: the report then skips its cache writes. */
   readonly writable: boolean;
+  /** SQLite: the store's file, so a worker thread can open a second connection. */
+  readonly file?: string;
   all<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   /** Statements without rows (temp tables, cache writes). */
   exec(sql: string, params?: readonly unknown[]): Promise<void>;

@@ -35,7 +35,7 @@ export function openSqliteRunner(path: string): QueryRunner {
   db.pragma('cache_size = -16384');
   db.pragma('threads = 2');
   db.pragma('temp_store = MEMORY');
-  return new SqliteRunner(db, writable);
+  return new SqliteRunner(db, writable, path);
 }
 
 class SqliteRunner implements QueryRunner {
@@ -43,6 +43,7 @@ class SqliteRunner implements QueryRunner {
   constructor(
     private readonly db: Database,
     readonly writable: boolean,
+    readonly file: string,
   ) {}
 
   async all<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {

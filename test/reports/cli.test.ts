@@ -88,3 +88,31 @@ describe('CLI output', () => {
     expect(fs.readFileSync(path.join(csvDir, 'trend.csv'), 'utf8').split('\r\n')[0]).toBe('month,unique_users,runs_started,compute_hours');
   });
 });
+
+describe('past months on a second thread (the CLI from dist/)', () => {
+  it('gives the same report as computing every month on the main thread', async () => {
+    const store = path.join(dir, 'months.db');
+    const s = new TestStore(store);
+    const rows = [];
+    for (const month of [202607, 202608, 202609, 202610]) {
+      for (let i = 0; i < 40; i++) {
+        rows.push({ user_id: hexId(`m${(i * month) % 23}`), month, exit_code: i % 7 === 0 ? 1 : 0, duration_ms: 1000 + ((i * 7919) % 100_000), has_end: i % 9 === 0 ? 0 : 1 });
+      }
+    }
+    s.insert(rows);
+    s.close();
+    const copy = path.join(dir, 'months-copy.db');
+    fs.copyFileSync(store, copy);
+    // The CLI (dist/) starts the worker thread for the three uncached past months; in-process under
+    // vitest the worker's module is TypeScript source, so the same months are computed inline.
+    const cli = run(REPORTS, ['monthly', '--db', store, '--month', '2026-10', '--format', 'json', '--min-users', '2']);
+    expect(cli.code).toBe(0);
+    const { runReport } = await import('./run-report.js');
+    const inline = await runReport({ db: copy, month: '2026-10', format: 'json', minUsers: 2 });
+    const strip = (j: string) => ({ ...JSON.parse(j), generated: undefined });
+    expect(strip(cli.stdout)).toEqual(strip(inline));
+    const cached = new (await import('better-sqlite3')).default(store, { readonly: true });
+    expect((cached.prepare('SELECT count(*) AS n FROM report_month_cache').get() as { n: number }).n).toBeGreaterThanOrEqual(4);
+    cached.close();
+  }, 30_000);
+});
