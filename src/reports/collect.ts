@@ -2,7 +2,7 @@ import { BeaconError } from '../errors.js';
 import { monthsEnding, type Month } from './month.js';
 import type { Progress } from './progress.js';
 import type { QueryRunner } from './query-runner.js';
-import { componentBreakdowns, DIMENSIONS, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './queries/breakdowns.js';
+import { componentBreakdowns, createDimensions, DIMENSIONS, dropDimensions, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './queries/breakdowns.js';
 import { monthCounters, type MonthCounters } from './queries/counters.js';
 import type { DurationStats } from './queries/durations.js';
 import { createMonthGroups, dropMonthGroups } from './queries/month-groups.js';
@@ -89,6 +89,7 @@ async function monthDetail(
   const { summary, durations } = await summarizeGroups(db, scope, features.firstMonth);
   opts.progress?.update(TREND_MONTHS, TREND_MONTHS + 2, 'breakdowns');
   const breakdowns: Record<string, Breakdown> = {};
+  await createDimensions(db);
   for (const [name, expr] of Object.entries(DIMENSIONS)) {
     if (name === 'projects' && scope.project !== null) continue;
     breakdowns[name] = await dimensionBreakdown(db, expr, bopts);
@@ -96,6 +97,7 @@ async function monthDetail(
   const exitCodes = await exitCodeBreakdown(db, bopts);
   opts.progress?.update(TREND_MONTHS + 1, TREND_MONTHS + 2, 'components');
   const components = [...(await componentBreakdowns(db, MAX_COMPONENT_KEYS, bopts))];
+  await dropDimensions(db);
   await dropMonthGroups(db);
   const d: MonthDetail = { v: DETAIL_VERSION, summary, durations, exitCodes, breakdowns, components };
   if (features.cache) {

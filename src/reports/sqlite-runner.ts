@@ -34,7 +34,6 @@ export function openSqliteRunner(path: string): QueryRunner {
   // use a helper thread for the month's big GROUP BY.
   db.pragma('cache_size = -16384');
   db.pragma('threads = 2');
-  db.pragma('temp_store = MEMORY');
   return new SqliteRunner(db, writable, path);
 }
 

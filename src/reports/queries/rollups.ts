@@ -1,9 +1,8 @@
 import { BeaconError } from '../../errors.js';
-import { componentPairs } from '../dialect.js';
 import { count, type QueryRunner } from '../query-runner.js';
-import { breakdown, componentBreakdowns, DIMENSIONS, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './breakdowns.js';
+import { breakdown, COMPONENT_SOURCE, componentBreakdowns, createDimensions, DIMENSIONS, dropDimensions, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './breakdowns.js';
 import type { DurationStats } from './durations.js';
-import { createMonthGroups, dropMonthGroups, GROUPS } from './month-groups.js';
+import { createMonthGroups, dropMonthGroups } from './month-groups.js';
 import type { Scope } from './scope.js';
 import { summarizeGroups, type MonthSummary } from './summary.js';
 
@@ -67,18 +66,20 @@ export async function computeRollup(db: QueryRunner, scope: Scope, caps: RollupC
   const { summary, durations } = await summarizeGroups(db, scope, firstMonth);
   const opts = (minBacking: number) => ({ topN: caps.topN, minBacking });
   const breakdowns: Record<string, BreakdownVariants> = {};
+  await createDimensions(db);
   for (const [name, expr] of Object.entries(DIMENSIONS)) {
     if (name === 'projects' && scope.project !== null) continue;
     breakdowns[name] = await variantsOf(await dimensionBreakdown(db, expr, opts(0)), (t) => dimensionBreakdown(db, expr, opts(t)));
   }
   const exitCodes = await variantsOf(await exitCodeBreakdown(db, opts(0)), (t) => exitCodeBreakdown(db, opts(t)));
-  const c = componentPairs(db.dialect, GROUPS);
+  const c = COMPONENT_SOURCE;
   const components: [string, BreakdownVariants][] = [];
   for (const [key, first] of await componentBreakdowns(db, caps.maxComponentKeys, opts(0))) {
     // The same source componentBreakdowns builds for one key.
-    const src = { from: c.from, where: `${c.valid} AND ${c.key} = ?`, params: [key], expr: c.value };
+    const src = { from: c.from, where: `${c.key} = ?`, params: [key], expr: c.value };
     components.push([key, await variantsOf(first, (t) => breakdown(db, src, opts(t)))]);
   }
+  await dropDimensions(db);
   await dropMonthGroups(db);
   return { v: ROLLUP_VERSION, top_n: caps.topN, max_component_keys: caps.maxComponentKeys, summary, durations, exitCodes, breakdowns, components };
 }
