@@ -46,8 +46,6 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   const stats = new Stats();
   const clock = new ReceiverClock();
   const batcher = new Batcher(store, stats, log, { flushMs: opts.flushMs });
-  // Settled-run aggregates for reports (SQLite only; one settler per store, so not per worker).
-  const settler = store.kind === 'sqlite' && (!role || role.slot === 0) ? startSettler(opts.db, settleSeconds(), log) : null;
   const kernel = role?.countKernelDrops === false ? undefined : new KernelDrops(udp.port);
   let rxQueueBytes = 0;
   let lastDrops = kernel?.read()?.drops ?? 0;
@@ -99,6 +97,9 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     log.warn({ asked: RECV_BUFFER_BYTES, granted: udp.recvBufferBytes }, 'kernel granted a smaller receive buffer than asked; raise net.core.rmem_max');
   }
   const metricsPort = metricsServer ? (metricsServer.address() as { port: number }).port : undefined;
+  // Settled-run aggregates for reports (SQLite only; one settler per store, so not per worker).
+  // Started once nothing can fail any more, so no error path has to stop it.
+  const settler = store.kind === 'sqlite' && (!role || role.slot === 0) ? startSettler(opts.db, settleSeconds(), log) : null;
   log.info(
     { host: opts.host, port: udp.port, store: store.kind, db: store.kind === 'sqlite' ? opts.db : undefined, flushMs: opts.flushMs,
       storeThread: store instanceof WorkerStore, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,

@@ -1,14 +1,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isBeaconError } from '../errors.js';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite-store.js';
-import type { CounterDelta, IngestRecord } from '../store/types.js';
+import type { CounterDelta } from '../store/types.js';
+import { decodeBatch, type WireBatch } from './batch-wire.js';
 
 /**
  * Worker-thread side of WorkerStore: owns the SQLite connection so commits (tens of ms for a big
  * batch) never block the thread that reads the socket. Messages: batch → result or error.
  */
 export type ToStoreThread =
-  | { type: 'batch'; id: number; records: readonly IngestRecord[]; counters: readonly CounterDelta[] }
+  | { type: 'batch'; id: number; batch: WireBatch; counters: readonly CounterDelta[] }
   | { type: 'close' };
 
 export type FromStoreThread =
@@ -38,7 +39,14 @@ port.on('message', (m: ToStoreThread) => {
     });
     return;
   }
-  store!.writeBatch(m.records, m.counters).then(
+  let records;
+  try {
+    records = decodeBatch(m.batch);
+  } catch (e) {
+    port.postMessage({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e) } satisfies FromStoreThread);
+    return;
+  }
+  store!.writeBatch(records, m.counters).then(
     (r) => port.postMessage({ type: 'done', id: m.id, ...r } satisfies FromStoreThread),
     (e: unknown) => port.postMessage({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e) } satisfies FromStoreThread),
   );

@@ -33,9 +33,14 @@ export function startSettler(path: string, seconds: number, log: Logger): Settle
   worker.on('error', (e) => log.warn({ err: e.message }, 'settle thread stopped'));
   return {
     async stop() {
+      // Referenced while stopping: the caller still has a commit to finish after this, and an
+      // event loop with only unref'd handles would end the process under its feet.
+      worker.ref();
       const exited = new Promise<void>((r) => worker.once('exit', () => r()));
       worker.postMessage({ type: 'close' });
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
+      clearTimeout(timer);
       await worker.terminate();
     },
   };
