@@ -18,7 +18,7 @@ import {
 import { emptySummary, summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './queries/summary.js';
 import { loadRollup, prunedMonths, rollupDetail } from './queries/rollups.js';
 import { pastSummary } from './past-months.js';
-import { pastSummariesInThread, type PastMonths } from './past-months-parallel.js';
+import type { PastMonths, ReportHelper } from './report-helper.js';
 
 /**
  * Everything the report needs from the store, read inside one read transaction so all numbers
@@ -61,6 +61,8 @@ export interface CollectOptions {
   /** Backing (distinct users + runs without a user ID) a breakdown value needs to be listed; 0 for --raw. */
   minBacking: number;
   progress?: Progress;
+  /** A second thread (SQLite): past months computed there in parallel. */
+  helper?: ReportHelper;
 }
 
 async function requireStore(db: QueryRunner): Promise<void> {
@@ -108,10 +110,10 @@ async function monthDetail(
 }
 
 /**
- * Starts the past months in a worker thread when that pays: some are not cached and neither is
- * the reported month (a fully cached report is faster than starting a thread).
+ * Hands the past months to the helper thread when that pays: some are not cached and neither is
+ * the reported month (a fully cached report is faster without the round trip).
  */
-async function startParallel(db: QueryRunner, file: string, past: Month[], scope: Scope, opts: CollectOptions, features: CacheFeatures): Promise<{ done: Promise<PastMonths | null> } | null> {
+async function startPast(db: QueryRunner, helper: ReportHelper, past: Month[], scope: Scope, opts: CollectOptions, features: CacheFeatures): Promise<{ done: Promise<PastMonths | null> } | null> {
   if (!features.cache || past.length === 0) return null;
   const stale: Month[] = [];
   for (const m of past) {
@@ -122,7 +124,7 @@ async function startParallel(db: QueryRunner, file: string, past: Month[], scope
   const detailKey = `detail:k=${opts.minBacking}:top=${TOP_N}:keys=${MAX_COMPONENT_KEYS}:${scopeKey(scope.project)}`;
   if (await loadCached<MonthDetail>(db, scope.month.key, detailKey, await monthChanges(db, scope.month.key), DETAIL_VERSION)) return null;
   // Wrapped: an async function returning the promise itself would wait for it.
-  return { done: pastSummariesInThread(file, stale, opts.project, features) };
+  return { done: helper.pastSummaries(stale, opts.project, features) };
 }
 
 export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promise<MonthData> {
@@ -142,7 +144,8 @@ export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promi
     const rollupOf = (m: Month) => (pruned.has(m.key) ? loadRollup(db, m.key, scopeKey(opts.project)) : null);
     const past = months.slice(0, -1);
     // SQLite: past months not cached go to a second core while this thread does the reported month.
-    const parallel = db.file !== undefined ? await startParallel(db, db.file, past.filter((m) => !pruned.has(m.key)), scope, opts, features) : null;
+    const parallel = opts.helper ? await startPast(db, opts.helper, past.filter((m) => !pruned.has(m.key)), scope, opts, features) : null;
+    if (opts.helper && !parallel) opts.helper.noPastMonths();
     opts.progress?.update(TREND_MONTHS - 1, TREND_MONTHS + 2, `month ${opts.month.label}`);
     const rollup = await rollupOf(opts.month);
     const { d, cached } = rollup ? { d: rollupDetail(rollup, opts.minBacking), cached: false } : await monthDetail(db, scope, opts, features, pending);

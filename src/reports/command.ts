@@ -8,6 +8,7 @@ import { createProgress } from './progress.js';
 import type { QueryRunner } from './query-runner.js';
 import { renderCsvSections, renderCsvStream } from './render-csv.js';
 import { renderHtml } from './render-html.js';
+import { startReportHelper } from './report-helper.js';
 import { renderMarkdown } from './render-md.js';
 import { openSqliteRunner } from './sqlite-runner.js';
 
@@ -87,10 +88,12 @@ export async function monthlyCommand(opts: MonthlyOptions): Promise<number> {
   const stderr = opts.stderr ?? process.stderr;
   const progress = createProgress(stderr);
   const db = await openStore(opts);
+  // SQLite: a second thread for the past months, and for loading vega while the store is queried.
+  const helper = db.file !== undefined ? startReportHelper(db.file, format === 'html') : undefined;
   let report;
   try {
     const k = opts.minUsers;
-    const data = await collectMonth(db, { month, project, minBacking: opts.raw ? 0 : k, progress });
+    const data = await collectMonth(db, { month, project, minBacking: opts.raw ? 0 : k, progress, helper });
     report = buildReport(data, { month, project, suppression: { k, raw: Boolean(opts.raw) }, nowMs: now() });
   } finally {
     progress.finish();
@@ -99,8 +102,9 @@ export async function monthlyCommand(opts: MonthlyOptions): Promise<number> {
   let text: string | Map<string, string>;
   if (format === 'json') text = `${JSON.stringify(report, null, 2)}\n`;
   else if (format === 'md') text = renderMarkdown(report);
-  else if (format === 'html') text = await renderHtml(report);
+  else if (format === 'html') text = await renderHtml(report, helper);
   else text = opts.out ? renderCsvSections(report) : renderCsvStream(report);
+  helper?.close();
   if (opts.out) writeOutput(format, opts.out, text);
   else await writeStdout(opts.stdout ?? process.stdout, text as string);
   return 0;

@@ -1,4 +1,4 @@
-import { renderCharts } from './charts.js';
+import { renderCharts, type Charts } from './charts.js';
 import { escapeHtml } from './escape.js';
 import { methodology } from './methodology.js';
 import type { Report } from './report-types.js';
@@ -62,17 +62,18 @@ function figure(svg: string | null, caption: string): string {
   return svg === null ? '' : `<figure>${svg}<figcaption class="intro">${escapeHtml(caption)}</figcaption></figure>`;
 }
 
-export async function renderHtml(r: Report): Promise<string> {
-  const charts = r.empty ? { trend: null, histogram: null, exitCodes: null } : await renderCharts(r);
+/** `charts`: where the charts are rendered (the report helper thread); by default, here. */
+export async function renderHtml(r: Report, charts?: { charts(r: Report): Promise<Charts> }): Promise<string> {
+  const svg = r.empty ? { trend: null, histogram: null, exitCodes: null } : await (charts ? charts.charts(r) : renderCharts(r));
   const t = title(r);
   const heading = escapeHtml(`${t.before}${t.subject}${t.after}`);
   const body: string[] = [`<h1>${heading}</h1>`];
   if (r.notes.length) body.push(`<div class="notes">${r.notes.map((n) => `<p>${escapeHtml(n)}</p>`).join('')}</div>`);
   body.push(table(summaryTable(r)));
-  body.push(table(trendTable(r)), figure(charts.trend, 'Unique users, runs started and compute hours per month.'));
+  body.push(table(trendTable(r)), figure(svg.trend, 'Unique users, runs started and compute hours per month.'));
   if (!r.empty) {
-    body.push(table(exitCodeTable(r)), figure(charts.exitCodes, 'Completed runs per exit code.'));
-    body.push(table(histogramTable(r)), figure(charts.histogram, 'Completed runs by run length.'));
+    body.push(table(exitCodeTable(r)), figure(svg.exitCodes, 'Completed runs per exit code.'));
+    body.push(table(histogramTable(r)), figure(svg.histogram, 'Completed runs by run length.'));
     body.push('<div class="grid">', ...breakdownTables(r).map((t) => table(t)), '</div>');
   }
   body.push(table(qualityTable(r)), table(uncertaintyTable(r), 'h3'));

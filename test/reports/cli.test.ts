@@ -111,6 +111,11 @@ describe('past months on a second thread (the CLI from dist/)', () => {
     const inline = await runReport({ db: copy, month: '2026-10', format: 'json', minUsers: 2 });
     const strip = (j: string) => ({ ...JSON.parse(j), generated: undefined });
     expect(strip(cli.stdout)).toEqual(strip(inline));
+    // html: the CLI renders the charts on its helper thread, in-process they are rendered inline.
+    const html = run(REPORTS, ['monthly', '--db', store, '--month', '2026-10', '--format', 'html', '--min-users', '2']);
+    expect(html.code).toBe(0);
+    expect(html.stdout).toContain('<svg');
+    expect(html.stdout).toBe(await runReport({ db: copy, month: '2026-10', format: 'html', minUsers: 2, now: Date.now }));
     const cached = new (await import('better-sqlite3')).default(store, { readonly: true });
     expect((cached.prepare('SELECT count(*) AS n FROM report_month_cache').get() as { n: number }).n).toBeGreaterThanOrEqual(4);
     cached.close();

@@ -1,0 +1,87 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Charts } from './charts.js';
+import type { Month } from './month.js';
+import { pastSummary } from './past-months.js';
+import type { CacheEntry, CacheFeatures } from './queries/summary-cache.js';
+import type { MonthSummary } from './queries/summary.js';
+import type { Report } from './report-types.js';
+import { openSqliteRunner } from './sqlite-runner.js';
+
+/**
+ * Worker side of startReportHelper (report-helper.ts). Jobs, one at a time, in arrival order:
+ * - past: the past months' summaries from a second SQLite connection in its own read
+ *   transaction, while the main thread computes the reported month; cache entries go back to
+ *   the main thread, which writes them with its own;
+ * - charts: the html report's charts. When the helper was started for an html report it loads
+ *   vega as soon as the past months are done (or at once if none are asked for), while the main
+ *   thread is still querying.
+ */
+export interface HelperData {
+  file: string;
+  charts: boolean;
+}
+
+export type ToHelper =
+  | { type: 'past'; months: Month[]; project: string | null; features: CacheFeatures }
+  | { type: 'none' }
+  | { type: 'charts'; report: Report };
+
+export type FromHelper =
+  | { type: 'past'; ok: true; summaries: { key: number; s: MonthSummary; cached: boolean }[]; pending: CacheEntry[] }
+  | { type: 'past'; ok: false; message: string }
+  | { type: 'charts'; ok: true; charts: Charts }
+  | { type: 'charts'; ok: false; message: string };
+
+const port = parentPort!;
+const { file, charts } = workerData as HelperData;
+
+async function past(job: Extract<ToHelper, { type: 'past' }>): Promise<FromHelper> {
+  const db = openSqliteRunner(file);
+  const pending: CacheEntry[] = [];
+  const summaries: { key: number; s: MonthSummary; cached: boolean }[] = [];
+  try {
+    await db.exec('BEGIN');
+    for (const m of job.months) {
+      const r = await pastSummary(db, { month: m, project: job.project }, job.features, pending);
+      summaries.push({ key: m.key, ...r });
+    }
+    await db.exec('COMMIT');
+    return { type: 'past', ok: true, summaries, pending };
+  } finally {
+    // Closed before vega is loaded: its page cache and temp tables are not needed any more.
+    await db.close();
+  }
+}
+
+let vega: Promise<unknown> | undefined;
+const warm = () => (vega ??= Promise.all([import('vega-lite'), import('vega')]));
+
+async function handle(m: ToHelper): Promise<FromHelper | null> {
+  if (m.type === 'none') {
+    if (charts) await warm();
+    return null;
+  }
+  if (m.type === 'past') {
+    try {
+      return await past(m);
+    } catch (e) {
+      return { type: 'past', ok: false, message: e instanceof Error ? e.message : String(e) };
+    } finally {
+      if (charts) void warm();
+    }
+  }
+  try {
+    await warm();
+    const { renderCharts } = await import('./charts.js');
+    return { type: 'charts', ok: true, charts: await renderCharts(m.report) };
+  } catch (e) {
+    return { type: 'charts', ok: false, message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+port.on('message', (m: ToHelper) => {
+  queue = queue.then(() => handle(m)).then((reply) => {
+    if (reply) port.postMessage(reply);
+  });
+});
