@@ -3,7 +3,8 @@
 //
 // The real receiver (`beacon receive`, built in dist/) runs pinned to core 0; a paced C sender
 // (bench/udp-sender.c, built with gcc; a Node sender if gcc is missing) runs pinned to core 1 and
-// sends valid start datagrams of unique runs at fixed rates. After each step the rows actually
+// sends valid start datagrams of unique runs at fixed rates. Their run IDs are in time order, as
+// the beacon's UUIDv7 run IDs are (Parsl's random UUIDv4 cost the store more: docs/receiver.md). After each step the rows actually
 // committed are counted in the SQLite file and compared to the datagrams sent. The result is the
 // highest rate at which ≥ 99.9% were stored (median of BENCH_REPS repetitions per rate).
 //

@@ -2,7 +2,7 @@ import { createRunEncoder, formatCollector } from '../protocol/index.js';
 import type { CollectorAddress, RunEncoder, RunIdentity } from '../protocol/index.js';
 import type { BeaconConfig } from './config.js';
 import { deriveIds } from './ids.js';
-import { uuidV4 } from './random.js';
+import { uuidV7 } from './random.js';
 import { createDebugTransport, createUdpTransport, type TransportOptions, type Transport } from './transport.js';
 
 export interface IdentityInput {
@@ -17,7 +17,7 @@ export interface IdentityInput {
 }
 
 /** Everything a run's datagrams say, computed once. */
-export function buildIdentity(cfg: BeaconConfig, input: IdentityInput, run = uuidV4()): RunIdentity {
+export function buildIdentity(cfg: BeaconConfig, input: IdentityInput, run = uuidV7()): RunIdentity {
   const ids = deriveIds(input.secret, cfg.project, input.scriptKey);
   const identity: RunIdentity = {
     run,
@@ -67,8 +67,8 @@ export function createEmitter(
   transportOptions: TransportOptions = {},
 ): Emitter {
   let run: string | undefined; // drawn on first use: reading /dev/urandom is not needed to return from start
-  const runId = () => (run ??= uuidV4());
   const startedAt = Date.now();
+  const runId = () => (run ??= uuidV7(startedAt));
   // process.hrtime, not performance.now(): the `performance` global loads perf_hooks (~10 modules) on first use.
   const t0 = process.hrtime.bigint();
   let encoder: RunEncoder | undefined;

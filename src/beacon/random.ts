@@ -21,9 +21,17 @@ export function randomBytesFast(n: number): Buffer {
   }
 }
 
-/** RFC 4122 version 4 UUID from 16 random bytes. */
-export function uuidV4(bytes: Buffer = randomBytesFast(16)): string {
-  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+/**
+ * RFC 9562 version 7 UUID: 48 bits of Unix time in ms, then 74 random bits. Run IDs are these,
+ * not version 4: the collector's unique index on `run` then grows at its end instead of at a
+ * random place, so each new run dirties one recent index page rather than a random one (on a
+ * store of 1M runs, 9.5 µs against 21 µs of CPU per stored datagram, SqliteStore.writeBatch alone).
+ * The time in it is the run's start, which the start datagram carries anyway (`t`).
+ */
+export function uuidV7(nowMs: number = Date.now(), bytes: Buffer = randomBytesFast(16)): string {
+  const ms = Math.max(0, Math.floor(nowMs));
+  bytes.writeUIntBE(ms % 2 ** 48, 0, 6);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   const h = bytes.toString('hex', 0, 16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;

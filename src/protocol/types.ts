@@ -7,7 +7,7 @@ export type Components = Record<string, number | string>;
 
 /** Fields that identify a run; sent in both the start and the end so a lost start costs nothing. */
 export interface RunIdentity {
-  /** Random UUIDv4, the same in a run's start and end. */
+  /** UUIDv7 (time-ordered; UUIDv4 also accepted), the same in a run's start and end. */
   run: string;
   /** Tool name, e.g. "parsl". */
   project: string;

@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { hmacSha256, sha256 } from '../../src/beacon/sha256.js';
-import { randomBytesFast, uuidV4 } from '../../src/beacon/random.js';
+import { randomBytesFast, uuidV7 } from '../../src/beacon/random.js';
 
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 
@@ -44,13 +44,12 @@ describe('randomness without node:crypto', () => {
     expect(a.equals(b)).toBe(false);
   });
 
-  it('UUIDs are version 4, variant 1, and unique', () => {
-    const seen = new Set<string>();
-    for (let i = 0; i < 1000; i++) {
-      const u = uuidV4();
-      expect(u).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-      seen.add(u);
-    }
-    expect(seen.size).toBe(1000);
+  it('run IDs are version 7: the time first (so they sort by start), then random bits', () => {
+    const t = Date.UTC(2026, 10, 23, 12, 0, 0, 123);
+    const ids = Array.from({ length: 1000 }, (_, i) => uuidV7(t + i));
+    for (const u of ids) expect(u).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(parseInt(ids[0]!.replace(/-/g, '').slice(0, 12), 16)).toBe(t);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(Array.from({ length: 1000 }, () => uuidV7(t))).size).toBe(1000);
   });
 });
