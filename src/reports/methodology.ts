@@ -14,7 +14,7 @@ export function methodology(k: number): Section[] {
     {
       title: 'What is collected',
       paragraphs: [
-        'When a tool that embeds the beacon runs, it sends one small UDP datagram at the start and one at the end of the run. A datagram holds: a random run ID, the tool name and version, the language runtime and its version, the operating system and CPU architecture, whether a CI environment was detected, a few configuration counts (components), and at the end the exit code and the run length.',
+        'When a tool that embeds the beacon runs, it sends one small UDP datagram at the start and one at the end of the run. A datagram holds: a run ID (new for every run: its start time and random bits), the tool name and version, the language runtime and its version, the operating system and CPU architecture, whether a CI environment was detected, a few configuration counts (components), and at the end the exit code and the run length.',
         'It never holds a user name, host name, file path, command line, IP address or any content of the work. The collector does not store the sender address.',
       ],
     },
