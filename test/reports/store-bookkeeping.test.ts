@@ -7,7 +7,8 @@ import { hexId, tempDir } from './store-fixture.js';
 import { jsonReport } from './run-report.js';
 
 /**
- * Schema v2's triggers, driven by the receiver's real store code (the same upserts as ingest):
+ * The report bookkeeping (per-row triggers in schema v2–v3, per batch in the store since v4),
+ * driven by the receiver's real store code (the same upserts as ingest):
  * month change counters and first months must follow starts, ends, late ends and month moves.
  */
 let dir: string;
@@ -36,7 +37,7 @@ function rec(run: string, kind: 'start' | 'end', seen: Date, user = 'alice'): In
 const changes = () => Object.fromEntries((store.db.prepare('SELECT month, changes FROM report_month_changes').all() as { month: number; changes: number }[]).map((r) => [r.month, r.changes]));
 const firstMonths = () => store.db.prepare('SELECT user_id, month FROM user_first_month ORDER BY user_id').all();
 
-describe('schema v2 triggers under the receiver\'s upserts', () => {
+describe('report bookkeeping under the receiver\'s upserts (per batch since schema v4)', () => {
   it('count changes per month and ignore duplicates', async () => {
     await store.writeBatch([rec('r1', 'start', new Date(Date.UTC(2026, 9, 30)))], []);
     expect(changes()).toEqual({ 202610: 1 });
