@@ -29,9 +29,12 @@ const month = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(
 
 try {
   const { migrateSqlite } = await import(join(root, 'dist/store/migrate-sqlite.js'));
+  const { refreshBookkeeping } = await import(join(root, 'dist/store/bookkeeping.js'));
   const db = new Database(dbPath);
   migrateSqlite(db);
   const seeded = seedHistory(db, now);
+  // Written straight into run_facts, not through the store: tell the report bookkeeping.
+  refreshBookkeeping(db);
   db.close();
   say(`seeded ${seeded.runs} synthetic runs of project "demo-sim" over 12 months into ${dbPath}`);
 
