@@ -103,4 +103,12 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .action((opts) =>
       runner.run(async () => (await import('../store/prune-command.js')).pruneCommand(opts)),
     );
+
+  program
+    .command('refresh')
+    .description('After run_facts of a SQLite store was edited or imported by hand: bring the report bookkeeping back in line')
+    .option('--db <path>', 'SQLite store', './usage.db')
+    .action((opts) =>
+      runner.run(async () => (await import('../store/refresh-command.js')).refreshCommand(opts)),
+    );
 }

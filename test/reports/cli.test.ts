@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,8 +117,35 @@ describe('past months on a second thread (the CLI from dist/)', () => {
     expect(html.code).toBe(0);
     expect(html.stdout).toContain('<svg');
     expect(html.stdout).toBe(await runReport({ db: copy, month: '2026-10', format: 'html', minUsers: 2, now: Date.now }));
-    const cached = new (await import('better-sqlite3')).default(store, { readonly: true });
+    const cached = new Database(store, { readonly: true });
     expect((cached.prepare('SELECT count(*) AS n FROM report_month_cache').get() as { n: number }).n).toBeGreaterThanOrEqual(4);
     cached.close();
   }, 30_000);
+});
+
+describe('beacon refresh', () => {
+  it('after a hand edit of run_facts, reports see it (cached months are recomputed)', () => {
+    const store = path.join(dir, 'refresh.db');
+    const s = new TestStore(store);
+    s.insert(Array.from({ length: 6 }, (_, i) => ({ user_id: hexId(`r${i}`), month: 202610 })));
+    s.close();
+    const report = () => JSON.parse(run(REPORTS, ['monthly', '--db', store, '--month', '2026-10', '--format', 'json', '--raw']).stdout);
+    expect(report().runs_completed).toBe(6);
+    // An import that writes run_facts directly: the cached month does not know.
+    const db = new Database(store);
+    db.prepare("UPDATE run_facts SET exit_code = 3 WHERE user_id = ?").run(hexId('r0'));
+    db.close();
+    expect(report().exit_codes.find((e: { code: number }) => e.code === 3)).toBeUndefined();
+    const r = run(BEACON, ['refresh', '--db', store]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^refreshed the report bookkeeping of .*: 1 months marked changed\n$/);
+    expect(report().exit_codes.find((e: { code: number }) => e.code === 3)).toMatchObject({ runs: 1 });
+  });
+
+  it('a missing store is a one-line error', () => {
+    const r = run(BEACON, ['refresh', '--db', path.join(dir, 'nope.db')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('BEACON_ERR_DB_MISSING');
+  });
 });
