@@ -22,7 +22,8 @@ export type FromStoreThread =
 const port = parentPort!;
 let store: SqliteStore | undefined;
 try {
-  store = openSqliteStore((workerData as { path: string }).path);
+  // Off the socket's thread, so waiting out another writer (the settle thread's swap) is harmless.
+  store = openSqliteStore((workerData as { path: string }).path, { busyTimeoutMs: 2000 });
   port.postMessage({ type: 'open', ok: true } satisfies FromStoreThread);
 } catch (e) {
   const msg: FromStoreThread = isBeaconError(e)

@@ -247,7 +247,7 @@ export class SqliteStore implements RunStore {
 }
 
 /** Open (creating if needed) and migrate a SQLite store; any failure is a one-line BEACON_ERR_DB_OPEN. */
-export function openSqliteStore(path: string): SqliteStore {
+export function openSqliteStore(path: string, opts: { busyTimeoutMs?: number } = {}): SqliteStore {
   let db: Database | undefined;
   try {
     db = new BetterSqlite3(path);
@@ -257,8 +257,10 @@ export function openSqliteStore(path: string): SqliteStore {
     db.pragma('page_size = 16384');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    // Short: a blocked write is retried by the batcher rather than stalling the receive loop.
-    db.pragma('busy_timeout = 200');
+    // Short by default: on the thread that reads the socket, a blocked write is retried by the
+    // batcher rather than stalling the receive loop. The store thread may wait longer (the settle
+    // thread's swap holds the write lock for a few hundred ms on a big month).
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 200))}`);
     db.pragma('cache_size = -32768');
     migrateSqlite(db);
     return new SqliteStore(db);
