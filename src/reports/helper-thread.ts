@@ -37,9 +37,8 @@ const { file, charts } = workerData as HelperData;
 
 async function past(job: Extract<ToHelper, { type: 'past' }>): Promise<FromHelper> {
   const db = openSqliteRunner(file);
-  // Both threads' SQLite memory counts toward the report's peak RSS: this one sorts on its own
-  // thread with half the page cache (past months need only the short grouping).
-  await db.exec('PRAGMA threads = 0');
+  // Both threads' SQLite memory counts toward the report's peak RSS: this one has half the page
+  // cache (past months need only the short grouping).
   await db.exec('PRAGMA cache_size = -8192');
   const pending: CacheEntry[] = [];
   const summaries: { key: number; s: MonthSummary; cached: boolean }[] = [];
