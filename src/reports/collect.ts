@@ -71,6 +71,11 @@ async function requireStore(db: QueryRunner): Promise<void> {
   }
 }
 
+/** Cache key of the reported month's full results: they depend on the threshold and the caps. */
+function detailCacheKey(scope: Scope, opts: CollectOptions): string {
+  return `detail:k=${opts.minBacking}:top=${TOP_N}:keys=${MAX_COMPONENT_KEYS}:${scopeKey(scope.project)}`;
+}
+
 /** The reported month in full: cached per (scope, K, caps), else computed from its groups. */
 async function monthDetail(
   db: QueryRunner,
@@ -80,7 +85,7 @@ async function monthDetail(
   pending: CacheEntry[],
 ): Promise<{ d: MonthDetail; cached: boolean }> {
   const summaryKey = scopeKey(scope.project);
-  const detailKey = `detail:k=${opts.minBacking}:top=${TOP_N}:keys=${MAX_COMPONENT_KEYS}:${summaryKey}`;
+  const detailKey = detailCacheKey(scope, opts);
   const changes = features.cache ? await monthChanges(db, scope.month.key) : 0;
   if (features.cache) {
     const hit = await loadCached<MonthDetail>(db, scope.month.key, detailKey, changes, DETAIL_VERSION);
@@ -121,8 +126,7 @@ async function startPast(db: QueryRunner, helper: ReportHelper, past: Month[], s
     if (!hit) stale.push(m);
   }
   if (stale.length === 0) return null;
-  const detailKey = `detail:k=${opts.minBacking}:top=${TOP_N}:keys=${MAX_COMPONENT_KEYS}:${scopeKey(scope.project)}`;
-  if (await loadCached<MonthDetail>(db, scope.month.key, detailKey, await monthChanges(db, scope.month.key), DETAIL_VERSION)) return null;
+  if (await loadCached<MonthDetail>(db, scope.month.key, detailCacheKey(scope, opts), await monthChanges(db, scope.month.key), DETAIL_VERSION)) return null;
   // Wrapped: an async function returning the promise itself would wait for it.
   return { done: helper.pastSummaries(stale, opts.project, features) };
 }
