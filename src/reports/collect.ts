@@ -22,7 +22,8 @@ import type { PastMonths, ReportHelper } from './report-helper.js';
 
 /**
  * Everything the report needs from the store, read inside one read transaction so all numbers
- * describe the same snapshot even while a receiver keeps writing. Aggregation happens in SQL;
+ * describe the same snapshot even while a receiver keeps writing (past months handed to the
+ * helper thread are read in its own transaction, a few ms later). Aggregation happens in SQL;
  * what comes back is a few hundred numbers.
  */
 export const TREND_MONTHS = 12;
