@@ -57,6 +57,21 @@ describe('run encoder', () => {
     expect(end).toMatchObject({ kind: 'end', exit: 3, dur_ms: 4877, run: start.run, user: start.user, host: start.host, script: start.script });
   });
 
+  it('the schema: a start carries no exit or run length, an end needs both', () => {
+    const enc = createRunEncoder(identity());
+    const start = JSON.parse(enc.start(1_700_000_000_000).toString());
+    const end = JSON.parse(enc.end(1_700_000_005_000, 0, 5000).toString());
+    expect(validate({ ...start, exit: 0 })).toBe(false);
+    expect(validate({ ...start, dur_ms: 5 })).toBe(false);
+    expect(validate({ ...start, exit: 0, dur_ms: 5 })).toBe(false);
+    const { exit: _exit, ...endWithoutExit } = end;
+    const { dur_ms: _dur, ...endWithoutDuration } = end;
+    expect(validate(endWithoutExit)).toBe(false);
+    expect(validate(endWithoutDuration)).toBe(false);
+    expect(validate(start)).toBe(true);
+    expect(validate(end)).toBe(true);
+  });
+
   it('exit statuses wrap like the OS does (0-255), negative durations clamp to 0', () => {
     const enc = createRunEncoder(identity());
     expect(JSON.parse(enc.end(1, 256 + 7, -5).toString())).toMatchObject({ exit: 7, dur_ms: 0 });
