@@ -1,11 +1,10 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { settleAll, settleMonth, truncatedDuration } from '../../src/store/settle.js';
-import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import type { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { IngestRecord } from '../../src/store/types.js';
-import { hexId, tempDir } from './store-fixture.js';
+import { hexId, useReceiverStore } from './store-fixture.js';
 import { runReport } from './run-report.js';
 
 /**
@@ -16,15 +15,7 @@ import { runReport } from './run-report.js';
 let dir: string;
 let file: string;
 let store: SqliteStore;
-beforeEach(() => {
-  dir = tempDir();
-  file = path.join(dir, 'usage.db');
-  store = openSqliteStore(file);
-});
-afterEach(async () => {
-  await store.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+useReceiverStore((s) => ({ dir, file, store } = s));
 
 const OCT = Date.UTC(2026, 9, 1);
 const NOV = Date.UTC(2026, 10, 1);

@@ -1,9 +1,7 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import { describe, expect, it } from 'vitest';
+import type { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { IngestRecord } from '../../src/store/types.js';
-import { hexId, tempDir } from './store-fixture.js';
+import { hexId, useReceiverStore } from './store-fixture.js';
 import { jsonReport } from './run-report.js';
 
 /**
@@ -14,15 +12,7 @@ import { jsonReport } from './run-report.js';
 let dir: string;
 let file: string;
 let store: SqliteStore;
-beforeEach(() => {
-  dir = tempDir();
-  file = path.join(dir, 'usage.db');
-  store = openSqliteStore(file);
-});
-afterEach(async () => {
-  await store.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+useReceiverStore((s) => ({ dir, file, store } = s));
 
 function rec(run: string, kind: 'start' | 'end', seen: Date, user = 'alice'): IngestRecord {
   const ms = seen.getTime();

@@ -5,6 +5,8 @@ import Database from 'better-sqlite3';
 import { refreshBookkeeping } from '../../src/store/bookkeeping.js';
 import { currentSchemaVersion, migrateSqlite } from '../../src/store/migrate-sqlite.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import { afterEach, beforeEach } from 'vitest';
 
 /**
  * Hand-built stores for report tests: a real SQLite file with the real migrations, rows inserted
@@ -110,4 +112,29 @@ export class TestStore {
 /** Runs `n` copies of a row template, each with its own run ID. */
 export function times(n: number, row: RunRow): RunRow[] {
   return Array.from({ length: n }, () => ({ ...row }));
+}
+
+export interface ReceiverStore {
+  dir: string;
+  file: string;
+  store: SqliteStore;
+}
+
+/**
+ * A fresh store written through the receiver's own SqliteStore for each test (closed and removed
+ * after it); `use` receives it before the test runs.
+ */
+export function useReceiverStore(use: (s: ReceiverStore) => void): void {
+  let current: ReceiverStore | undefined;
+  beforeEach(() => {
+    const dir = tempDir();
+    const file = path.join(dir, 'usage.db');
+    current = { dir, file, store: openSqliteStore(file) };
+    use(current);
+  });
+  afterEach(async () => {
+    await current?.store.close();
+    if (current) fs.rmSync(current.dir, { recursive: true, force: true });
+    current = undefined;
+  });
 }
