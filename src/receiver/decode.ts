@@ -1,5 +1,6 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import { RECEIVER_MAX_BYTES } from '../protocol/limits.js';
+import { FLAG_NON_ASCII, FLAG_TRUNCATED } from './native-udp.js';
 import type { RejectReason } from '../store/counters.js';
 
 /** What a datagram turned out to be after size → UTF-8 → JSON, before any field is trusted. */
@@ -12,21 +13,23 @@ const ASCII_1 = 0x31;
 const ASCII_OPEN_BRACE = 0x7b;
 
 /**
- * Size check, UTF-8 check, JSON.parse, and the protocol sniff. Allocation-light on purpose: an
- * ASCII datagram (every real beacon datagram) is decoded with latin1, the cheapest string
- * conversion; anything else must be valid UTF-8 (simdutf check) or is refused. JSON.parse itself
- * is safe against deep nesting and `__proto__` keys (it creates own data properties, never touches
- * a prototype); nothing here copies the parsed object.
+ * Size check, UTF-8 check, JSON.parse, and the protocol sniff, on the datagram at
+ * buf[start, start + length) (the native reader's datagrams share one buffer). `flags` says what
+ * the reader already knows: FLAG_TRUNCATED (it was longer than its slot), FLAG_NON_ASCII.
+ * Allocation-light on purpose: an ASCII datagram (every real beacon datagram) is decoded with
+ * latin1, the cheapest string conversion; anything else must be valid UTF-8 (simdutf check) or is
+ * refused. JSON.parse itself is safe against deep nesting and `__proto__` keys (it creates own
+ * data properties, never touches a prototype); nothing here copies the parsed object.
  */
-export function decodeDatagram(buf: Buffer): Decoded | RejectReason {
-  const n = buf.length;
-  if (n > RECEIVER_MAX_BYTES) return 'oversized';
-  if (n === 0) return 'not_json';
+export function decodeDatagram(buf: Buffer, start = 0, length = buf.length - start, flags = isAscii(buf.subarray(start, start + length)) ? 0 : FLAG_NON_ASCII): Decoded | RejectReason {
+  if (length > RECEIVER_MAX_BYTES || flags & FLAG_TRUNCATED) return 'oversized';
+  if (length === 0) return 'not_json';
+  const end = start + length;
   let text: string;
-  if (isAscii(buf)) text = buf.toString('latin1');
-  else if (isUtf8(buf)) text = buf.toString('utf8');
+  if (!(flags & FLAG_NON_ASCII)) text = buf.toString('latin1', start, end);
+  else if (isUtf8(buf.subarray(start, end))) text = buf.toString('utf8', start, end);
   else return 'not_json';
-  const prefixed = buf[0] === ASCII_1 && n > 1 && buf[1] === ASCII_OPEN_BRACE;
+  const prefixed = buf[start] === ASCII_1 && length > 1 && buf[start + 1] === ASCII_OPEN_BRACE;
   let value: unknown;
   try {
     value = JSON.parse(prefixed ? text.slice(1) : text);

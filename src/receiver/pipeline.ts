@@ -7,7 +7,9 @@ import { decodeDatagram } from './decode.js';
 import type { RecentKeys } from './dedupe.js';
 import { fromNative, fromParsl } from './normalize.js';
 import { checkComponents, plausibleClientMs, plausibleDuration } from './plausibility.js';
-import { sourceNetwork, type RateLimiter } from './rate-limit.js';
+import { networkLabel } from './network-key.js';
+import type { RateLimiter } from './rate-limit.js';
+import type { DatagramSink } from './listen.js';
 import type { Stats } from './stats.js';
 import { compileNativeValidator } from './validate.js';
 
@@ -25,21 +27,21 @@ export interface PipelineDeps {
 /**
  * One datagram: rate limit → size → UTF-8 → JSON → protocol sniff → schema (native) or Parsl
  * decoder → plausibility → dedupe → accept. Never throws and never answers the sender; every
- * outcome is a counter. Source addresses are used only for the rate limit and at debug level as
- * their truncated network.
+ * outcome is a counter. The pipeline never sees a source address, only its network's key: for
+ * the rate limit, and at debug level as the network (src/receiver/network-key.ts).
  */
-export function createPipeline(d: PipelineDeps): (buf: Buffer, address: string) => void {
+export function createPipeline(d: PipelineDeps): DatagramSink {
   const validate = compileNativeValidator();
   const debug = d.log.isLevelEnabled('debug');
   const { clock, stats, recent, limiter, accept } = d;
 
-  const reject = (reason: RejectReason, day: string, buf: Buffer, address: string): void => {
+  const reject = (reason: RejectReason, day: string, length: number, net: number): void => {
     stats.reject(reason, day);
-    if (debug) d.log.debug({ reason, bytes: buf.length, net: sourceNetwork(address) }, 'rejected');
+    if (debug) d.log.debug({ reason, bytes: length, net: networkLabel(net) }, 'rejected');
   };
 
-  const toRecord = (buf: Buffer, now: number, month: number): IngestRecord | RejectReason => {
-    const dec = decodeDatagram(buf);
+  const toRecord = (buf: Buffer, start: number, length: number, flags: number, now: number, month: number): IngestRecord | RejectReason => {
+    const dec = decodeDatagram(buf, start, length, flags);
     if (typeof dec === 'string') return dec;
     if (dec.format === 'native') {
       const m = dec.value;
@@ -55,19 +57,19 @@ export function createPipeline(d: PipelineDeps): (buf: Buffer, address: string) 
     return fromParsl(p, now, month);
   };
 
-  return (buf, address) => {
+  return (buf, start, length, flags, net) => {
     const now = clock.tick();
     const { day, month } = clock.current;
     stats.count('received', day);
-    if (limiter !== undefined && !limiter.take(address, now)) return reject('rate_limited', day, buf, address);
+    if (limiter !== undefined && !limiter.take(net, now)) return reject('rate_limited', day, length, net);
     let r: IngestRecord | RejectReason;
     try {
-      r = toRecord(buf, now, month);
+      r = toRecord(buf, start, length, flags, now, month);
     } catch {
       // Defensive: no input may crash the daemon. Nothing above is known to throw.
       r = 'schema';
     }
-    if (typeof r === 'string') return reject(r, day, buf, address);
+    if (typeof r === 'string') return reject(r, day, length, net);
     // Checked before dedupe, so a dropped datagram's copy can still be accepted later.
     if (!d.hasRoom()) {
       stats.count('overload_drops', day);

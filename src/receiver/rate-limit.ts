@@ -1,7 +1,7 @@
 /**
- * Per-source token bucket, keyed by the source's network (IPv4 /24, IPv6 /48) so one host cannot
- * dodge it by cycling addresses in its subnet. Keys live in memory only, in a bounded map, and are
- * never stored or logged at info level.
+ * Per-source token bucket, keyed by the source's network (IPv4 /24, IPv6 /48: a number from
+ * src/receiver/network-key.ts) so one host cannot dodge it by cycling addresses in its subnet.
+ * Keys live in memory only, in a bounded map, and are never stored or logged at info level.
  */
 
 interface Bucket {
@@ -9,21 +9,8 @@ interface Bucket {
   last: number;
 }
 
-/** `192.0.2.77` → `192.0.2`; `2001:db8:1:2::5` → `2001:db8:1`; v4-mapped IPv6 → its IPv4 /24. */
-export function sourceNetwork(address: string): string {
-  const dot = address.lastIndexOf('.');
-  if (dot >= 0) return address.slice(address.lastIndexOf(':') + 1, dot);
-  const zone = address.indexOf('%');
-  const a = zone >= 0 ? address.slice(0, zone) : address;
-  const gap = a.indexOf('::');
-  const head = gap >= 0 ? a.slice(0, gap) : a;
-  const groups = head === '' ? [] : head.split(':', 3);
-  while (groups.length < 3) groups.push('0');
-  return groups.join(':').toLowerCase();
-}
-
 export class RateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new Map<number, Bucket>();
   private readonly perMs: number;
   private readonly burst: number;
 
@@ -37,9 +24,8 @@ export class RateLimiter {
     this.burst = Math.max(1, perSecond * burstSeconds);
   }
 
-  /** Takes a token for the source; false when its bucket is empty (the datagram is dropped). */
-  take(address: string, now: number): boolean {
-    const key = sourceNetwork(address);
+  /** Takes a token for the source network; false when its bucket is empty (the datagram is dropped). */
+  take(key: number, now: number): boolean {
     let b = this.buckets.get(key);
     if (b === undefined) {
       if (this.buckets.size >= this.maxSources) this.evict(now);

@@ -39,7 +39,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     store = !opts.store && useStoreThread() ? await WorkerStore.open(opts.db) : await openStore({ db: opts.db, store: opts.store });
     udp = await listenUdp(opts.host, role?.port ?? opts.port, RECV_BUFFER_BYTES, role?.bind ?? 'exclusive');
   } catch (e) {
-    udp?.socket.close();
+    await udp?.close();
     await store?.close();
     throw e;
   }
@@ -73,7 +73,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
       try {
         metricsServer = await serveMetrics(registry, opts.metricsHost, opts.metricsPort);
       } catch (e) {
-        udp.socket.close();
+        await udp.close();
         await batcher.close();
         await store.close();
         throw e;
@@ -88,10 +88,11 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     accept: (r) => batcher.add(r),
     hasRoom: () => batcher.hasRoom(),
   });
-  const { socket } = udp;
-  socket.on('message', (buf, rinfo) => handle(buf, rinfo.address));
   // A UDP socket error after bind (rare: e.g. ENOMEM) must not kill the daemon with datagrams pending.
-  socket.on('error', (e) => log.error({ err: e.message }, 'socket error'));
+  udp.start(handle, (err) => log.error({ err }, 'socket error'));
+  if (udp.reader === 'dgram' && process.platform === 'linux' && process.env.BEACON_UDP_READER !== 'dgram' && role?.bind !== 'shared') {
+    log.warn('the native batch UDP reader is not built (npm install builds it); reading through node:dgram costs more CPU per datagram');
+  }
 
   if (udp.recvBufferBytes < RECV_BUFFER_BYTES && role?.countKernelDrops !== false) {
     log.warn({ asked: RECV_BUFFER_BYTES, granted: udp.recvBufferBytes }, 'kernel granted a smaller receive buffer than asked; raise net.core.rmem_max');
@@ -102,7 +103,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   const settler = store.kind === 'sqlite' && (!role || role.slot === 0) ? startSettler(opts.db, settleSeconds(), log) : null;
   log.info(
     { host: opts.host, port: udp.port, store: store.kind, db: store.kind === 'sqlite' ? opts.db : undefined, flushMs: opts.flushMs,
-      storeThread: store instanceof WorkerStore, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,
+      storeThread: store instanceof WorkerStore, reader: udp.reader, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,
       bind: role?.bind },
     role ? 'worker listening' : 'listening',
   );
@@ -121,8 +122,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     process.on('SIGINT', onSignal);
   });
   // Stop reading first, so "everything accepted" is a fixed set, then commit it all.
-  socket.removeAllListeners('message');
-  await new Promise<void>((r) => socket.close(() => r()));
+  await udp.close();
   clearInterval(kernelTimer);
   clearInterval(statsTimer);
   pollKernel();

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import type { BindMode } from './listen.js';
+import { nativeUdp } from './native-udp.js';
 
 /**
  * What the primary tells a worker it forked (src/receiver/workers.ts): which slot it fills, how to
@@ -32,10 +33,12 @@ export function currentRole(env: NodeJS.ProcessEnv = process.env): WorkerRole | 
 }
 
 /**
- * SO_REUSEPORT through dgram's `reusePort` exists from Node 22.12 and 23.1; on older versions the
- * option is silently ignored (a second bind gets EADDRINUSE), so workers share the primary's socket.
+ * SO_REUSEPORT: the native batch reader sets it itself; dgram's `reusePort` exists from Node
+ * 22.12 and 23.1, and on older versions the option is silently ignored (a second bind gets
+ * EADDRINUSE), so there the workers share the primary's socket.
  */
-export function portSharing(version: string = process.versions.node): WorkerRole['bind'] {
+export function portSharing(version: string = process.versions.node, native = nativeUdp() !== undefined): WorkerRole['bind'] {
+  if (native) return 'reuseport';
   const [major = 0, minor = 0] = version.split('.').map(Number);
   const reusePort = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
   return reusePort ? 'reuseport' : 'shared';

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Batcher, MAX_PENDING } from '../../src/receiver/batcher.js';
 import { ReceiverClock } from '../../src/receiver/clock.js';
 import { RecentKeys } from '../../src/receiver/dedupe.js';
+import { networkKey } from '../../src/receiver/network-key.js';
 import { createPipeline } from '../../src/receiver/pipeline.js';
 import { Stats } from '../../src/receiver/stats.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
@@ -34,7 +35,7 @@ describe('Batcher against a real SQLite store', () => {
     // Another process-like connection holds the write lock: every commit fails with SQLITE_BUSY.
     const locker = new Database(tmp.db);
     locker.exec('BEGIN IMMEDIATE');
-    for (let i = 0; i < 50; i++) handle(encoder().start(Date.now()), '127.0.0.1');
+    for (let i = 0; i < 50; i++) { const b = encoder().start(Date.now()); handle(b, 0, b.length, 0, networkKey('127.0.0.1')); }
     await new Promise((r) => setTimeout(r, 600));
     expect(batcher.pending).toBe(50);
     expect(query(tmp.db, 'SELECT count(*) AS n FROM runs')).toEqual([{ n: 0 }]);
@@ -55,11 +56,12 @@ describe('Batcher against a real SQLite store', () => {
       accept: (r) => accepted.push(r.run), hasRoom: () => room,
     });
     const e = encoder();
+    const b = e.start(Date.now());
     room = false;
-    handle(e.start(Date.now()), '127.0.0.1');
+    handle(b, 0, b.length, 0, networkKey('127.0.0.1'));
     expect(stats.totals.overload_drops).toBe(1);
     room = true;
-    handle(e.start(Date.now()), '127.0.0.1'); // the second copy still gets in
+    handle(b, 0, b.length, 0, networkKey('127.0.0.1')); // the second copy still gets in
     expect(accepted).toEqual([e.id.run]);
     expect(MAX_PENDING).toBeGreaterThan(10_000);
   });
@@ -71,7 +73,7 @@ describe('Batcher against a real SQLite store', () => {
     });
     const e = encoder();
     const inputs = [e.start(1), e.start(1), e.end(2, 0, 1), Buffer.from('x'), Buffer.from(`{"v":1,"run":"${randomUUID()}"}`)];
-    for (const b of inputs) handle(b, '::1');
+    for (const b of inputs) handle(b, 0, b.length, 0, networkKey('::1'));
     const t = stats.totals;
     const outcomes = t.duplicates + t['rejected.not_json'] + t['rejected.schema'] + t.overload_drops + 2; // 2 accepted
     expect(t.received).toBe(inputs.length);

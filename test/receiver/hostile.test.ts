@@ -18,16 +18,23 @@ const j = (o: unknown) => Buffer.from(JSON.stringify(o));
 const withField = (k: string, v: unknown) => ({ ...validStart(), [k]: v });
 const validEnd = () => JSON.parse(encoder().end(Date.now(), 0, 10).toString()) as Record<string, unknown>;
 
-describe('hostile input', () => {
+// Both UDP readers: the native batch reader (the default where it is built) and node:dgram.
+describe.each([
+  ['native batch reader', {} as Record<string, string>],
+  ['node:dgram reader', { BEACON_UDP_READER: 'dgram' }],
+])('hostile input (%s)', (_, env) => {
   it('counts each bad datagram by reason, keeps running, then stores a valid one', async () => {
     tmp = tempDir();
-    rx = await startReceiver(tmp.db, ['--rate-limit', 'off', '--log-level', 'debug']);
+    rx = await startReceiver(tmp.db, ['--rate-limit', 'off', '--log-level', 'debug'], env);
+    expect(rx.lines.find((l) => l.msg === 'listening')).toMatchObject({ reader: env.BEACON_UDP_READER ? 'dgram' : 'recvmmsg' });
     const truncated = encoder().start(Date.now());
     const cases: Array<[string, Buffer]> = [
       ['not_json', Buffer.concat([Buffer.from([0xfe, 0xff]), randomBytes(300)])], // random bytes
       ['not_json', truncated.subarray(0, truncated.length >> 1)], // truncated JSON
       ['oversized', Buffer.alloc(64 * 1024 - 100, 0x7b)], // 64 KiB datagram
       ['oversized', Buffer.from(`{"v":1,"pad":"${'x'.repeat(8200)}"}`)], // just over 8 KiB
+      ['oversized', Buffer.from(`{"pad":"${'x'.repeat(8183)}"}`)], // 8193 bytes: one too many
+      ['unknown_protocol', Buffer.from(`{"pad":"${'x'.repeat(8182)}"}`)], // exactly 8 KiB: read whole, then judged
       ['unknown_protocol', Buffer.from('['.repeat(4000) + ']'.repeat(4000))], // deeply nested arrays
       ['schema', j(withField('components', JSON.parse('['.repeat(3000) + ']'.repeat(3000))))],
       ['schema', Buffer.from(JSON.stringify(validStart()).replace(/^\{/, '{"__proto__":{"polluted":1},'))],
@@ -76,7 +83,7 @@ describe('hostile input', () => {
 
   it('rate-limits a flooding source network and says so in the counters', async () => {
     tmp = tempDir();
-    rx = await startReceiver(tmp.db, ['--rate-limit', '5']);
+    rx = await startReceiver(tmp.db, ['--rate-limit', '5'], env);
     const runs = Array.from({ length: 40 }, () => encoder().start(Date.now()));
     await send(rx.port, runs);
     await waitFor('40 received', () => counters(tmp.db).received === 40);
@@ -89,7 +96,7 @@ describe('hostile input', () => {
 
   it('never sends a byte back to a sender', async () => {
     tmp = tempDir();
-    rx = await startReceiver(tmp.db, ['--rate-limit', '1']);
+    rx = await startReceiver(tmp.db, ['--rate-limit', '1'], env);
     const { createSocket } = await import('node:dgram');
     const sock = createSocket('udp4');
     const replies: Buffer[] = [];

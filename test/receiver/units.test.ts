@@ -7,7 +7,8 @@ import { ReceiverClock } from '../../src/receiver/clock.js';
 import { decodeDatagram } from '../../src/receiver/decode.js';
 import { RecentKeys } from '../../src/receiver/dedupe.js';
 import { KernelDrops } from '../../src/receiver/kernel-drops.js';
-import { RateLimiter, sourceNetwork } from '../../src/receiver/rate-limit.js';
+import { networkKey, networkLabel } from '../../src/receiver/network-key.js';
+import { RateLimiter } from '../../src/receiver/rate-limit.js';
 import { Stats } from '../../src/receiver/stats.js';
 import { encoder, PARSL_FIXTURES } from './helpers.js';
 
@@ -63,27 +64,34 @@ describe('decodeParsl', () => {
   });
 });
 
-describe('sourceNetwork and RateLimiter', () => {
+describe('networkKey and RateLimiter', () => {
+  const net = (address: string) => networkLabel(networkKey(address));
   it('truncates IPv4 to /24 and IPv6 to /48', () => {
-    expect(sourceNetwork('192.0.2.77')).toBe('192.0.2');
-    expect(sourceNetwork('::ffff:192.0.2.77')).toBe('192.0.2');
-    expect(sourceNetwork('2001:db8:1:2::5')).toBe('2001:db8:1');
-    expect(sourceNetwork('2001:db8::5')).toBe('2001:db8:0');
-    expect(sourceNetwork('::1')).toBe('0:0:0');
-    expect(sourceNetwork('fe80::1%eth0')).toBe('fe80:0:0');
+    expect(net('192.0.2.77')).toBe('192.0.2');
+    expect(net('::ffff:192.0.2.77')).toBe('192.0.2');
+    expect(net('2001:db8:1:2::5')).toBe('2001:db8:1');
+    expect(net('2001:db8::5')).toBe('2001:db8:0');
+    expect(net('::1')).toBe('0:0:0');
+    expect(net('fe80::1%eth0')).toBe('fe80:0:0');
+    expect(net('ffff:ffff:ffff:ffff::')).toBe('ffff:ffff:ffff');
+    expect(networkKey('192.0.2.77')).toBe(networkKey('192.0.2.1'));
+    expect(networkKey('192.0.2.77')).not.toBe(networkKey('192.0.3.77'));
+    // An IPv4 network and the IPv6 network with the same bits are different keys.
+    expect(networkKey('0.0.0.1')).not.toBe(networkKey('::1'));
+    expect(networkKey('not an address')).toBeNaN();
   });
   it('allows a burst, then the rate, per network', () => {
     const rl = new RateLimiter(10, 100, 1);
     let ok = 0;
-    for (let i = 0; i < 50; i++) if (rl.take(`10.0.0.${i}`, 1000)) ok++;
+    for (let i = 0; i < 50; i++) if (rl.take(networkKey(`10.0.0.${i}`), 1000)) ok++;
     expect(ok).toBe(10);
-    expect(rl.take('10.0.1.1', 1000)).toBe(true); // another /24 has its own bucket
-    expect(rl.take('10.0.0.1', 1100)).toBe(true); // 100 ms at 10/s refills one token
-    expect(rl.take('10.0.0.1', 1100)).toBe(false);
+    expect(rl.take(networkKey('10.0.1.1'), 1000)).toBe(true); // another /24 has its own bucket
+    expect(rl.take(networkKey('10.0.0.1'), 1100)).toBe(true); // 100 ms at 10/s refills one token
+    expect(rl.take(networkKey('10.0.0.1'), 1100)).toBe(false);
   });
   it('stays bounded under a flood of distinct networks', () => {
     const rl = new RateLimiter(10, 1000);
-    for (let i = 0; i < 100_000; i++) rl.take(`2001:db8:${i.toString(16)}::1`, 5);
+    for (let i = 0; i < 100_000; i++) rl.take(networkKey(`2001:db8:${i.toString(16)}::1`), 5);
     expect(rl.size).toBeLessThanOrEqual(1000);
   });
 });

@@ -6,7 +6,9 @@ import { counters, encoder, query, runCli, send, startReceiver, tempDir, waitFor
 
 /**
  * `beacon receive --workers N` as real processes: a cluster primary and N workers sharing one UDP
- * port (on this machine's Node 20, the primary's shared socket), writing one SQLite file.
+ * port, writing one SQLite file. With the native batch reader each worker binds its own socket
+ * with SO_REUSEPORT; with node:dgram on this machine's Node 20, they read the primary's shared
+ * socket. Both are run.
  */
 
 let rx: RunningReceiver | undefined;
@@ -40,8 +42,11 @@ function procDrops(port: number): number {
 describe('portSharing', () => {
   it.each([
     ['20.20.2', 'shared'], ['22.11.0', 'shared'], ['22.12.0', 'reuseport'], ['23.0.0', 'shared'], ['23.1.0', 'reuseport'], ['24.3.0', 'reuseport'],
-  ])('Node %s → %s', (version, mode) => {
-    expect(portSharing(version)).toBe(mode);
+  ])('Node %s with node:dgram → %s', (version, mode) => {
+    expect(portSharing(version, false)).toBe(mode);
+  });
+  it('the native reader sets SO_REUSEPORT itself, on any Node version', () => {
+    expect(portSharing('20.20.2', true)).toBe('reuseport');
   });
 });
 
@@ -105,9 +110,13 @@ describe('beacon receive --workers 2 (SQLite)', () => {
     expect(await r.stop()).toBe(0);
   });
 
-  it('counts kernel drops of the shared socket once, not once per worker', async () => {
+  it.each([
+    ['native reader, a socket per worker', {} as Record<string, string>],
+    ['node:dgram, one shared socket', { BEACON_UDP_READER: 'dgram' }],
+  ])('counts kernel drops once, not once per worker (%s)', async (_, env) => {
     tmp = tempDir();
-    rx = await startReceiver(tmp.db, ['--workers', '2', '--rate-limit', 'off', '--metrics-port', '0']);
+    rx = await startReceiver(tmp.db, ['--workers', '2', '--rate-limit', 'off', '--metrics-port', '0'], env);
+    expect(rx.lines.find((l) => l.msg === 'listening')).toMatchObject({ bind: env.BEACON_UDP_READER ? 'shared' : 'reuseport' });
     const r = rx;
     const pids = workerLines(r, 'worker listening').map((l) => l.pid as number);
     const before = procDrops(r.port);

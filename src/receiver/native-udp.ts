@@ -1,0 +1,39 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+/**
+ * The optional native batch reader (native/udp-batch/udp_batch.c, built by `npm install` through
+ * scripts/build-native.mjs). Linux only; anywhere it is missing the receiver reads through
+ * node:dgram, which is correct but costs ~5 µs more per datagram (docs/receiver.md).
+ * BEACON_UDP_READER=dgram forces the fallback (tests cover both readers).
+ */
+export interface NativeUdp {
+  bind(host: string, port: number, recvBufferBytes: number, reusePort: boolean): { fd: number; port: number; recvBufferBytes: number } | { errno: number };
+  open(fd: number, buffer: Buffer, meta: Float64Array, slotBytes: number, coalesceMs: number, onBatch: (n: number) => void): object;
+  close(handle: object): void;
+  closeFd(fd: number): void;
+}
+
+/** Per datagram flags written by the native reader (and by the dgram path, for the same pipeline). */
+export const FLAG_TRUNCATED = 1;
+export const FLAG_NON_ASCII = 2;
+/** Numbers per datagram in the meta array: length, flags, network key. */
+export const META = 3;
+
+const ADDON = new URL('../../native/udp-batch/build/Release/udp_batch.node', import.meta.url);
+
+let loaded: NativeUdp | null | undefined;
+
+/** The addon, or undefined when it is not built, not Linux, or turned off by the environment. */
+export function nativeUdp(env: NodeJS.ProcessEnv = process.env): NativeUdp | undefined {
+  if (env.BEACON_UDP_READER === 'dgram' || process.platform !== 'linux') return undefined;
+  if (loaded === undefined) {
+    try {
+      loaded = existsSync(ADDON) ? (createRequire(import.meta.url)(ADDON.pathname) as NativeUdp) : null;
+    } catch {
+      // Built for another Node ABI, or a broken build: the dgram reader is always there.
+      loaded = null;
+    }
+  }
+  return loaded ?? undefined;
+}
