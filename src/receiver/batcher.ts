@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { IngestRecord, RunStore } from '../store/types.js';
+import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../store/types.js';
+import { WireBatchBuilder } from './batch-wire.js';
 import type { Stats } from './stats.js';
 
 /** Past this many records a batch is written at once instead of waiting for the timer. */
@@ -19,12 +20,52 @@ export interface BatcherOptions {
 }
 
 /**
+ * Accepted records waiting for the store: a plain list, or (for the store thread) already encoded
+ * in wire form as they arrive, so no record object outlives its datagram.
+ */
+interface Pending {
+  readonly count: number;
+  add(r: IngestRecord): void;
+  write(store: RunStore, counters: readonly CounterDelta[]): Promise<WriteResult>;
+}
+
+class RecordList implements Pending {
+  private readonly records: IngestRecord[] = [];
+  get count(): number {
+    return this.records.length;
+  }
+  add(r: IngestRecord): void {
+    this.records.push(r);
+  }
+  write(store: RunStore, counters: readonly CounterDelta[]): Promise<WriteResult> {
+    return store.writeBatch(this.records, counters);
+  }
+}
+
+class WireList implements Pending {
+  private readonly builder = new WireBatchBuilder();
+  get count(): number {
+    return this.builder.count;
+  }
+  add(r: IngestRecord): void {
+    this.builder.add(r);
+  }
+  write(store: RunStore, counters: readonly CounterDelta[]): Promise<WriteResult> {
+    return store.writeWire!(this.builder.finish(), counters);
+  }
+}
+
+/**
  * Collects accepted records and writes them to the store in one transaction per batch, at least
  * every `flushMs` (the durability window) and as soon as a batch is full. Writes are serialized:
- * records arriving during a write join the next batch.
+ * records arriving during a write join the next batch. A batch whose write fails is kept, in
+ * order, and written again first on the next flush.
  */
 export class Batcher {
-  private records: IngestRecord[] = [];
+  private current: Pending;
+  /** Batches whose write failed, oldest first. */
+  private failed: Pending[] = [];
+  private failedCount = 0;
   private writing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly maxBatch: number;
@@ -42,22 +83,23 @@ export class Batcher {
     opts: BatcherOptions,
   ) {
     this.maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
+    this.current = this.newPending();
     this.timer = setInterval(() => void this.flush(), opts.flushMs);
   }
 
-  /** Accepted and not yet committed: queued plus in the commit under way. */
+  /** Accepted and not yet committed: queued, failed and waiting, and in the commit under way. */
   get pending(): number {
-    return this.records.length + this.inFlight;
+    return this.current.count + this.failedCount + this.inFlight;
   }
 
   /** false when the queue is full: the caller drops the datagram (and counts it). */
   hasRoom(): boolean {
-    return this.records.length < MAX_PENDING;
+    return this.current.count + this.failedCount < MAX_PENDING;
   }
 
   add(r: IngestRecord): void {
-    this.records.push(r);
-    if (this.records.length >= this.maxBatch && !this.soon) {
+    this.current.add(r);
+    if (this.current.count >= this.maxBatch && !this.soon) {
       this.soon = true;
       setImmediate(() => {
         this.soon = false;
@@ -69,39 +111,14 @@ export class Batcher {
   /** Write everything pending (records and counter increments). Resolves when it is committed. */
   async flush(): Promise<void> {
     while (this.writing) await this.writing;
-    if (this.records.length === 0 && !this.stats.hasPending()) return;
-    const records = this.records;
-    this.records = [];
+    if (this.current.count === 0 && this.failedCount === 0 && !this.stats.hasPending()) return;
+    const batches = this.current.count > 0 || this.failed.length === 0 ? [...this.failed, this.current] : this.failed;
+    if (batches.includes(this.current)) this.current = this.newPending();
+    this.failed = [];
+    this.failedCount = 0;
     const deltas = this.stats.takeDeltas();
     const started = performance.now();
-    this.inFlight = records.length;
-    this.writing = this.store.writeBatch(records, deltas).then(
-      (r) => {
-        this.stats.written(r);
-        this.lastFlushMs = performance.now() - started;
-        if (this.failures > 0) this.log.info({ failures: this.failures }, 'store writes recovered');
-        this.failures = 0;
-      },
-      (e: unknown) => {
-        // Keep what was accepted and retry on the next tick; the store's transaction rolled back.
-        this.stats.restore(deltas);
-        this.records = records.concat(this.records);
-        const over = this.records.length - MAX_PENDING;
-        if (over > 0) {
-          this.records.splice(0, over);
-          this.stats.count('overload_drops', new Date().toISOString().slice(0, 10), over);
-        }
-        this.failures++;
-        const now = Date.now();
-        if (now - this.lastErrorLog >= ERROR_LOG_INTERVAL_MS) {
-          this.lastErrorLog = now;
-          this.log.error(
-            { err: e instanceof Error ? e.message : String(e), failures: this.failures, pending: this.records.length },
-            'store write failed; will retry',
-          );
-        }
-      },
-    );
+    this.writing = this.writeInOrder(batches, deltas, started);
     try {
       await this.writing;
     } finally {
@@ -115,9 +132,57 @@ export class Batcher {
     clearInterval(this.timer);
     for (let i = 0; i < attempts; i++) {
       await this.flush();
-      if (this.records.length === 0 && !this.stats.hasPending()) return true;
+      if (this.current.count === 0 && this.failedCount === 0 && !this.stats.hasPending()) return true;
       await new Promise((r) => setTimeout(r, 200));
     }
     return false;
+  }
+
+  private newPending(): Pending {
+    return this.store.writeWire ? new WireList() : new RecordList();
+  }
+
+  /** The counter increments ride with the first batch; a failure keeps that batch and all later ones. */
+  private async writeInOrder(batches: Pending[], deltas: readonly CounterDelta[], started: number): Promise<void> {
+    let counters = deltas;
+    for (let i = 0; i < batches.length; i++) {
+      const b = batches[i]!;
+      this.inFlight = b.count;
+      try {
+        const r = await b.write(this.store, counters);
+        this.stats.written(r);
+        counters = [];
+      } catch (e) {
+        if (counters.length > 0) this.stats.restore(counters);
+        this.keepFailed(batches.slice(i), e);
+        return;
+      }
+    }
+    this.lastFlushMs = performance.now() - started;
+    if (this.failures > 0) this.log.info({ failures: this.failures }, 'store writes recovered');
+    this.failures = 0;
+  }
+
+  /** Keep what was accepted for the next flush; the store's transaction rolled back. */
+  private keepFailed(batches: Pending[], e: unknown): void {
+    this.failed = batches.concat(this.failed);
+    this.failedCount = this.failed.reduce((n, b) => n + b.count, 0);
+    // Past the bound, the oldest batches go (counted): memory must not grow without limit.
+    let dropped = 0;
+    while (this.failedCount + this.current.count > MAX_PENDING && this.failed.length > 0) {
+      const old = this.failed.shift()!;
+      this.failedCount -= old.count;
+      dropped += old.count;
+    }
+    if (dropped > 0) this.stats.count('overload_drops', new Date().toISOString().slice(0, 10), dropped);
+    this.failures++;
+    const now = Date.now();
+    if (now - this.lastErrorLog >= ERROR_LOG_INTERVAL_MS) {
+      this.lastErrorLog = now;
+      this.log.error(
+        { err: e instanceof Error ? e.message : String(e), failures: this.failures, pending: this.failedCount + this.current.count },
+        'store write failed; will retry',
+      );
+    }
   }
 }

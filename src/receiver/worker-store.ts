@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { BeaconError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../store/types.js';
-import { encodeBatch, transferables } from './batch-wire.js';
+import { encodeBatch, transferables, type WireBatch } from './batch-wire.js';
 import type { FromStoreThread, ToStoreThread } from './store-thread.js';
 
 /**
@@ -44,12 +44,20 @@ export class WorkerStore implements RunStore {
   }
 
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
+    return this.writeWire(encodeBatch(records), counters);
+  }
+
+  /**
+   * The batch's used bytes are copied into exact-size arrays that are transferred: the caller's
+   * builder stays intact (a failed batch is written again) and nothing past the used part moves.
+   */
+  writeWire(batch: WireBatch, counters: readonly CounterDelta[]): Promise<WriteResult> {
     const id = this.nextId++;
     if (this.exited) return Promise.reject(new Error('store thread exited'));
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      const batch = encodeBatch(records);
-      this.worker.postMessage({ type: 'batch', id, batch, counters } satisfies ToStoreThread, transferables(batch));
+      const copy: WireBatch = { count: batch.count, bytes: batch.bytes.slice(), lengths: batch.lengths.slice(), numbers: batch.numbers.slice() };
+      this.worker.postMessage({ type: 'batch', id, batch: copy, counters } satisfies ToStoreThread, transferables(copy));
     });
   }
 

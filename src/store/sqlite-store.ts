@@ -185,11 +185,11 @@ export class SqliteStore implements RunStore {
       if (r.kind === 'start') {
         a.length = 19;
         a[18] = seq;
-        info = this.startStmt.run(a);
+        info = this.startStmt.run(...a);
       } else {
         a.length = 21;
         a[18] = r.exit_code; a[19] = r.duration_ms; a[20] = seq;
-        info = this.endStmt.run(a);
+        info = this.endStmt.run(...a);
       }
       // A new row has exactly the record's month, project and user; an updated one is looked up.
       // (An insert that reused the last rowid after a delete is looked up too: still right.)

@@ -1,3 +1,4 @@
+import type { WireBatch } from '../receiver/batch-wire.js';
 import type { CounterName } from './counters.js';
 
 /**
@@ -61,5 +62,10 @@ export interface RunStore {
    * `duplicates` itself from what the batch did). After it resolves, the batch is durable.
    */
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult>;
+  /**
+   * Optional: the same for a batch already in wire form (src/receiver/batch-wire.ts), which the
+   * receiver then builds record by record as datagrams are accepted. The store thread has it.
+   */
+  writeWire?(batch: WireBatch, counters: readonly CounterDelta[]): Promise<WriteResult>;
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeBatch, encodeBatch, transferables } from '../../src/receiver/batch-wire.js';
+import { decodeBatch, encodeBatch, transferables, WireBatchBuilder } from '../../src/receiver/batch-wire.js';
 import { RecentKeys } from '../../src/receiver/dedupe.js';
 import type { IngestRecord } from '../../src/store/types.js';
 
@@ -30,21 +30,27 @@ describe('batch-wire', () => {
     const records = [native, nativeEnd, legacy, parsl1, odd];
     const b = encodeBatch(records);
     expect(b.count).toBe(5);
-    // What crosses to the thread is a structured clone: simulate it, transfer included.
-    const cloned = structuredClone(b, { transfer: transferables(b) });
+    // What crosses to the thread is a structured clone of exact copies: simulate it, transfer included.
+    const copy = { count: b.count, bytes: b.bytes.slice(), lengths: b.lengths.slice(), numbers: b.numbers.slice() };
+    const cloned = structuredClone(copy, { transfer: transferables(copy) });
     expect(decodeBatch(cloned)).toEqual(records);
+    // Built one record at a time, with the arrays growing several times, it is the same batch.
+    const builder = new WireBatchBuilder(1);
+    for (let i = 0; i < 300; i++) builder.add(records[i % records.length]!);
+    expect(decodeBatch(builder.finish())).toEqual(Array.from({ length: 300 }, (_, i) => records[i % records.length]));
   });
   it('handles an empty batch and a large one', () => {
-    expect(encodeBatch([]).texts).toEqual([]);
+    expect(encodeBatch([]).bytes.length).toBe(0);
     expect(decodeBatch(structuredClone(encodeBatch([])))).toEqual([]);
-    // 10 000 records span several text chunks.
     const many = Array.from({ length: 10_000 }, (_, i) => ({ ...native, seen_ms: i, run: `${i}`.padStart(36, '0') }));
     expect(decodeBatch(encodeBatch(many))).toEqual(many);
   });
   it('refuses a batch whose parts disagree', () => {
     const b = encodeBatch([native]);
-    expect(() => decodeBatch({ ...b, texts: [b.texts[0] + 'x'] })).toThrow('malformed wire batch');
-    expect(() => decodeBatch({ ...b, texts: [b.texts[0]!.slice(1)] })).toThrow('malformed wire batch');
+    const longer = new Uint8Array(b.bytes.length + 1);
+    longer.set(b.bytes);
+    expect(() => decodeBatch({ ...b, bytes: longer })).toThrow('malformed wire batch');
+    expect(() => decodeBatch({ ...b, bytes: b.bytes.subarray(1) })).toThrow('malformed wire batch');
     expect(() => decodeBatch({ ...b, count: 2 })).toThrow('malformed wire batch');
   });
 });
