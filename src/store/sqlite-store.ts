@@ -175,6 +175,11 @@ export class SqliteStore implements RunStore {
     const sorted = records.length > 1 ? [...records].sort(byRun) : records;
     // An upsert that inserted moves the connection's last_insert_rowid; one that updated leaves it.
     let lastId = Number(this.lastIdStmt.get());
+    let lastDay = '';
+    let counts: { stored: number; duplicates: number } | undefined;
+    let lastUser: string | null = null;
+    let lastProject = '';
+    let lastMonth = 0;
     for (const r of sorted) {
       const a = this.args;
       a[0] = r.run; a[1] = r.project; a[2] = r.format; a[3] = r.user_id; a[4] = r.host_id;
@@ -204,13 +209,17 @@ export class SqliteStore implements RunStore {
         }
       }
       const day = this.dayOf.get(r.seen_ms);
-      let d = perDay.get(day);
-      if (d === undefined) perDay.set(day, (d = { stored: 0, duplicates: 0 }));
+      // Records of a batch nearly all share a day: the last one's counts are kept at hand.
+      if (day !== lastDay) {
+        lastDay = day;
+        counts = perDay.get(day);
+        if (counts === undefined) perDay.set(day, (counts = { stored: 0, duplicates: 0 }));
+      }
       if (row === undefined) {
-        d.duplicates++;
+        counts!.duplicates++;
         continue;
       }
-      d.stored++;
+      counts!.stored++;
       stored++;
       // What v2's per-row triggers did, once per batch (schema v4 explains why): every stored
       // datagram counts as a change of its run's month, and of the month it left if it moved;
@@ -218,11 +227,16 @@ export class SqliteStore implements RunStore {
       monthChanges.set(row.month, (monthChanges.get(row.month) ?? 0) + 1);
       if (row.moved_from != null) monthChanges.set(row.moved_from, (monthChanges.get(row.moved_from) ?? 0) + 1);
       if (row.user_id !== null) {
+        // A user's runs come in streaks: the same user as the row before, in no earlier month,
+        // can change nothing (the month recorded for them is already that month or earlier).
+        if (row.user_id === lastUser && row.project === lastProject && row.month >= lastMonth) continue;
         const key = `${row.project}\0${row.user_id}`;
         const known = this.knownFirst.get(key);
-        if (known !== undefined && known <= row.month) continue;
         const f = firstMonths.get(key);
-        if (f === undefined || row.month < f.month) firstMonths.set(key, row);
+        if ((known === undefined || known > row.month) && (f === undefined || row.month < f.month)) firstMonths.set(key, row);
+        lastUser = row.user_id;
+        lastProject = row.project;
+        lastMonth = Math.min(row.month, known ?? Infinity, firstMonths.get(key)?.month ?? Infinity);
       }
     }
     for (const [month, n] of monthChanges) this.monthChangesStmt.run(month, n);

@@ -49,6 +49,22 @@ describe('report bookkeeping under the receiver\'s upserts (per batch since sche
     expect(firstMonths()).toEqual([{ user_id: hexId('bob'), month: 202610 }]);
   });
 
+  it('one batch with users in streaks and months out of order keeps each user\'s earliest month', async () => {
+    const nov = new Date(Date.UTC(2026, 10, 3));
+    const oct = new Date(Date.UTC(2026, 9, 3));
+    const sep = new Date(Date.UTC(2026, 8, 3));
+    // In run order (the order the store writes them): carol Nov, Nov, Oct, Nov; dave Nov, Sep, Nov.
+    await store.writeBatch([
+      rec('a1', 'start', nov, 'carol'), rec('a2', 'start', nov, 'carol'), rec('a3', 'start', oct, 'carol'), rec('a4', 'start', nov, 'carol'),
+      rec('b1', 'start', nov, 'dave'), rec('b2', 'start', sep, 'dave'), rec('b3', 'start', nov, 'dave'),
+    ], []);
+    expect(firstMonths()).toEqual([{ user_id: hexId('carol'), month: 202610 }, { user_id: hexId('dave'), month: 202609 }].sort((a, b) => (a.user_id < b.user_id ? -1 : 1)));
+    // A later batch with an even earlier run of carol's moves her first month again.
+    await store.writeBatch([rec('a5', 'start', nov, 'carol'), rec('a6', 'start', sep, 'carol')], []);
+    expect(firstMonths()).toContainEqual({ user_id: hexId('carol'), month: 202609 });
+    expect(changes()).toEqual({ 202609: 2, 202610: 1, 202611: 6 });
+  });
+
   it('a report before and after a late end differ exactly where the data changed', async () => {
     const oct = new Date(Date.UTC(2026, 9, 15));
     const batch = Array.from({ length: 6 }, (_, i) => rec(`s${i}`, 'start', oct, `user${i}`));
