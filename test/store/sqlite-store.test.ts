@@ -35,6 +35,23 @@ function rows(path: string): Array<Record<string, unknown>> {
 }
 
 describe('SqliteStore', () => {
+  it('writes without CHECK evaluation, yet the format CHECK still refuses a bad value from any other connection', async () => {
+    tmp = tempDir();
+    store = openSqliteStore(tmp.db);
+    // The receiver's own connection compiles its upserts without CHECKs (they cost an ephemeral
+    // index per row); its values come from code.
+    expect(store.db.pragma('ignore_check_constraints', { simple: true })).toBe(1);
+    await store.writeBatch([rec({ run: randomUUID(), kind: 'start', format: 'parsl-1' })], []);
+    const other = new Database(tmp.db);
+    try {
+      expect(() => other.prepare(`INSERT INTO run_facts (run, project, format, first_seen_ms, month) VALUES ('x', 'p', 'bogus', 1, 202601)`).run())
+        .toThrow(/CHECK constraint failed/);
+    } finally {
+      other.close();
+    }
+    expect(rows(tmp.db).map((r) => r.format)).toEqual(['parsl-1']);
+  });
+
   it('dedupes on (run, kind) inside a batch, across batches and across reopen', async () => {
     tmp = tempDir();
     store = openSqliteStore(tmp.db);
