@@ -9,7 +9,8 @@
 // highest rate at which ≥ 99.9% were stored (median of BENCH_REPS repetitions per rate).
 //
 // Environment: BENCH_RATES (comma list, default 10000,…,100000), BENCH_SECONDS (default 3),
-// BENCH_REPS (default 3), BENCH_FLUSH_MS (default 100), BENCH_PIN (default 1), BENCH_CLI (another build).
+// BENCH_REPS (default 3), BENCH_FLUSH_MS (default 100), BENCH_PIN (default 1), BENCH_CLI (another build);
+// BEACON_UDP_READER=dgram measures the node:dgram fallback reader.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,12 +51,14 @@ const sender = buildSender(dir);
 const loadBefore = os.loadavg()[0];
 const results = [];
 let recvBufferBytes;
+let socketReader;
 try {
   // A fresh store per rate, so every rate starts from the same (empty) database.
   for (const rate of rates) {
     const db = path.join(dir, `usage-${rate}.db`);
     const rx = await startReceiver(['--db', db, '--flush-ms', String(flushMs)], pin, 0);
     recvBufferBytes = rx.recvBufferBytes;
+    socketReader = rx.reader;
     const reader = new Database(db, { readonly: true });
     const runs = [];
     try {
@@ -80,6 +83,8 @@ console.log(JSON.stringify({
   node: process.version, cpus, pinned, sender: sender.kind,
   datagramBytes: Buffer.byteLength(sample), secondsPerStep: seconds, repetitions: reps, flushMs,
   recvBufferBytes,
+  // `recvmmsg`: the native batch reader (native/udp-batch); `dgram`: node:dgram (BEACON_UDP_READER=dgram).
+  reader: socketReader,
   // Other processes on the machine compete for the receiver's core: the 1-minute load average
   // before and after says how noisy this run was.
   loadAverage: { before: Number(loadBefore.toFixed(2)), after: Number(os.loadavg()[0].toFixed(2)) },
