@@ -79,13 +79,16 @@ async function listenNative(native: NativeUdp, host: string, port: number, wantB
   const buffer = Buffer.alloc(SLOTS * RECEIVER_MAX_BYTES);
   const meta = new Float64Array(SLOTS * META);
   let handle: object | undefined;
+  // The socket until a reader owns it; undefined once closed (close() must never close a reused fd).
+  let fd: number | undefined = bound.fd;
   return {
     port: bound.port,
     recvBufferBytes: bound.recvBufferBytes,
     reader: 'recvmmsg',
     start(sink, onError) {
+      if (fd === undefined) throw new Error('the UDP socket is closed');
       try {
-        handle = native.open(bound.fd, buffer, meta, RECEIVER_MAX_BYTES, COALESCE_MS, (n) => {
+        handle = native.open(fd, buffer, meta, RECEIVER_MAX_BYTES, COALESCE_MS, (n) => {
           if (n < 0) {
             onError(ERRNO_NAMES.get(-n) ?? `errno ${-n}`);
             return;
@@ -93,14 +96,17 @@ async function listenNative(native: NativeUdp, host: string, port: number, wantB
           for (let i = 0, m = 0; i < n; i++, m += META) sink(buffer, i * RECEIVER_MAX_BYTES, meta[m]!, meta[m + 1]!, meta[m + 2]!);
         });
       } catch (e) {
-        native.closeFd(bound.fd);
+        native.closeFd(fd);
+        fd = undefined;
         throw e;
       }
+      fd = undefined;
     },
     close() {
       if (handle) native.close(handle);
-      else native.closeFd(bound.fd);
+      else if (fd !== undefined) native.closeFd(fd);
       handle = undefined;
+      fd = undefined;
       // libuv releases the socket on the next turn of the loop.
       return new Promise((r) => setImmediate(r));
     },
