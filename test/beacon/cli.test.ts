@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
@@ -13,6 +14,14 @@ perTestListenerAndHome((l, h) => {
 });
 
 const validate = new Ajv({ strict: false }).compile(loadProtocolSchema());
+
+async function waitUntil(ok: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 function env(extra: Record<string, string> = {}) {
   return cleanEnv({ BEACON_HOME: home.home, ...extra });
@@ -80,6 +89,41 @@ describe('beacon run', () => {
     expect(r.code).toBe(127);
     expect(r.stderr).toMatch(/^beacon: cannot run "no-such-command-xyz": command not found \[BEACON_ERR_SPAWN\]\n$/m);
     expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('beacon:'))).toHaveLength(1);
+    // It never ran: no start, no end.
+    await settle(300);
+    expect(listener.datagrams).toHaveLength(0);
+  });
+
+  // A real terminal (a pty from util-linux `script`): Ctrl-C goes to the whole foreground process
+  // group, the wrapper and the program alike. The program must see it once, not once from the
+  // terminal and again from the wrapper. Without a terminal (a supervisor signalling the wrapper's
+  // pid), the wrapper is the only one to get it and must forward it.
+  it.runIf(process.platform === 'linux' && existsSync('/usr/bin/script'))('Ctrl-C at a terminal reaches the program once; a SIGINT to a wrapper without a terminal is forwarded', async () => {
+    for (const target of ['terminal', 'no terminal'] as const) {
+      const info = join(home.dir, `info-${target.replace(' ', '-')}`);
+      // The program: tells its parent and process group, then counts SIGINTs for 500 ms after the first.
+      const program = `const fs=require('fs');const s=fs.readFileSync('/proc/self/stat','latin1');const f=s.slice(s.lastIndexOf(')')+2).split(' ');`
+        + `let n=0;process.on('SIGINT',()=>{if(n++===0)setTimeout(()=>{fs.writeFileSync(${JSON.stringify(info)}+'.count',String(n));process.exit(0)},500)});`
+        + `fs.writeFileSync(${JSON.stringify(info)},JSON.stringify({ppid:+f[1],pgrp:+f[2]}));setInterval(()=>{},1000);`;
+      const argv = [CLI, 'run', '--collector', listener.collector, '--', process.execPath, '-e', program];
+      const quoted = [process.execPath, ...argv].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+      // `detached`: a session of its own, so no terminal the test itself may run in.
+      const proc = target === 'terminal'
+        ? spawn('script', ['-qec', quoted, '/dev/null'], { env: env(), stdio: ['pipe', 'ignore', 'ignore'] })
+        : spawn(process.execPath, argv, { env: env(), stdio: 'ignore', detached: true });
+      const exited = new Promise((r) => proc.once('exit', r));
+      try {
+        await waitUntil(() => existsSync(info));
+        const { ppid, pgrp } = JSON.parse(readFileSync(info, 'utf8')) as { ppid: number; pgrp: number };
+        if (target === 'terminal') process.kill(-pgrp, 'SIGINT'); // what the tty driver does on Ctrl-C
+        else process.kill(ppid, 'SIGINT'); // the wrapper's pid only
+        await waitUntil(() => existsSync(`${info}.count`));
+        expect({ target, sigints: Number(readFileSync(`${info}.count`, 'utf8')) }).toEqual({ target, sigints: 1 });
+      } finally {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+    }
   });
 
   it('bad --collector: BEACON_ERR_BAD_COLLECTOR, exit 2, the command is not run', async () => {
@@ -87,7 +131,6 @@ describe('beacon run', () => {
     const r = await runNode([CLI, 'run', '--collector', 'nope:99999', '--', 'touch', marker], { env: env() });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('[BEACON_ERR_BAD_COLLECTOR]');
-    const { existsSync } = await import('node:fs');
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -98,7 +141,6 @@ describe('beacon run', () => {
     expect(r.code).toBe(9);
     await settle(300);
     expect(listener.datagrams).toHaveLength(0);
-    const { existsSync } = await import('node:fs');
     expect(existsSync(home.home)).toBe(false);
   });
 });
@@ -121,7 +163,6 @@ describe('beacon preview', () => {
     expect(end.run).toBe(start.run);
     await settle(300);
     expect(listener.datagrams).toHaveLength(0);
-    const { existsSync } = await import('node:fs');
     expect(existsSync(home.home)).toBe(false);
   });
 

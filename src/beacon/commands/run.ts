@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { constants } from 'node:os';
 import { BeaconError } from '../../errors.js';
@@ -41,10 +42,40 @@ function spawnErrorMessage(command: string, e: NodeJS.ErrnoException): string {
   return `cannot run "${command}": ${e.code ?? e.message}`;
 }
 
+/** Signals a terminal sends to its whole foreground process group. */
+const KEYBOARD_SIGNALS: ReadonlySet<string> = new Set(['SIGINT', 'SIGQUIT']);
+
+/** Fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, session, tty_nr, tpgid… */
+function procStat(pid: number | 'self'): string[] | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Did the terminal deliver this keyboard signal to the child already? It sends Ctrl-C to its
+ * whole foreground process group, which holds both the wrapper and the child unless the child
+ * moved to a group of its own: forwarding it too would make the program see two Ctrl-Cs (many
+ * treat a second one as "stop cleaning up, die now"). True when the wrapper's group is the
+ * terminal's foreground group and the child is still in it. Linux only (/proc); elsewhere, and
+ * for a signal sent to the wrapper alone (no terminal, or a background job), it is forwarded.
+ */
+function terminalDelivered(childPid: number): boolean {
+  const self = procStat('self');
+  const child = procStat(childPid);
+  if (!self || !child) return false;
+  const [, , pgrp, , , tpgid] = self;
+  return pgrp !== undefined && tpgid === pgrp && child[2] === pgrp;
+}
+
 /**
  * `beacon run [--project P] [--collector host:port] -- <command> [args...]`: run any program
- * under the beacon. Stdio is inherited, SIGINT/SIGTERM/SIGHUP are forwarded, and the status is the
- * child's (killed by signal n → 128+n).
+ * under the beacon. Stdio is inherited, SIGINT/SIGTERM/SIGHUP are forwarded (a Ctrl-C only if the
+ * terminal did not already deliver it), and the status is the child's (killed by signal n →
+ * 128+n). A command that cannot start sends nothing.
  */
 export async function runCommand(command: string[], opts: RunOptions = {}): Promise<number> {
   const env = opts.env ?? process.env;
@@ -61,8 +92,10 @@ export async function runCommand(command: string[], opts: RunOptions = {}): Prom
   } catch (e) {
     throw new BeaconError('BEACON_ERR_SPAWN', spawnErrorMessage(file, e as NodeJS.ErrnoException), { cause: e });
   }
-  // Forward the signals the wrapper receives, so `kill <wrapper>` reaches the real program.
+  // Forward the signals the wrapper receives, so `kill <wrapper>` reaches the real program; but
+  // not a Ctrl-C (or Ctrl-\) the terminal already delivered to the program itself.
   const forward = (signal: NodeJS.Signals) => {
+    if (KEYBOARD_SIGNALS.has(signal) && child.pid !== undefined && terminalDelivered(child.pid)) return;
     try {
       child.kill(signal);
     } catch {
@@ -70,6 +103,18 @@ export async function runCommand(command: string[], opts: RunOptions = {}): Prom
     }
   };
   for (const s of HOOKED_SIGNALS) process.on(s, forward);
+  const exited = new Promise<number>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)));
+  });
+  // A command that never started (not found, not executable) is not a run: nothing is sent.
+  const started = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.on('error', (e: NodeJS.ErrnoException) => resolve(e)); // after 'spawn': a failed kill, harmless
+  });
+  if (started) {
+    for (const s of HOOKED_SIGNALS) process.removeListener(s, forward);
+    throw new BeaconError('BEACON_ERR_SPAWN', spawnErrorMessage(file, started), { cause: started });
+  }
 
   const opened = openRun(
     { project: opts.project || env.BEACON_PROJECT || basename(file), version: opts.toolVersion, collector },
@@ -77,21 +122,13 @@ export async function runCommand(command: string[], opts: RunOptions = {}): Prom
     { runtime: runtimeOf(file), scriptKey: () => scriptKeyOf(command), track: true },
   );
 
-  const outcome = await new Promise<{ code: number; error?: NodeJS.ErrnoException }>((resolve) => {
-    child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: 127, error }));
-    child.once('exit', (code, signal) =>
-      resolve({ code: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0) }),
-    );
-  });
+  const code = await exited;
   for (const s of HOOKED_SIGNALS) process.removeListener(s, forward);
 
   if (opened.enabled) {
-    opened.emitter.end(outcome.code);
+    opened.emitter.end(code);
     await opened.emitter.flush(FLUSH_MS);
     opened.emitter.close();
   }
-  if (outcome.error) {
-    throw new BeaconError('BEACON_ERR_SPAWN', spawnErrorMessage(file, outcome.error), { cause: outcome.error });
-  }
-  return outcome.code;
+  return code;
 }
