@@ -35,19 +35,22 @@ export interface AnonymousIds {
 }
 
 /**
- * user = H(secret, "user"); script = H(secret, "script:" + real path or command line);
- * host = H(machine-id, "usage-beacon:host:" + project) as machine-id(5) recommends for an
- * application-specific ID, else H(secret, "host:" + hostname).
+ * Every ID is per project, so the collectors of two tools that both use usage-beacon on the same
+ * account cannot link a person's runs across them (one state file, one secret, serves them all):
+ * user = H(secret, "user" NUL project); script = H(secret, "script" NUL project NUL real path or
+ * command line); host = H(machine-id, "usage-beacon:host:" + project) as machine-id(5) recommends
+ * for an application-specific ID, else H(secret, "host" NUL project NUL hostname). NUL separates
+ * the parts: it can occur in none of them, so no two inputs run together into the same message.
  */
 export function deriveIds(secret: string, project: string, scriptKey: string): AnonymousIds {
   const key = Buffer.from(secret, 'hex');
   const machineId = readMachineId();
   return {
-    user: keyedId(key, 'user'),
+    user: keyedId(key, `user\0${project}`),
     host: machineId
       ? keyedId(Buffer.from(machineId, 'hex'), `usage-beacon:host:${project}`)
-      : keyedId(key, `host:${os().hostname()}`),
-    script: keyedId(key, `script:${scriptKey}`),
+      : keyedId(key, `host\0${project}\0${os().hostname()}`),
+    script: keyedId(key, `script\0${project}\0${scriptKey}`),
   };
 }
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import { loadProtocolSchema } from '../../src/protocol/schema.js';
 import { MAX_DATAGRAM_BYTES } from '../../src/protocol/index.js';
-import { APP, ROOT, cleanEnv, runNode, type Listener, type TempHome, perTestListenerAndHome } from './helpers.js';
+import { APP, CLI, ROOT, cleanEnv, runNode, type Listener, type TempHome, perTestListenerAndHome } from './helpers.js';
 
 let listener: Listener;
 let home: TempHome;
@@ -75,6 +75,25 @@ describe('what leaves the machine', () => {
     for (const m of msgs) expect(m.eph).toBeUndefined();
     expect(statSync(join(home.home, 'state.json')).mode & 0o777).toBe(0o600);
     expect(statSync(home.home).mode & 0o777).toBe(0o700);
+  });
+
+  it('IDs are per project: two tools on one account (one secret) cannot link a person across their collectors', async () => {
+    const script = join(home.dir, 'job.sh');
+    writeFileSync(script, 'exit 0\n');
+    for (const project of ['toolA', 'toolB', 'toolA']) {
+      const r = await runNode([CLI, 'run', '--project', project, '--', 'sh', script], { env: env() });
+      expect(r.code).toBe(0);
+    }
+    await listener.waitFor(12);
+    const starts = listener.messages().filter((m) => m.kind === 'start');
+    const [a, b, a2] = [starts[0]!, starts[2]!, starts[4]!];
+    expect([a.project, b.project, a2.project]).toEqual(['toolA', 'toolB', 'toolA']);
+    // The same tool sees the same person, host and script every time…
+    expect([a2.user, a2.host, a2.script]).toEqual([a.user, a.host, a.script]);
+    // …another tool sees none of the same IDs.
+    expect(b.user).not.toBe(a.user);
+    expect(b.host).not.toBe(a.host);
+    expect(b.script).not.toBe(a.script);
   });
 
   it('a read-only home: the run is still counted, flagged eph, and no file appears', async () => {
