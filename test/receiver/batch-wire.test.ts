@@ -31,9 +31,12 @@ describe('batch-wire', () => {
     const b = encodeBatch(records);
     expect(b.count).toBe(5);
     // What crosses to the thread is a structured clone of exact copies: simulate it, transfer included.
-    const copy = { count: b.count, bytes: b.bytes.slice(), lengths: b.lengths.slice(), numbers: b.numbers.slice() };
+    const copy = { count: b.count, bytes: new Uint8Array(b.bytes), lengths: b.lengths.slice(), numbers: b.numbers.slice() };
     const cloned = structuredClone(copy, { transfer: transferables(copy) });
     expect(decodeBatch(cloned)).toEqual(records);
+    // The original is intact after the transfer: a failed batch is sent again from it.
+    expect(b.bytes.buffer.byteLength).toBeGreaterThan(0);
+    expect(decodeBatch(b)).toEqual(records);
     // Built one record at a time, with the arrays growing several times, it is the same batch.
     const builder = new WireBatchBuilder(1);
     for (let i = 0; i < 300; i++) builder.add(records[i % records.length]!);

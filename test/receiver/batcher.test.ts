@@ -47,6 +47,43 @@ describe('Batcher against a real SQLite store', () => {
     expect(new Set(query<{ run: string }>(tmp.db, 'SELECT run FROM runs').map((r) => r.run))).toEqual(new Set(accepted));
   });
 
+  it('through the store thread (wire batches): failed batches are kept in order and all commit once the lock is free', async () => {
+    tmp = tempDir();
+    // The built store thread: WorkerStore starts dist/receiver/store-thread.js.
+    const { WorkerStore } = await import('../../dist/receiver/worker-store.js');
+    const { Batcher: BuiltBatcher } = await import('../../dist/receiver/batcher.js');
+    const threadStore = await WorkerStore.open(tmp.db);
+    try {
+      const stats = new Stats();
+      const batcher = new BuiltBatcher(threadStore, stats, silent, { flushMs: 20 });
+      const accepted: string[] = [];
+      const handle = createPipeline({
+        clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent,
+        accept: (r) => { accepted.push(r.run); batcher.add(r); }, hasRoom: () => batcher.hasRoom(),
+      });
+      const send = (n: number) => {
+        for (let i = 0; i < n; i++) { const b = encoder().start(Date.now()); handle(b, 0, b.length, 0, networkKey('127.0.0.1')); }
+      };
+      const locker = new Database(tmp.db);
+      locker.exec('BEGIN IMMEDIATE');
+      send(50);
+      // The store thread waits 2 s for the lock, fails, and the batch is kept; more arrive meanwhile.
+      await new Promise((r) => setTimeout(r, 2500));
+      send(30);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(batcher.pending).toBe(80);
+      expect(query(tmp.db, 'SELECT count(*) AS n FROM runs')).toEqual([{ n: 0 }]);
+      locker.exec('COMMIT');
+      locker.close();
+      await waitFor('every batch committed', () => batcher.pending === 0 && query<{ n: number }>(tmp.db, 'SELECT count(*) AS n FROM runs')[0]!.n === 80, 15_000);
+      expect(await batcher.close()).toBe(true);
+      expect(counters(tmp.db)).toMatchObject({ received: 80, stored: 80 });
+      expect(new Set(query<{ run: string }>(tmp.db, 'SELECT run FROM runs').map((r) => r.run))).toEqual(new Set(accepted));
+    } finally {
+      await threadStore.close();
+    }
+  }, 20_000);
+
   it('drops and counts datagrams once the queue is full, without marking them seen', () => {
     const stats = new Stats();
     const accepted: string[] = [];
