@@ -49,16 +49,19 @@ describe('Batcher against a real SQLite store', () => {
 
   it('through the store thread (wire batches): failed batches are kept in order and all commit once the lock is free', async () => {
     tmp = tempDir();
-    // The built store thread: WorkerStore starts dist/receiver/store-thread.js.
+    // The built receiver, whose WorkerStore starts dist/receiver/store-thread.js.
     const { WorkerStore } = await import('../../dist/receiver/worker-store.js');
-    const { Batcher: BuiltBatcher } = await import('../../dist/receiver/batcher.js');
+    const built = {
+      ...(await import('../../dist/receiver/batcher.js')), ...(await import('../../dist/receiver/pipeline.js')),
+      ...(await import('../../dist/receiver/stats.js')), ...(await import('../../dist/receiver/clock.js')), ...(await import('../../dist/receiver/dedupe.js')),
+    };
     const threadStore = await WorkerStore.open(tmp.db);
     try {
-      const stats = new Stats();
-      const batcher = new BuiltBatcher(threadStore, stats, silent, { flushMs: 20 });
+      const stats = new built.Stats();
+      const batcher = new built.Batcher(threadStore, stats, silent, { flushMs: 20 });
       const accepted: string[] = [];
-      const handle = createPipeline({
-        clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent,
+      const handle = built.createPipeline({
+        clock: new built.ReceiverClock(), stats, recent: new built.RecentKeys(), log: silent,
         accept: (r) => { accepted.push(r.run); batcher.add(r); }, hasRoom: () => batcher.hasRoom(),
       });
       const send = (n: number) => {
