@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import { openStore } from '../store/open-store.js';
-import { settleSeconds, startSettler } from '../store/settler.js';
+import type { PostgresStore } from '../store/postgres-store.js';
+import { settleSeconds, startPostgresSettler, startSettler } from '../store/settler.js';
 import type { RunStore } from '../store/types.js';
 import { Batcher } from './batcher.js';
 import { ReceiverClock } from './clock.js';
@@ -98,9 +99,12 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     log.warn({ asked: RECV_BUFFER_BYTES, granted: udp.recvBufferBytes }, 'kernel granted a smaller receive buffer than asked; raise net.core.rmem_max');
   }
   const metricsPort = metricsServer ? (metricsServer.address() as { port: number }).port : undefined;
-  // Settled-run aggregates for reports (SQLite only; one settler per store, so not per worker).
+  // Settled-run aggregates for reports (one settler per receiver process, not per worker).
   // Started once nothing can fail any more, so no error path has to stop it.
-  const settler = store.kind === 'sqlite' && (!role || role.slot === 0) ? startSettler(opts.db, settleSeconds(), log) : null;
+  const settling = !role || role.slot === 0;
+  const settler = !settling ? null
+    : store.kind === 'postgres' ? startPostgresSettler((store as PostgresStore).pool, settleSeconds(), log)
+    : store.kind === 'sqlite' ? startSettler(opts.db, settleSeconds(), log) : null;
   log.info(
     { host: opts.host, port: udp.port, store: store.kind, db: store.kind === 'sqlite' ? opts.db : undefined, flushMs: opts.flushMs,
       storeThread: store instanceof WorkerStore, reader: udp.reader, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,

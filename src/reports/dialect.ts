@@ -24,3 +24,20 @@ export function componentPairsSelect(dialect: Dialect, table: string): string {
 export function tempTable(dialect: Dialect, name: string): string {
   return dialect === 'sqlite' ? `temp.${name}` : `pg_temp.${name}`;
 }
+
+/**
+ * The cut of a month's settled-run aggregates, if they are usable (no delete since): SQLite's is
+ * the last write sequence they include (schema v4, src/store/settle.ts), PostgreSQL's the first
+ * transaction ID they do not (schema v5, src/store/settle-postgres.ts).
+ */
+export function settledCutSelect(dialect: Dialect): string {
+  const cut = dialect === 'sqlite' ? 's.seq' : 's.cut::text';
+  return `SELECT ${cut} AS cut FROM report_settled_months AS s
+    JOIN report_month_changes AS c ON c.month = s.month AND c.deletes = s.deletes
+    WHERE s.month = ?`;
+}
+
+/** The two conditions (each a range of the settled index) that select the runs not in the aggregates at a cut (`?`). */
+export function unsettledRuns(dialect: Dialect): [string, string] {
+  return dialect === 'sqlite' ? ['settled_seq IS NULL', 'settled_seq > ?'] : ['settled_xid IS NULL', 'settled_xid >= ?::xid8'];
+}

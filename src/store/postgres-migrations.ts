@@ -2,9 +2,10 @@ import type { Migration } from './sqlite-migrations.js';
 
 /**
  * PostgreSQL schema, as an append-only list of migrations applied at start (migrate-postgres.ts).
- * Never edit a migration that has shipped: add a new one. Version numbers mirror the SQLite
- * schema (sqlite-migrations.ts): the same tables, columns and meanings, so the `runs` view and the
- * report SQL are the same on both stores. docs/storage.md documents them.
+ * Never edit a migration that has shipped: add a new one. Versions 1–4 mirror the SQLite schema
+ * (sqlite-migrations.ts): the same tables, columns and meanings, so the `runs` view and the
+ * report SQL are the same on both stores; v5 adds the settled-run aggregates SQLite got in its v4
+ * (with a transaction-ID cut instead of a write sequence). docs/storage.md documents them.
  *
  * Deliberate differences, each for a PostgreSQL reason:
  * - Flags (has_start, has_end, weak_ids, eph, ci) stay integer 0/1, not boolean, so report SQL
@@ -184,10 +185,8 @@ CREATE TABLE pruned_months (
 `,
   },
   {
-    // Mirrors SQLite v4's report_month_changes.deletes, so both stores share one schema version
-    // and the same bookkeeping columns. PostgreSQL keeps its statement-level triggers (they cost
-    // no per-row journal there); settled-run aggregates are SQLite-only for now (reports read
-    // them where the tables exist).
+    // Mirrors SQLite v4's report_month_changes.deletes. PostgreSQL keeps its statement-level
+    // triggers (they cost no per-row journal there); its settled-run aggregates came in v5.
     version: 4,
     name: 'deletes per month',
     sql: `
@@ -201,6 +200,76 @@ BEGIN
   RETURN NULL;
 END
 $fn$;
+`,
+  },
+  {
+    // Settled-run aggregates, as SQLite v4 keeps them (src/store/settle.ts explains the idea; the
+    // PostgreSQL settle is src/store/settle-postgres.ts). With several receivers writing at once
+    // a sequence number is no cut: a batch that drew a lower number may commit after a higher one.
+    // A transaction ID is: a run is stamped with the xid (xid8, which never wraps) of the batch
+    // that completed it, and a settle takes as its cut the xmin of its own snapshot, below which
+    // every transaction has ended. The runs with settled_xid < cut are then all visible and final,
+    // and no later commit can add one; a report reads the aggregates plus the runs not below it.
+    version: 5,
+    name: 'settled-run aggregates',
+    sql: `
+ALTER TABLE run_facts ADD COLUMN settled_xid xid8;
+-- Runs completed before this version: settled before any cut (xid 1 precedes every real one).
+-- The update trigger would only re-count their months: it is off for this one statement.
+ALTER TABLE run_facts DISABLE TRIGGER run_facts_changes_update;
+UPDATE run_facts SET settled_xid = '1'::xid8 WHERE has_start = 1 AND has_end = 1;
+ALTER TABLE run_facts ENABLE TRIGGER run_facts_changes_update;
+CREATE INDEX run_facts_settled ON run_facts (month, settled_xid);
+
+CREATE TABLE report_settled_groups (
+  month      integer NOT NULL,
+  project    text COLLATE "C" NOT NULL,
+  user_id    text COLLATE "C",
+  host_id    text COLLATE "C",
+  script_id  text COLLATE "C",
+  exit_code  integer,
+  format     text COLLATE "C" NOT NULL,
+  eph        integer NOT NULL,
+  version    text COLLATE "C",
+  runtime    text COLLATE "C",
+  os         text COLLATE "C",
+  arch       text COLLATE "C",
+  ci         integer,
+  components jsonb,
+  runs       bigint NOT NULL,
+  dur_sum    bigint,
+  dur_n      bigint NOT NULL
+);
+CREATE INDEX report_settled_groups_month ON report_settled_groups (month, project);
+
+CREATE TABLE report_settled_durations (
+  month       integer NOT NULL,
+  project     text COLLATE "C" NOT NULL,
+  duration_ms bigint NOT NULL,
+  runs        bigint NOT NULL,
+  PRIMARY KEY (month, project, duration_ms)
+);
+
+-- Per month: the aggregates cover exactly the runs with settled_xid < cut, as of the month's
+-- delete count; a different delete count means they must be rebuilt.
+CREATE TABLE report_settled_months (
+  month   integer PRIMARY KEY,
+  cut     xid8 NOT NULL,
+  deletes bigint NOT NULL
+);
+
+-- The receivers never update a settled run (every later datagram of it is a copy). An update of
+-- one is a hand edit: it makes the aggregates of the run's month stale, exactly as a delete does.
+CREATE FUNCTION run_facts_settled_edit() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+BEGIN
+  UPDATE report_month_changes SET deletes = deletes + 1
+  WHERE month IN (SELECT DISTINCT month FROM old_rows WHERE settled_xid IS NOT NULL);
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER run_facts_settled_edit AFTER UPDATE ON run_facts
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION run_facts_settled_edit();
 `,
   },
 ];

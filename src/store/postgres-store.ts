@@ -54,6 +54,9 @@ ORDER BY run COLLATE "C"
 ON CONFLICT (run) DO UPDATE SET
   has_start = greatest(t.has_start, excluded.has_start),
   has_end = greatest(t.has_end, excluded.has_end),
+  -- Completed by this transaction: settled at its xid (schema v5, src/store/settle-postgres.ts).
+  settled_xid = CASE WHEN greatest(t.has_start, excluded.has_start) = 1 AND greatest(t.has_end, excluded.has_end) = 1
+    THEN pg_current_xact_id() ELSE t.settled_xid END,
   start_seen_ms = CASE WHEN excluded.has_start = 1 THEN excluded.start_seen_ms ELSE t.start_seen_ms END,
   client_start_ms = CASE WHEN excluded.has_start = 1 THEN excluded.client_start_ms ELSE t.client_start_ms END,
   end_seen_ms = CASE WHEN excluded.has_end = 1 THEN excluded.end_seen_ms ELSE t.end_seen_ms END,

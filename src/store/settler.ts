@@ -1,5 +1,7 @@
 import { Worker } from 'node:worker_threads';
+import type { Pool } from 'pg';
 import type { Logger } from 'pino';
+import { settlePostgresAll } from './settle-postgres.js';
 import type { FromSettleThread, SettleThreadData } from './settle-thread.js';
 
 /** Seconds between settle rounds ($BEACON_SETTLE_SECONDS; 0 turns settling off). */
@@ -42,6 +44,45 @@ export function startSettler(path: string, seconds: number, log: Logger): Settle
       await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
       clearTimeout(timer);
       await worker.terminate();
+    },
+  };
+}
+
+/**
+ * The same for a PostgreSQL store (src/store/settle-postgres.ts), on a timer of the receiver's
+ * own: the work runs in the database server, the receiver only waits on the pool. Every receiver
+ * writing the store may run one; an advisory lock per month keeps two from settling it at once.
+ */
+export function startPostgresSettler(pool: Pool, seconds: number, log: Logger): Settler | null {
+  if (seconds <= 0) return null;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const round = (): void => {
+    if (running || stopped) return;
+    const t = performance.now();
+    running = settlePostgresAll(pool).then(
+      (outcomes) => {
+        const done = [...outcomes].filter(([, o]) => o !== 'unchanged');
+        if (done.length) log.info({ months: Object.fromEntries(done.map(([m, o]) => [String(m), o])), ms: Math.round(performance.now() - t) }, 'settled runs aggregated for reports');
+      },
+      // The database is down or busy: the aggregates are only a shortcut, so try again next round.
+      (e: unknown) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'settling runs for reports failed; will retry'),
+    ).finally(() => (running = undefined));
+  };
+  let interval: NodeJS.Timeout | undefined;
+  const first = setTimeout(() => {
+    round();
+    interval = setInterval(round, seconds * 1000);
+    interval.unref();
+  }, Math.min(10_000, seconds * 1000));
+  first.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(first);
+      clearInterval(interval);
+      // A round under way finishes (its transaction commits or rolls back) before the pool closes.
+      await running;
     },
   };
 }

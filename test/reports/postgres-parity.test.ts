@@ -2,7 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { openStore } from '../../src/store/open-store.js';
+import { withDefaultUser } from '../../src/store/postgres-connection.js';
+import { settlePostgresAll, settlePostgresMonth } from '../../src/store/settle-postgres.js';
 import type { IngestRecord } from '../../src/store/types.js';
 import { hexId, tempDir } from './store-fixture.js';
 import { runReport } from './run-report.js';
@@ -73,6 +76,94 @@ describe('SQLite and PostgreSQL give the same report', () => {
     for (let i = 0; i < 2; i++) {
       const opts = { month: '2026-10', project: 'parsl', format: 'json' as const, minUsers: 2 };
       expect(await runReport({ db, store: pgUrl, ...opts })).toBe(await runReport({ db, ...opts }));
+    }
+  });
+});
+
+describe('PostgreSQL reports through settled-run aggregates (schema v5)', () => {
+  const reportsOf = async (store?: string) => {
+    const out: string[] = [];
+    for (const format of ['json', 'csv'] as const) {
+      out.push(await runReport({ db, store, month: '2026-10', format, minUsers: 2 }));
+      out.push(await runReport({ db, store, month: '2026-10', project: 'parsl', format, minUsers: 2 }));
+    }
+    return out;
+  };
+  /** Both stores, cached summaries dropped, so each report is computed now. */
+  const both = async () => {
+    const pool = new pg.Pool({ connectionString: withDefaultUser(pgUrl) });
+    await pool.query('DELETE FROM report_month_cache');
+    await pool.end();
+    const lite = new Database(db);
+    lite.exec('DELETE FROM report_month_cache');
+    lite.close();
+    return { fromSqlite: await reportsOf(), fromPostgres: await reportsOf(pgUrl) };
+  };
+  /** New runs of October: for every third run both halves (it settles), else only its first datagram. */
+  const more = (from: number): IngestRecord[] =>
+    records().filter((r) => r.month === 202610).filter((r, i, all) => i % 3 === 0 || all.findIndex((x) => x.run === r.run) === i)
+      .map((r) => ({ ...r, run: r.run.replace('-8000-', '-9000-').replace(/\d{4}$/, (d) => String(from + Number(d)).padStart(4, '0')) }));
+
+  it('gives the same report as grouping every run, after settling, more writes, a delete and a hand edit', async () => {
+    const pool = new pg.Pool({ connectionString: withDefaultUser(pgUrl) });
+    try {
+      const first = await settlePostgresAll(pool);
+      expect(first.get(202610)).toBe('rebuilt');
+      expect(Number((await pool.query('SELECT count(*) AS n FROM report_settled_groups WHERE month = 202610')).rows[0].n)).toBeGreaterThan(0);
+      let r = await both();
+      expect(r.fromPostgres).toEqual(r.fromSqlite);
+
+      // The aggregates are really read: doubled, the report changes.
+      await pool.query('UPDATE report_settled_groups SET runs = runs * 2 WHERE month = 202610');
+      r = await both();
+      expect(r.fromPostgres).not.toEqual(r.fromSqlite);
+      await pool.query('DELETE FROM report_settled_months');
+      expect((await settlePostgresAll(pool)).get(202610)).toBe('rebuilt');
+      r = await both();
+      expect(r.fromPostgres).toEqual(r.fromSqlite);
+
+      // New runs and ends after the cut are read live; a second settle extends the aggregates.
+      for (const loc of [{ db }, { db, store: pgUrl }]) {
+        const store = await openStore(loc);
+        await store.writeBatch(more(1000), []);
+        await store.close();
+      }
+      r = await both();
+      expect(r.fromPostgres).toEqual(r.fromSqlite);
+      expect((await settlePostgresAll(pool)).get(202610)).toBe('extended');
+      expect((await settlePostgresAll(pool)).get(202610)).toBe('unchanged');
+      r = await both();
+      expect(r.fromPostgres).toEqual(r.fromSqlite);
+
+      // A delete and a hand edit of settled runs (done to both stores) make the aggregates stale.
+      const lite = new Database(db);
+      for (const sql of [
+        "DELETE FROM run_facts WHERE run = '00000000-0000-4000-8000-000000000030'",
+        "UPDATE run_facts SET exit_code = 3 WHERE run = '00000000-0000-4000-8000-000000000031'",
+      ]) {
+        lite.exec(sql);
+        await pool.query(sql);
+        r = await both();
+        expect(r.fromPostgres).toEqual(r.fromSqlite);
+      }
+      lite.close();
+      expect((await settlePostgresAll(pool)).get(202610)).toBe('rebuilt');
+      r = await both();
+      expect(r.fromPostgres).toEqual(r.fromSqlite);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('two settles of one month at once: one waits its turn (advisory lock), the aggregates stay right', async () => {
+    const pool = new pg.Pool({ connectionString: withDefaultUser(pgUrl), max: 4 });
+    try {
+      const outcomes = await Promise.all([settlePostgresMonth(pool, 202610), settlePostgresMonth(pool, 202610)]);
+      expect(outcomes.every((o) => ['raced', 'unchanged', 'extended', 'rebuilt'].includes(o))).toBe(true);
+      const r = await both();
+      expect(r.fromPostgres).toEqual(r.fromSqlite);
+    } finally {
+      await pool.end();
     }
   });
 });

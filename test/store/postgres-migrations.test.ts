@@ -34,21 +34,23 @@ describe('PostgreSQL migrations', () => {
     await s.drop();
   });
 
-  it('mirror the SQLite schema versions', () => {
-    expect(POSTGRES_SCHEMA_VERSION).toBe(SQLITE_SCHEMA_VERSION);
+  it('mirror the SQLite schema versions up to 4; v5 is what SQLite v4 added for settled runs', () => {
+    expect(SQLITE_SCHEMA_VERSION).toBe(4);
+    expect(POSTGRES_SCHEMA_VERSION).toBe(5);
     expect(POSTGRES_MIGRATIONS.map((m) => m.version)).toEqual(POSTGRES_MIGRATIONS.map((_, i) => i + 1));
   });
 
   it('build the schema from empty; running them again is a no-op', async () => {
     const p = pool(s.url);
     try {
-      expect(await migratePostgres(p)).toEqual([1, 2, 3, 4]);
-      expect(await objects(s)).toEqual(['daily_counters', 'monthly_rollups', 'pruned_months', 'report_month_cache', 'report_month_changes', 'run_facts', 'runs', 'schema_migrations', 'user_first_month']);
+      expect(await migratePostgres(p)).toEqual([1, 2, 3, 4, 5]);
+      expect(await objects(s)).toEqual(['daily_counters', 'monthly_rollups', 'pruned_months', 'report_month_cache', 'report_month_changes',
+        'report_settled_durations', 'report_settled_groups', 'report_settled_months', 'run_facts', 'runs', 'schema_migrations', 'user_first_month']);
       const before = (await s.admin.query('SELECT version, name, applied_ms FROM schema_migrations ORDER BY version')).rows;
-      expect(before.map((r) => r.version)).toEqual([1, 2, 3, 4]);
+      expect(before.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
       expect(await migratePostgres(p)).toEqual([]);
       expect((await s.admin.query('SELECT version, name, applied_ms FROM schema_migrations ORDER BY version')).rows).toEqual(before);
-      expect(await postgresSchemaVersion(p)).toBe(4);
+      expect(await postgresSchemaVersion(p)).toBe(5);
     } finally {
       await p.end();
     }
@@ -58,12 +60,22 @@ describe('PostgreSQL migrations', () => {
     const p = pool(s.url);
     try {
       expect(await migratePostgres(p, POSTGRES_MIGRATIONS.slice(0, 1))).toEqual([1]);
-      const v1 = new PostgresStore(p);
+      // Rows as a version-1 receiver wrote them (today's upsert needs today's columns).
       const user = 'e'.repeat(32);
-      await v1.writeBatch([rec('start', randomUUID(), { user_id: user, seen_ms: Date.UTC(2026, 1, 3) }), rec('start', randomUUID(), { user_id: user, seen_ms: Date.UTC(2026, 2, 3) })], []);
-      expect(await migratePostgres(p)).toEqual([2, 3, 4]);
+      const v1Row = (run: string, seen: number, complete: boolean) => s.admin.query(
+        `INSERT INTO ${s.schema}.run_facts (run, project, format, user_id, first_seen_ms, month, start_seen_ms, has_start, has_end, end_seen_ms, exit_code, duration_ms)
+         VALUES ($1, 'demo', 'native', $2, $3, $4, $3, 1, $5, $6, $7, $8)`,
+        [run, user, seen, new Date(seen).getUTCFullYear() * 100 + new Date(seen).getUTCMonth() + 1, complete ? 1 : 0, complete ? seen + 1 : null, complete ? 0 : null, complete ? 1 : null],
+      );
+      await v1Row(randomUUID(), Date.UTC(2026, 1, 3), false);
+      await v1Row(randomUUID(), Date.UTC(2026, 2, 3), false);
+      await v1Row(randomUUID(), Date.UTC(2026, 2, 3), true); // one run completed before v5
+      expect(await migratePostgres(p)).toEqual([2, 3, 4, 5]);
       expect((await s.admin.query('SELECT project, user_id, month FROM user_first_month')).rows).toEqual([{ project: 'demo', user_id: user, month: 202602 }]);
-      await v1.writeBatch([rec('start', randomUUID(), { user_id: 'f'.repeat(32), seen_ms: Date.UTC(2026, 2, 4) })], []);
+      // v5 stamps runs completed before it as settled before any cut; open runs stay unstamped.
+      expect((await s.admin.query('SELECT has_end, settled_xid::text AS x FROM run_facts ORDER BY has_end, run')).rows)
+        .toEqual([{ has_end: 0, x: null }, { has_end: 0, x: null }, { has_end: 1, x: '1' }]);
+      await new PostgresStore(p).writeBatch([rec('start', randomUUID(), { user_id: 'f'.repeat(32), seen_ms: Date.UTC(2026, 2, 4) })], []);
       expect((await s.admin.query('SELECT month, changes::int AS changes FROM report_month_changes')).rows).toEqual([{ month: 202603, changes: 1 }]);
     } finally {
       await p.end();
@@ -74,8 +86,8 @@ describe('PostgreSQL migrations', () => {
     const pools = Array.from({ length: 4 }, () => pool(s.url));
     try {
       const applied = await Promise.all(pools.map((p) => migratePostgres(p)));
-      expect(applied.filter((a) => a.length > 0)).toEqual([[1, 2, 3, 4]]);
-      expect((await s.admin.query('SELECT count(*)::int AS n FROM schema_migrations')).rows[0].n).toBe(4);
+      expect(applied.filter((a) => a.length > 0)).toEqual([[1, 2, 3, 4, 5]]);
+      expect((await s.admin.query('SELECT count(*)::int AS n FROM schema_migrations')).rows[0].n).toBe(5);
     } finally {
       await Promise.all(pools.map((p) => p.end()));
     }

@@ -1,6 +1,6 @@
 import { SETTLED_GROUP_COLUMNS, truncatedDuration } from '../../store/settle.js';
-import { tempTable } from '../dialect.js';
-import { count, num, type QueryRunner } from '../query-runner.js';
+import { settledCutSelect, tempTable, unsettledRuns } from '../dialect.js';
+import { num, type QueryRunner } from '../query-runner.js';
 import { runsWhere, type Scope } from './scope.js';
 
 /**
@@ -13,8 +13,8 @@ import { runsWhere, type Scope } from './scope.js';
  * - rep_durations: run lengths of completed runs, truncated to 3 significant digits
  *   (truncatedDuration), with their run count: the histogram and percentiles.
  *
- * Where the store keeps settled-run aggregates (SQLite schema v4, src/store/settle.ts) and they
- * are current for the month (no delete since), both tables are built from those aggregates plus
+ * Where the store keeps settled-run aggregates (SQLite schema v4, src/store/settle.ts; PostgreSQL
+ * v5, src/store/settle-postgres.ts) and they are current for the month (no delete since), both tables are built from those aggregates plus
  * the month's runs not settled at their cut: the same result as grouping every run, at a fraction
  * of the cost. Otherwise every run of the month is grouped (one sort).
  */
@@ -27,22 +27,17 @@ const SUMMARY_COLUMNS = 'project, user_id, host_id, script_id, exit_code, format
 const DETAIL_COLUMNS = `${SUMMARY_COLUMNS}, version, runtime, os, arch, ci, components`;
 
 /** The settled cut usable for this month, or null (no aggregates, or a delete since). */
-async function settledCut(db: QueryRunner, month: number): Promise<number | null> {
+async function settledCut(db: QueryRunner, month: number): Promise<unknown> {
   if (!(await db.hasTable('report_settled_months'))) return null;
-  const rows = await db.all(
-    `SELECT s.seq AS seq FROM report_settled_months AS s
-     JOIN report_month_changes AS c ON c.month = s.month AND c.deletes = s.deletes
-     WHERE s.month = ?`,
-    [month],
-  );
-  return rows.length ? count(rows[0]!.seq) : null;
+  const rows = await db.all(settledCutSelect(db.dialect), [month]);
+  return rows.length ? rows[0]!.cut : null;
 }
 
 export async function createMonthGroups(db: QueryRunner, scope: Scope, detail: boolean): Promise<void> {
   await dropMonthGroups(db);
   const columns = detail ? DETAIL_COLUMNS : SUMMARY_COLUMNS;
   const where = runsWhere(scope);
-  const cut = db.dialect === 'sqlite' ? await settledCut(db, scope.month.key) : null;
+  const cut = await settledCut(db, scope.month.key);
   const measures = 'runs, dur_sum, dur_n';
   const perRun = `1 AS runs, duration_ms AS dur_sum, CASE WHEN duration_ms IS NULL THEN 0 ELSE 1 END AS dur_n`;
   if (cut === null) {
@@ -62,11 +57,12 @@ export async function createMonthGroups(db: QueryRunner, scope: Scope, detail: b
     return;
   }
   // The runs not in the aggregates: never settled, or settled after the cut. Two range scans of
-  // the (month, settled_seq) index.
+  // the settled index, (month, settled_seq) or (month, settled_xid).
   const agg = runsWhere(scope, '');
   const cols = `${SETTLED_GROUP_COLUMNS}, has_start, has_end, duration_ms`;
-  const live = `SELECT ${cols} FROM run_facts WHERE ${where.sql} AND settled_seq IS NULL
-    UNION ALL SELECT ${cols} FROM run_facts WHERE ${where.sql} AND settled_seq > ?`;
+  const [open, late] = unsettledRuns(db.dialect);
+  const live = `SELECT ${cols} FROM run_facts WHERE ${where.sql} AND ${open}
+    UNION ALL SELECT ${cols} FROM run_facts WHERE ${where.sql} AND ${late}`;
   const liveParams = [...where.params, ...where.params, cut];
   // Not grouped again: every later query sums `runs` and counts distinct IDs, so the aggregates
   // and the live runs can stand side by side (grouping them would cost a sort and save little).
