@@ -76,7 +76,9 @@ describe('PostgreSQL migrations', () => {
       expect((await s.admin.query('SELECT has_end, settled_xid::text AS x FROM run_facts ORDER BY has_end, run')).rows)
         .toEqual([{ has_end: 0, x: null }, { has_end: 0, x: null }, { has_end: 1, x: '1' }]);
       await new PostgresStore(p).writeBatch([rec('start', randomUUID(), { user_id: 'f'.repeat(32), seen_ms: Date.UTC(2026, 2, 4) })], []);
-      expect((await s.admin.query('SELECT month, changes::int AS changes FROM report_month_changes')).rows).toEqual([{ month: 202603, changes: 1 }]);
+      // v5 lists the months written before v2's triggers (unchanged), so settling finds them.
+      expect((await s.admin.query('SELECT month, changes::int AS changes FROM report_month_changes ORDER BY month')).rows)
+        .toEqual([{ month: 202602, changes: 0 }, { month: 202603, changes: 1 }]);
     } finally {
       await p.end();
     }
