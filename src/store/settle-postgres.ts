@@ -24,6 +24,8 @@ const LOCK_SPACE = 0x5e771e;
 
 const COMPLETE = 'has_start = 1 AND has_end = 1';
 
+const SETTLE_WORK_MEM = '128MB'; // as the reports' (postgres-query-runner.ts)
+
 async function inTransaction<T>(client: PoolClient, work: () => Promise<T>): Promise<T> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
   try {
@@ -43,6 +45,9 @@ export async function settlePostgresMonth(pool: Pool, month: number): Promise<Se
     return await inTransaction(client, async () => {
       const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [LOCK_SPACE, month]);
       if (!locked.rows[0]!.ok) return 'raced';
+      // A month rebuilt from a million runs groups them in memory rather than in temp files
+      // (for this transaction only, and never lowering what the operator configured).
+      await client.query(`SELECT set_config('work_mem', $1, true) WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes($1)`, [SETTLE_WORK_MEM]);
       const now = await client.query<{ cut: string; deletes: string | null }>(
         `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS cut,
                 (SELECT deletes FROM report_month_changes WHERE month = $1)::text AS deletes`,
