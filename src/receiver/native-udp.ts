@@ -31,7 +31,7 @@ export function nativeUdp(env: NodeJS.ProcessEnv = process.env): NativeUdp | und
     try {
       loaded = existsSync(ADDON) ? (createRequire(import.meta.url)(ADDON.pathname) as NativeUdp) : null;
     } catch {
-      // Built for another Node ABI, or a broken build: the dgram reader is always there.
+      // A broken or foreign build (another platform or architecture): the dgram reader is always there.
       loaded = null;
     }
   }
