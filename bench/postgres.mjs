@@ -9,7 +9,7 @@
 //                 (bench/lib/pg-report-time.mjs); not in the default list: its first run loads 12M rows
 //
 // ── Phase write_batch ──────────────────────────────────────────────────────────────────────────
-// Drives the built store (dist/store/postgres-store.js) through writeBatch exactly as the
+// Drives the built store (dist/store/postgres/store.js) through writeBatch exactly as the
 // receiver's batcher does: serial batches per receiver, each one transaction. The traffic is what
 // beacons send: every run's start and, a few thousand runs later, its end, each datagram twice
 // (the beacon's copies), so batches mix new runs (inserts), completions (updates) and duplicates.
@@ -29,8 +29,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openPostgresStore } from '../dist/store/postgres-store.js';
-import { openSqliteStore } from '../dist/store/sqlite-store.js';
+import { openPostgresStore } from '../dist/store/postgres/store.js';
+import { openSqliteStore } from '../dist/store/sqlite/store.js';
 import { withSchema } from './lib/pg-schema.mjs';
 import { receiversPhase } from './lib/pg-receivers.mjs';
 import { median } from './lib/stats.mjs';

@@ -4,7 +4,7 @@
 //
 // Four situations, because the report keeps per-month results in the store (report_month_cache,
 // invalidated exactly by per-month change counters), and the receiver keeps settled runs folded
-// into per-month aggregates (schema v4, src/store/settle.ts; the generator settles, as a running
+// into per-month aggregates (schema v4, src/store/sqlite/settle.ts; the generator settles, as a running
 // receiver does every few minutes):
 //   warm       — the month was reported before (another format, a re-run): everything cached.
 //   new_month  — the usual monthly run: the 10 older months cached, the reported month and the
@@ -19,10 +19,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { SQLITE_MIGRATIONS } from '../dist/store/sqlite-migrations.js';
-import { migrateSqlite } from '../dist/store/migrate-sqlite.js';
-import { SqliteStore } from '../dist/store/sqlite-store.js';
-import { settleAll } from '../dist/store/settle.js';
+import { SQLITE_MIGRATIONS } from '../dist/store/sqlite/migrations.js';
+import { migrateSqlite } from '../dist/store/sqlite/migrate.js';
+import { SqliteStore } from '../dist/store/sqlite/store.js';
+import { settleAll } from '../dist/store/sqlite/settle.js';
 import { ensureSyntheticStore, MONTHS, RUNS_PER_MONTH, TARGET_MONTH, USERS } from './synthetic-store.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

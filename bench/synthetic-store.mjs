@@ -69,7 +69,7 @@ FROM r`;
 /**
  * Create (or reuse) the cached store with the receiver's migrator: schema v1 first, the bulk load,
  * then the later migrations (indexes are built once over the loaded rows, as on a real upgrade).
- * Then `settleAll` (src/store/settle.ts), which a running receiver does every few minutes from its
+ * Then `settleAll` (src/store/sqlite/settle.ts), which a running receiver does every few minutes from its
  * store thread: every month's settled runs are folded into their aggregates.
  */
 export function ensureSyntheticStore(file, migrateSqlite, migrations, log = () => {}, settleAll = null) {

@@ -28,8 +28,8 @@ const now = new Date();
 const month = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
 
 try {
-  const { migrateSqlite } = await import(join(root, 'dist/store/migrate-sqlite.js'));
-  const { refreshBookkeeping } = await import(join(root, 'dist/store/bookkeeping.js'));
+  const { migrateSqlite } = await import(join(root, 'dist/store/sqlite/migrate.js'));
+  const { refreshBookkeeping } = await import(join(root, 'dist/store/sqlite/bookkeeping.js'));
   const db = new Database(dbPath);
   migrateSqlite(db);
   const seeded = seedHistory(db, now);

@@ -2,7 +2,7 @@
 // as an operator's receivers would (docs/deploy.md).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { withDefaultUser } from '../../dist/store/postgres-connection.js';
+import { withDefaultUser } from '../../dist/store/postgres/connection.js';
 
 export const BASE_URL = process.env.BENCH_PG_URL ?? 'postgres://127.0.0.1:5432/test';
 

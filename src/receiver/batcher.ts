@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../store/types.js';
-import { WireBatchBuilder } from './batch-wire.js';
+import { WireBatchBuilder } from '../store/sqlite/wire-batch.js';
 import type { Stats } from './stats.js';
 
 /** Past this many records a batch is written at once instead of waiting for the timer. */

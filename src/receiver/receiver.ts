@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import { openStore } from '../store/open-store.js';
-import type { PostgresStore } from '../store/postgres-store.js';
+import type { PostgresStore } from '../store/postgres/store.js';
 import { settleSeconds, startPostgresSettler, startSettler } from '../store/settler.js';
 import type { RunStore } from '../store/types.js';
 import { Batcher } from './batcher.js';
@@ -15,7 +15,7 @@ import type { ReceiveOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import { RateLimiter } from './rate-limit.js';
 import { Stats } from './stats.js';
-import { useStoreThread, WorkerStore } from './worker-store.js';
+import { useStoreThread, WorkerStore } from '../store/sqlite/worker-store.js';
 import { statsLine } from './stats-line.js';
 import type { WorkerListening, WorkerRole } from './worker-role.js';
 

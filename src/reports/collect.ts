@@ -1,7 +1,7 @@
 import { BeaconError } from '../errors.js';
 import { monthsEnding, type Month } from './month.js';
 import type { Progress } from './progress.js';
-import type { QueryRunner } from './query-runner.js';
+import type { QueryRunner } from '../store/query-runner.js';
 import { componentBreakdowns, createDimensions, DIMENSIONS, dropDimensions, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './queries/breakdowns.js';
 import { monthCounters, type MonthCounters } from './queries/counters.js';
 import type { DurationStats } from './queries/durations.js';

@@ -5,12 +5,12 @@ import { buildReport } from './build-report.js';
 import { collectMonth } from './collect.js';
 import { defaultMonth, parseMonth } from './month.js';
 import { createProgress } from './progress.js';
-import type { QueryRunner } from './query-runner.js';
+import type { QueryRunner } from '../store/query-runner.js';
 import { renderCsvSections, renderCsvStream } from './render-csv.js';
 import { renderHtml } from './render-html.js';
 import { startReportHelper } from './report-helper.js';
 import { renderMarkdown } from './render-md.js';
-import { openSqliteRunner } from './sqlite-runner.js';
+import { openSqliteRunner } from '../store/sqlite/query-runner.js';
 
 /**
  * `reports monthly` / `beacon reports monthly`: validate the options, read the store, build the
@@ -43,7 +43,7 @@ function checkFormat(f: string): Format {
 
 /** SQLite (--db) or PostgreSQL (--store / BEACON_STORE): the same QueryRunner, the same report SQL. */
 async function openStore(opts: MonthlyOptions): Promise<QueryRunner> {
-  if (opts.store) return (await import('../store/postgres-query-runner.js')).openPostgresRunner(opts.store);
+  if (opts.store) return (await import('../store/postgres/query-runner.js')).openPostgresRunner(opts.store);
   return openSqliteRunner(opts.db);
 }
 

@@ -1,4 +1,4 @@
-import type { Dialect } from './query-runner.js';
+import type { Dialect } from '../store/query-runner.js';
 
 /**
  * The few places where SQLite and PostgreSQL SQL differ. Query modules call these instead of
@@ -27,8 +27,8 @@ export function tempTable(dialect: Dialect, name: string): string {
 
 /**
  * The cut of a month's settled-run aggregates, if they are usable (no delete since): SQLite's is
- * the last write sequence they include (schema v4, src/store/settle.ts), PostgreSQL's the first
- * transaction ID they do not (schema v5, src/store/settle-postgres.ts).
+ * the last write sequence they include (schema v4, src/store/sqlite/settle.ts), PostgreSQL's the first
+ * transaction ID they do not (schema v5, src/store/postgres/settle.ts).
  */
 export function settledCutSelect(dialect: Dialect): string {
   const cut = dialect === 'sqlite' ? 's.seq' : 's.cut::text';

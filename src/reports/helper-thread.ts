@@ -5,7 +5,7 @@ import { pastSummary } from './past-months.js';
 import type { CacheEntry, CacheFeatures } from './queries/summary-cache.js';
 import type { MonthSummary } from './queries/summary.js';
 import type { Report } from './report-types.js';
-import { openSqliteRunner } from './sqlite-runner.js';
+import { openSqliteRunner } from '../store/sqlite/query-runner.js';
 
 /**
  * Worker side of startReportHelper (report-helper.ts). Jobs, one at a time, in arrival order:

@@ -1,4 +1,4 @@
-import type { QueryRunner } from './query-runner.js';
+import type { QueryRunner } from '../store/query-runner.js';
 import { createMonthGroups } from './queries/month-groups.js';
 import { scopeKey, type Scope } from './queries/scope.js';
 import { loadCached, monthChanges, type CacheEntry, type CacheFeatures } from './queries/summary-cache.js';

@@ -1,5 +1,5 @@
 import { BeaconError } from '../errors.js';
-import { openSqliteStore } from './sqlite-store.js';
+import { openSqliteStore } from './sqlite/store.js';
 import type { RunStore } from './types.js';
 
 export interface StoreLocation {
@@ -18,7 +18,7 @@ export async function openStore(loc: StoreLocation): Promise<RunStore> {
       throw new BeaconError('BEACON_ERR_USAGE', '--store must be a postgres:// or postgresql:// URL (use --db for a SQLite file)');
     }
     // Loaded only when asked for: SQLite users never load pg.
-    const { openPostgresStore } = await import('./postgres-store.js');
+    const { openPostgresStore } = await import('./postgres/store.js');
     return openPostgresStore(loc.store);
   }
   return openSqliteStore(loc.db ?? './usage.db');

@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { settlePostgresAll } from './settle-postgres.js';
-import type { FromSettleThread, SettleThreadData } from './settle-thread.js';
+import { settlePostgresAll } from './postgres/settle.js';
+import type { FromSettleThread, SettleThreadData } from './sqlite/settle-thread.js';
 
 /** Seconds between settle rounds ($BEACON_SETTLE_SECONDS; 0 turns settling off). */
 export const DEFAULT_SETTLE_SECONDS = 300;
@@ -18,7 +18,7 @@ export interface Settler {
 }
 
 /**
- * Keeps a SQLite store's settled-run aggregates (src/store/settle.ts) current from a worker
+ * Keeps a SQLite store's settled-run aggregates (src/store/sqlite/settle.ts) current from a worker
  * thread, so the reports of a month read them instead of every run. The first round runs soon
  * after start (a store just upgraded to schema v4 gets its aggregates built), then every
  * `seconds`. Never keeps the process alive; failures are logged and retried next round.
@@ -26,7 +26,7 @@ export interface Settler {
 export function startSettler(path: string, seconds: number, log: Logger): Settler | null {
   if (seconds <= 0) return null;
   const data: SettleThreadData = { path, firstMs: Math.min(10_000, seconds * 1000), intervalMs: seconds * 1000 };
-  const worker = new Worker(new URL('./settle-thread.js', import.meta.url), { workerData: data });
+  const worker = new Worker(new URL('./sqlite/settle-thread.js', import.meta.url), { workerData: data });
   worker.unref();
   worker.on('message', (m: FromSettleThread) => {
     if (m.type === 'settled') log.info({ months: m.months, ms: m.ms }, 'settled runs aggregated for reports');
@@ -49,7 +49,7 @@ export function startSettler(path: string, seconds: number, log: Logger): Settle
 }
 
 /**
- * The same for a PostgreSQL store (src/store/settle-postgres.ts), on a timer of the receiver's
+ * The same for a PostgreSQL store (src/store/postgres/settle.ts), on a timer of the receiver's
  * own: the work runs in the database server, the receiver only waits on the pool. Every receiver
  * writing the store may run one; an advisory lock per month keeps two from settling it at once.
  */

@@ -1,4 +1,4 @@
-import type { WireBatch } from '../receiver/batch-wire.js';
+import type { WireBatch } from './sqlite/wire-batch.js';
 import type { CounterName } from './counters.js';
 
 /**
@@ -63,7 +63,7 @@ export interface RunStore {
    */
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult>;
   /**
-   * Optional: the same for a batch already in wire form (src/receiver/batch-wire.ts), which the
+   * Optional: the same for a batch already in wire form (src/store/sqlite/wire-batch.ts), which the
    * receiver then builds record by record as datagrams are accepted. The store thread has it.
    */
   writeWire?(batch: WireBatch, counters: readonly CounterDelta[]): Promise<WriteResult>;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeBatch, encodeBatch, transferables, WireBatchBuilder } from '../../src/receiver/batch-wire.js';
+import { decodeBatch, encodeBatch, transferables, WireBatchBuilder } from '../../src/store/sqlite/wire-batch.js';
 import { RecentKeys } from '../../src/receiver/dedupe.js';
 import type { IngestRecord } from '../../src/store/types.js';
 

@@ -8,7 +8,7 @@ import { RecentKeys } from '../../src/receiver/dedupe.js';
 import { networkKey } from '../../src/receiver/network-key.js';
 import { createPipeline } from '../../src/receiver/pipeline.js';
 import { Stats } from '../../src/receiver/stats.js';
-import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
 import { counters, encoder, query, tempDir, waitFor } from './helpers.js';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -49,8 +49,8 @@ describe('Batcher against a real SQLite store', () => {
 
   it('through the store thread (wire batches): failed batches are kept in order and all commit once the lock is free', async () => {
     tmp = tempDir();
-    // The built receiver, whose WorkerStore starts dist/receiver/store-thread.js.
-    const { WorkerStore } = await import('../../dist/receiver/worker-store.js');
+    // The built receiver, whose WorkerStore starts dist/store/sqlite/store-thread.js.
+    const { WorkerStore } = await import('../../dist/store/sqlite/worker-store.js');
     const built = {
       ...(await import('../../dist/receiver/batcher.js')), ...(await import('../../dist/receiver/pipeline.js')),
       ...(await import('../../dist/receiver/stats.js')), ...(await import('../../dist/receiver/clock.js')), ...(await import('../../dist/receiver/dedupe.js')),

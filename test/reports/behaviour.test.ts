@@ -4,8 +4,8 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultMonth, parseMonth } from '../../src/reports/month.js';
 import { createProgress } from '../../src/reports/progress.js';
-import { refreshBookkeeping } from '../../src/store/bookkeeping.js';
-import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
+import { refreshBookkeeping } from '../../src/store/sqlite/bookkeeping.js';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { hexId, tempDir, TestStore, times, type RunRow } from './store-fixture.js';
 import { jsonReport, runReport } from './run-report.js';
 

@@ -1,14 +1,14 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { settleAll, settleMonth, truncatedDuration } from '../../src/store/settle.js';
-import type { SqliteStore } from '../../src/store/sqlite-store.js';
+import { settleAll, settleMonth, truncatedDuration } from '../../src/store/sqlite/settle.js';
+import type { SqliteStore } from '../../src/store/sqlite/store.js';
 import type { IngestRecord } from '../../src/store/types.js';
 import { hexId, useReceiverStore } from './store-fixture.js';
 import { runReport } from './run-report.js';
 
 /**
- * Settled-run aggregates (schema v4, src/store/settle.ts) are only a shortcut: a report read
+ * Settled-run aggregates (schema v4, src/store/sqlite/settle.ts) are only a shortcut: a report read
  * through them must be byte-identical to one that groups every run. Each check copies the store,
  * removes the copy's settled state (so it takes the full path) and compares every format.
  */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SqliteStore } from '../../src/store/sqlite-store.js';
+import type { SqliteStore } from '../../src/store/sqlite/store.js';
 import type { IngestRecord } from '../../src/store/types.js';
 import { hexId, useReceiverStore } from './store-fixture.js';
 import { jsonReport } from './run-report.js';

@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { refreshBookkeeping } from '../../src/store/bookkeeping.js';
-import { currentSchemaVersion, migrateSqlite } from '../../src/store/migrate-sqlite.js';
-import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
-import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import { refreshBookkeeping } from '../../src/store/sqlite/bookkeeping.js';
+import { currentSchemaVersion, migrateSqlite } from '../../src/store/sqlite/migrate.js';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
 import { afterEach, beforeEach } from 'vitest';
 
 /**

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import { openPostgresStore } from '../../src/store/postgres-store.js';
+import { openSqliteStore } from '../../src/store/sqlite/store.js';
+import { openPostgresStore } from '../../src/store/postgres/store.js';
 import type { ContractRun, ContractStore } from './store-contract.js';
 import { createTestSchema, plainRow } from './pg-helpers.js';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openPostgresStore, type PostgresStore } from '../../src/store/postgres-store.js';
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
 import type { IngestRecord, WriteResult } from '../../src/store/types.js';
 import { createTestSchema, type TestSchema } from './pg-helpers.js';
 import { rec } from './store-contract.js';

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BeaconError } from '../../src/errors.js';
-import { migratePostgres, postgresSchemaVersion } from '../../src/store/migrate-postgres.js';
-import { openPostgresPool, withDefaultUser } from '../../src/store/postgres-connection.js';
-import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../src/store/postgres-migrations.js';
-import { openPostgresStore, PostgresStore } from '../../src/store/postgres-store.js';
-import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-migrations.js';
+import { migratePostgres, postgresSchemaVersion } from '../../src/store/postgres/migrate.js';
+import { openPostgresPool, withDefaultUser } from '../../src/store/postgres/connection.js';
+import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../src/store/postgres/migrations.js';
+import { openPostgresStore, PostgresStore } from '../../src/store/postgres/store.js';
+import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
 import { createTestSchema, PG_URL, schemaUrl, type TestSchema } from './pg-helpers.js';
 import { rec } from './store-contract.js';
 

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import type pg from 'pg';
-import { migratePostgres } from '../../src/store/migrate-postgres.js';
-import { POSTGRES_MIGRATIONS } from '../../src/store/postgres-migrations.js';
-import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
+import { migratePostgres } from '../../src/store/postgres/migrate.js';
+import { POSTGRES_MIGRATIONS } from '../../src/store/postgres/migrations.js';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { hexId, TestStore, tempDir, type RunRow } from '../reports/store-fixture.js';
 
 /**

@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { postgresSchemaVersion } from '../../src/store/migrate-postgres.js';
-import { withDefaultUser } from '../../src/store/postgres-connection.js';
-import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../src/store/postgres-migrations.js';
+import { postgresSchemaVersion } from '../../src/store/postgres/migrate.js';
+import { withDefaultUser } from '../../src/store/postgres/connection.js';
+import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../src/store/postgres/migrations.js';
 import { pruneCommand, type PruneCommandOptions } from '../../src/store/prune-command.js';
 import { runReport } from '../reports/run-report.js';
 import { createTestSchema, type TestSchema } from './pg-helpers.js';

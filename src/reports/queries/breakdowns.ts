@@ -1,4 +1,4 @@
-import { count, type QueryRunner } from '../query-runner.js';
+import { count, type QueryRunner } from '../../store/query-runner.js';
 import { componentPairsSelect, tempTable } from '../dialect.js';
 import { GROUPS } from './month-groups.js';
 

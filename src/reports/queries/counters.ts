@@ -1,6 +1,6 @@
 import { COUNTER_NAMES, REJECT_REASONS } from '../../store/counters.js';
 import { dayRange, type Month } from '../month.js';
-import { count, type QueryRunner } from '../query-runner.js';
+import { count, type QueryRunner } from '../../store/query-runner.js';
 
 /**
  * The receiver's per-day counters summed over the month's UTC days. They describe the whole

@@ -1,4 +1,4 @@
-import { count, type QueryRunner } from '../query-runner.js';
+import { count, type QueryRunner } from '../../store/query-runner.js';
 import { DURATIONS, durationAtRank } from './month-groups.js';
 
 /**

@@ -1,6 +1,6 @@
-import { SETTLED_GROUP_COLUMNS, truncatedDuration } from '../../store/settle.js';
+import { SETTLED_GROUP_COLUMNS, truncatedDuration } from '../../store/sqlite/settle.js';
 import { settledCutSelect, tempTable, unsettledRuns } from '../dialect.js';
-import { num, type QueryRunner } from '../query-runner.js';
+import { num, type QueryRunner } from '../../store/query-runner.js';
 import { runsWhere, type Scope } from './scope.js';
 
 /**
@@ -13,8 +13,8 @@ import { runsWhere, type Scope } from './scope.js';
  * - rep_durations: run lengths of completed runs, truncated to 3 significant digits
  *   (truncatedDuration), with their run count: the histogram and percentiles.
  *
- * Where the store keeps settled-run aggregates (SQLite schema v4, src/store/settle.ts; PostgreSQL
- * v5, src/store/settle-postgres.ts) and they are current for the month (no delete since), both tables are built from those aggregates plus
+ * Where the store keeps settled-run aggregates (SQLite schema v4, src/store/sqlite/settle.ts; PostgreSQL
+ * v5, src/store/postgres/settle.ts) and they are current for the month (no delete since), both tables are built from those aggregates plus
  * the month's runs not settled at their cut: the same result as grouping every run, at a fraction
  * of the cost. Otherwise every run of the month is grouped (one sort).
  */

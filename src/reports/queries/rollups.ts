@@ -1,5 +1,5 @@
 import { BeaconError } from '../../errors.js';
-import { count, type QueryRunner } from '../query-runner.js';
+import { count, type QueryRunner } from '../../store/query-runner.js';
 import { breakdown, COMPONENT_SOURCE, componentBreakdowns, createDimensions, DIMENSIONS, dropDimensions, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './breakdowns.js';
 import type { DurationStats } from './durations.js';
 import { createMonthGroups, dropMonthGroups } from './month-groups.js';

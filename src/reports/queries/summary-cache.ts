@@ -1,4 +1,4 @@
-import { num, type QueryRunner } from '../query-runner.js';
+import { num, type QueryRunner } from '../../store/query-runner.js';
 
 /**
  * Per-month results cached in the store (report_month_cache, schema v2): each month's summary, so

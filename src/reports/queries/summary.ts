@@ -1,4 +1,4 @@
-import { count, num, type QueryRunner } from '../query-runner.js';
+import { count, num, type QueryRunner } from '../../store/query-runner.js';
 import { GROUPS } from './month-groups.js';
 import { durationStats, type DurationStats } from './durations.js';
 import type { Scope } from './scope.js';

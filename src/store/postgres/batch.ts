@@ -1,4 +1,4 @@
-import type { IngestRecord } from './types.js';
+import type { IngestRecord } from '../types.js';
 
 /**
  * Pure helpers of the PostgreSQL store's batch write: splitting a batch so no statement touches a

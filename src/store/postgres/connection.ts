@@ -1,6 +1,6 @@
 import os from 'node:os';
 import pg from 'pg';
-import { BeaconError } from '../errors.js';
+import { BeaconError } from '../../errors.js';
 
 /**
  * A pg Pool from a postgres:// URL, checked by one round trip so a wrong URL, a refused

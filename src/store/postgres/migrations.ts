@@ -1,4 +1,4 @@
-import type { Migration } from './sqlite-migrations.js';
+import type { Migration } from '../sqlite/migrations.js';
 
 /**
  * PostgreSQL schema, as an append-only list of migrations applied at start (migrate-postgres.ts).
@@ -203,8 +203,8 @@ $fn$;
 `,
   },
   {
-    // Settled-run aggregates, as SQLite v4 keeps them (src/store/settle.ts explains the idea; the
-    // PostgreSQL settle is src/store/settle-postgres.ts). With several receivers writing at once
+    // Settled-run aggregates, as SQLite v4 keeps them (src/store/sqlite/settle.ts explains the idea; the
+    // PostgreSQL settle is src/store/postgres/settle.ts). With several receivers writing at once
     // a sequence number is no cut: a batch that drew a lower number may commit after a higher one.
     // A transaction ID is: a run is stamped with the xid (xid8, which never wraps) of the batch
     // that completed it, and a settle takes as its cut the xmin of its own snapshot, below which

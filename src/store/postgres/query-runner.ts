@@ -1,12 +1,12 @@
 import pg from 'pg';
-import { BeaconError } from '../errors.js';
-import type { QueryRunner, Row } from '../reports/query-runner.js';
-import { postgresSchemaVersion } from './migrate-postgres.js';
-import { dbOpenError, POSTGRES_URL, withDefaultUser } from './postgres-connection.js';
-import { POSTGRES_SCHEMA_VERSION } from './postgres-migrations.js';
+import { BeaconError } from '../../errors.js';
+import type { QueryRunner, Row } from '../query-runner.js';
+import { postgresSchemaVersion } from './migrate.js';
+import { dbOpenError, POSTGRES_URL, withDefaultUser } from './connection.js';
+import { POSTGRES_SCHEMA_VERSION } from './migrations.js';
 
 /**
- * The reports' QueryRunner (src/reports/query-runner.ts) on a PostgreSQL store, so the same
+ * The reports' QueryRunner (src/store/query-runner.ts) on a PostgreSQL store, so the same
  * report SQL runs on both stores. One dedicated connection, not a pool: the reports keep a temp
  * table and a transaction across statements, and both live in one session.
  *

@@ -1,8 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
-import { SETTLED_GROUP_COLUMNS, truncatedDuration, type SettleOutcome } from './settle.js';
+import { SETTLED_GROUP_COLUMNS, truncatedDuration, type SettleOutcome } from '../sqlite/settle.js';
 
 /**
- * Settled-run aggregates on PostgreSQL (schema v5): what src/store/settle.ts does for SQLite, with
+ * Settled-run aggregates on PostgreSQL (schema v5): what src/store/sqlite/settle.ts does for SQLite, with
  * a cut that holds while several receivers write at once.
  *
  * A run is stamped, by the upsert that completes it, with that transaction's xid

@@ -1,11 +1,11 @@
 import type { Pool, PoolClient } from 'pg';
-import { BeaconError } from '../errors.js';
-import { MAX_PLAUSIBLE_DURATION_MS } from '../protocol/limits.js';
-import type { CounterName } from './counters.js';
-import { migratePostgres } from './migrate-postgres.js';
-import { dbOpenError, openPostgresPool, type PoolOptions } from './postgres-connection.js';
-import { BatchColumns, dayOfMs, splitBatch } from './postgres-batch.js';
-import type { CounterDelta, IngestRecord, RunStore, WriteResult } from './types.js';
+import { BeaconError } from '../../errors.js';
+import { MAX_PLAUSIBLE_DURATION_MS } from '../../protocol/limits.js';
+import type { CounterName } from '../counters.js';
+import { migratePostgres } from './migrate.js';
+import { dbOpenError, openPostgresPool, type PoolOptions } from './connection.js';
+import { BatchColumns, dayOfMs, splitBatch } from './batch.js';
+import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../types.js';
 
 /**
  * The PostgreSQL store: the same semantics as the SQLite store (sqlite-store.ts), for several
@@ -54,7 +54,7 @@ ORDER BY run COLLATE "C"
 ON CONFLICT (run) DO UPDATE SET
   has_start = greatest(t.has_start, excluded.has_start),
   has_end = greatest(t.has_end, excluded.has_end),
-  -- Completed by this transaction: settled at its xid (schema v5, src/store/settle-postgres.ts).
+  -- Completed by this transaction: settled at its xid (schema v5, src/store/postgres/settle.ts).
   settled_xid = CASE WHEN greatest(t.has_start, excluded.has_start) = 1 AND greatest(t.has_end, excluded.has_end) = 1
     THEN pg_current_xact_id() ELSE t.settled_xid END,
   start_seen_ms = CASE WHEN excluded.has_start = 1 THEN excluded.start_seen_ms ELSE t.start_seen_ms END,

@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
-import { BeaconError } from '../errors.js';
-import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION, type Migration } from './sqlite-migrations.js';
+import { BeaconError } from '../../errors.js';
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION, type Migration } from './migrations.js';
 
 /**
  * Brings a SQLite store to this build's schema. Applied migrations are recorded in

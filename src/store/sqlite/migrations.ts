@@ -148,12 +148,12 @@ CREATE TABLE pruned_months (
     //   a statement journal (a temp file) for every upsert: v2's triggers cost ~14 µs of the
     //   ~21 µs a stored datagram took. The store keeps report_month_changes and user_first_month
     //   itself, once per batch (SqliteStore.apply), and beacon prune counts its deletes; whoever
-    //   writes run_facts by hand must call refreshBookkeeping (src/store/bookkeeping.ts) after.
+    //   writes run_facts by hand must call refreshBookkeeping (src/store/sqlite/bookkeeping.ts) after.
     // - moved_from: set by an upsert that moves a run to an earlier month (its new first datagram
     //   arrived before the stored one), so the store can count the month the run left.
     // - settled_seq: the write sequence (write_seq) of the batch that gave a run both its start and
     //   its end. Such a run never changes again (each upsert only fills a missing half), so
-    //   settled runs are folded into per-month aggregates (report_settled_*, src/store/settle.ts)
+    //   settled runs are folded into per-month aggregates (report_settled_*, src/store/sqlite/settle.ts)
     //   and a report reads those plus only the runs settled later or not at all. The index is
     //   append-mostly (new runs enter their month's NULL segment in rowid order).
     version: 4,

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
-import { BeaconError } from '../errors.js';
-import type { QueryRunner, Row } from './query-runner.js';
+import { BeaconError } from '../../errors.js';
+import type { QueryRunner, Row } from '../query-runner.js';
 
 /**
  * Opens a SQLite store for reporting. Read-write when possible, only so the report can keep its

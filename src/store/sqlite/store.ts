@@ -1,10 +1,10 @@
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database, Statement } from 'better-sqlite3';
-import { BeaconError } from '../errors.js';
-import { MAX_PLAUSIBLE_DURATION_MS } from '../protocol/limits.js';
-import type { CounterName } from './counters.js';
-import { migrateSqlite } from './migrate-sqlite.js';
-import type { CounterDelta, IngestRecord, RunStore, WriteResult } from './types.js';
+import { BeaconError } from '../../errors.js';
+import { MAX_PLAUSIBLE_DURATION_MS } from '../../protocol/limits.js';
+import type { CounterName } from '../counters.js';
+import { migrateSqlite } from './migrate.js';
+import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../types.js';
 
 /**
  * The embedded default store. Dedupe is the primary key: a start (or end) upserts the run's row
@@ -168,7 +168,7 @@ export class SqliteStore implements RunStore {
     const monthChanges = new Map<number, number>();
     const firstMonths = new Map<string, Stored>();
     let stored = 0;
-    // The sequence of this write: runs completed by it are "settled" at it (src/store/settle.ts).
+    // The sequence of this write: runs completed by it are "settled" at it (src/store/sqlite/settle.ts).
     const seq = records.length > 0 ? (this.seqStmt.get() as number) : 0;
     // Sorted by run (stable: a run's start and end keep their arrival order), the inserts walk the
     // primary-key index in order: fewer distinct pages touched per batch (measured ~15% cheaper).

@@ -1,4 +1,4 @@
-import type { IngestRecord, WireFormat } from '../store/types.js';
+import type { IngestRecord, WireFormat } from '../types.js';
 
 /**
  * How a batch of IngestRecords crosses to the store thread. Posting the record objects costs a
