@@ -37,7 +37,7 @@ export function addMonthlyCommand(parent: Command, runner: Runner): Command {
     .option('--min-users <K>', 'suppress cells backed by fewer than K distinct users', positiveInt('--min-users'), 5)
     .option('--raw', 'JSON without small-count suppression (for the maintainers only)')
     .action((opts) =>
-      runner.run(async () => (await import('../reports/command.js')).monthlyCommand(opts)),
+      runner.run(async () => (await import('../commands/monthly.js')).monthlyCommand(opts)),
     );
 }
 
@@ -51,7 +51,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .argument('<command...>', 'the command and its arguments (put them after --)')
     .passThroughOptions()
     .action((command: string[], opts) =>
-      runner.run(async () => (await import('../beacon/commands/run.js')).runCommand(command, opts)),
+      runner.run(async () => (await import('../commands/run.js')).runCommand(command, opts)),
     );
 
   program
@@ -61,7 +61,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--collector <host:port>', 'collector address')
     .option('--opt-out-env <NAME>', 'opt-out variable of the embedding tool', 'PARSL_TRACKING')
     .action((opts) =>
-      runner.run(async () => (await import('../beacon/commands/preview.js')).previewCommand(opts)),
+      runner.run(async () => (await import('../commands/preview.js')).previewCommand(opts)),
     );
 
   for (const enabled of [true, false]) {
@@ -69,7 +69,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
       .command(enabled ? 'enable' : 'disable')
       .description(enabled ? 'Turn usage tracking back on for this user' : 'Turn usage tracking off for this user (persisted)')
       .action(() =>
-        runner.run(async () => (await import('../beacon/commands/consent.js')).consentCommand(enabled)),
+        runner.run(async () => (await import('../commands/consent.js')).consentCommand(enabled)),
       );
   }
 
@@ -87,7 +87,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option('--workers <n>', 'receiver processes sharing the UDP port (see docs/deploy.md)', positiveInt('--workers'), 1)
     .action((opts) =>
-      runner.run(async () => (await import('../receiver/command.js')).receiveCommand(opts)),
+      runner.run(async () => (await import('../commands/receive.js')).receiveCommand(opts)),
     );
 
   const reports = program.command('reports').description('Usage reports for funders and maintainers');
@@ -101,7 +101,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .addOption(new Option('--store <url>', 'PostgreSQL store (postgres://…), instead of --db').env('BEACON_STORE'))
     .option('--json', 'print what was pruned as JSON')
     .action((opts) =>
-      runner.run(async () => (await import('../store/prune-command.js')).pruneCommand(opts)),
+      runner.run(async () => (await import('../commands/prune.js')).pruneCommand(opts)),
     );
 
   program
@@ -109,6 +109,6 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .description('After run_facts of a SQLite store was edited or imported by hand: bring the report bookkeeping back in line')
     .option('--db <path>', 'SQLite store', './usage.db')
     .action((opts) =>
-      runner.run(async () => (await import('../store/refresh-command.js')).refreshCommand(opts)),
+      runner.run(async () => (await import('../commands/refresh.js')).refreshCommand(opts)),
     );
 }

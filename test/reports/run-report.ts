@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { monthlyCommand, type MonthlyOptions } from '../../src/reports/command.js';
+import { monthlyCommand, type MonthlyOptions } from '../../src/commands/monthly.js';
 
 /** Runs the real command in-process, capturing stdout; `now` defaults to 2026-11-15 UTC. */
 export async function runReport(opts: Partial<MonthlyOptions> & { db: string }): Promise<string> {

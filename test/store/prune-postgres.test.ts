@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { postgresSchemaVersion } from '../../src/store/postgres/migrate.js';
 import { withDefaultUser } from '../../src/store/postgres/connection.js';
 import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../src/store/postgres/migrations.js';
-import { pruneCommand, type PruneCommandOptions } from '../../src/store/prune-command.js';
+import { pruneCommand, type PruneCommandOptions } from '../../src/commands/prune.js';
 import { runReport } from '../reports/run-report.js';
 import { createTestSchema, type TestSchema } from './pg-helpers.js';
 import { buildSqliteStore, copyToPostgres, withoutRollupNote } from './prune-fixture.js';

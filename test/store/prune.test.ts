@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { refreshBookkeeping } from '../../src/store/sqlite/bookkeeping.js';
 import { currentSchemaVersion } from '../../src/store/sqlite/migrate.js';
-import { pruneCommand, type PruneCommandOptions } from '../../src/store/prune-command.js';
+import { pruneCommand, type PruneCommandOptions } from '../../src/commands/prune.js';
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
 import { runReport } from '../reports/run-report.js';
 import { buildSqliteStore, withoutRollupNote } from './prune-fixture.js';

@@ -1,15 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BeaconError } from '../errors.js';
-import { buildReport } from './build-report.js';
-import { collectMonth } from './collect.js';
-import { defaultMonth, parseMonth } from './month.js';
-import { createProgress } from './progress.js';
+import { buildReport } from '../reports/build-report.js';
+import { collectMonth } from '../reports/collect.js';
+import { defaultMonth, parseMonth } from '../reports/month.js';
+import { createProgress } from '../reports/progress.js';
 import type { QueryRunner } from '../store/query-runner.js';
-import { renderCsvSections, renderCsvStream } from './render-csv.js';
-import { renderHtml } from './render-html.js';
-import { startReportHelper } from './report-helper.js';
-import { renderMarkdown } from './render-md.js';
+import { renderCsvSections, renderCsvStream } from '../reports/render-csv.js';
+import { renderHtml } from '../reports/render-html.js';
+import { startReportHelper } from '../reports/report-helper.js';
+import { renderMarkdown } from '../reports/render-md.js';
 import { openSqliteRunner } from '../store/sqlite/query-runner.js';
 
 /**

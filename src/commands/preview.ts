@@ -1,9 +1,9 @@
-import { BeaconError } from '../../errors.js';
-import { createRunEncoder, parseCollector } from '../../protocol/index.js';
-import { envConsent, resolveConfig } from '../config.js';
-import { buildIdentity } from '../emitter.js';
-import { detectCi } from '../ci-detect.js';
-import { hasValidSecret, newSecret, readState } from '../state-file.js';
+import { BeaconError } from '../errors.js';
+import { createRunEncoder, parseCollector } from '../protocol/index.js';
+import { envConsent, resolveConfig } from '../beacon/config.js';
+import { buildIdentity } from '../beacon/emitter.js';
+import { detectCi } from '../beacon/ci-detect.js';
+import { hasValidSecret, newSecret, readState } from '../beacon/state-file.js';
 
 export interface PreviewOptions {
   project?: string;

@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { constants } from 'node:os';
-import { BeaconError } from '../../errors.js';
-import { parseCollector } from '../../protocol/index.js';
-import { existingFile } from '../ids.js';
-import { HOOKED_SIGNALS } from '../exit-hooks.js';
-import { openRun } from '../open-run.js';
+import { BeaconError } from '../errors.js';
+import { parseCollector } from '../protocol/index.js';
+import { existingFile } from '../beacon/ids.js';
+import { HOOKED_SIGNALS } from '../beacon/exit-hooks.js';
+import { openRun } from '../beacon/open-run.js';
 
 export interface RunOptions {
   project?: string;

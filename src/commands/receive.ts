@@ -1,8 +1,8 @@
 import cluster from 'node:cluster';
 import v8 from 'node:v8';
-import { resolveReceiveOptions, type ReceiveCliOptions } from './options.js';
-import { runReceiver } from './receiver.js';
-import { currentRole } from './worker-role.js';
+import { resolveReceiveOptions, type ReceiveCliOptions } from '../receiver/options.js';
+import { runReceiver } from '../receiver/receiver.js';
+import { currentRole } from '../receiver/worker-role.js';
 
 /**
  * `beacon receive`: one receiver in this process, or with `--workers N` a primary that runs N
@@ -22,7 +22,7 @@ export async function receiveCommand(cli: ReceiveCliOptions): Promise<number> {
       cluster.worker?.disconnect();
     }
   }
-  if (opts.workers > 1) return (await import('./workers.js')).runWorkers(opts);
+  if (opts.workers > 1) return (await import('../receiver/workers.js')).runWorkers(opts);
   return runReceiver(opts);
 }
 

@@ -1,6 +1,6 @@
-import { BeaconError } from '../../errors.js';
-import { DEFAULT_OPT_OUT_ENV, envConsent, stateDirFromEnv, STATE_FILE_NAME } from '../config.js';
-import { readState, writeState } from '../state-file.js';
+import { BeaconError } from '../errors.js';
+import { DEFAULT_OPT_OUT_ENV, envConsent, stateDirFromEnv, STATE_FILE_NAME } from '../beacon/config.js';
+import { readState, writeState } from '../beacon/state-file.js';
 import { join } from 'node:path';
 
 export interface ConsentOptions {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { BeaconError } from '../errors.js';
-import { refreshBookkeeping } from './sqlite/bookkeeping.js';
-import { migrateSqlite } from './sqlite/migrate.js';
+import { refreshBookkeeping } from '../store/sqlite/bookkeeping.js';
+import { migrateSqlite } from '../store/sqlite/migrate.js';
 
 /**
  * `beacon refresh [--db path]`: after run_facts of a SQLite store was written by anything other

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { BeaconError } from '../errors.js';
-import type { QueryRunner } from './query-runner.js';
-import { migrateSqlite } from './sqlite/migrate.js';
-import { POSTGRES_URL } from './postgres/connection.js';
-import { pruneStore, type MonthOutcome } from './prune.js';
+import type { QueryRunner } from '../store/query-runner.js';
+import { migrateSqlite } from '../store/sqlite/migrate.js';
+import { POSTGRES_URL } from '../store/postgres/connection.js';
+import { pruneStore, type MonthOutcome } from '../store/prune.js';
 
 /**
  * `beacon prune --older-than 60d [--db path | --store url] [--json]`: migrate the store to this
@@ -43,9 +43,9 @@ async function openForPrune(opts: PruneCommandOptions): Promise<QueryRunner> {
       throw new BeaconError('BEACON_ERR_USAGE', '--store must be a postgres:// or postgresql:// URL (use --db for a SQLite file)');
     }
     // Loaded only when asked for: SQLite users never load pg.
-    const { openPostgresPool } = await import('./postgres/connection.js');
-    const { migratePostgres } = await import('./postgres/migrate.js');
-    const { openPostgresRunner } = await import('./postgres/query-runner.js');
+    const { openPostgresPool } = await import('../store/postgres/connection.js');
+    const { migratePostgres } = await import('../store/postgres/migrate.js');
+    const { openPostgresRunner } = await import('../store/postgres/query-runner.js');
     const pool = await openPostgresPool(opts.store);
     try {
       await migratePostgres(pool);
@@ -71,7 +71,7 @@ async function openForPrune(opts: PruneCommandOptions): Promise<QueryRunner> {
     const why = e instanceof Error ? e.message : String(e);
     throw new BeaconError('BEACON_ERR_DB_OPEN', `cannot open SQLite store ${file}: ${why}`, { cause: e });
   }
-  const { openSqliteRunner } = await import('./sqlite/query-runner.js');
+  const { openSqliteRunner } = await import('../store/sqlite/query-runner.js');
   const runner = openSqliteRunner(file);
   if (!runner.writable) {
     await runner.close();
