@@ -4,7 +4,7 @@ import { BeaconError } from '../errors.js';
 import type { QueryRunner } from '../store/query-runner.js';
 import { migrateSqlite } from '../store/sqlite/migrate.js';
 import { POSTGRES_URL } from '../store/postgres/connection.js';
-import { pruneStore, type MonthOutcome } from '../store/prune.js';
+import { pruneStore, type MonthOutcome } from '../retention/prune.js';
 
 /**
  * `beacon prune --older-than 60d [--db path | --store url] [--json]`: migrate the store to this

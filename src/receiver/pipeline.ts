@@ -3,15 +3,15 @@ import { decodeParsl } from '../protocol/parsl.js';
 import type { RejectReason } from '../store/counters.js';
 import type { IngestRecord } from '../store/types.js';
 import type { ReceiverClock } from './clock.js';
-import { decodeDatagram } from './decode.js';
+import { decodeDatagram } from '../protocol/decode.js';
 import type { RecentKeys } from './dedupe.js';
 import { fromNative, fromParsl } from './normalize.js';
-import { checkComponents, plausibleClientMs, plausibleDuration } from './plausibility.js';
+import { checkComponents, plausibleClientMs, plausibleDuration } from '../protocol/plausibility.js';
 import { networkLabel } from './network-key.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { DatagramSink } from './listen.js';
 import type { Stats } from './stats.js';
-import { compileNativeValidator } from './validate.js';
+import { compileNativeValidator } from '../protocol/validate.js';
 
 export interface PipelineDeps {
   clock: ReceiverClock;

@@ -142,7 +142,7 @@ export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promi
 
   await db.exec('BEGIN');
   try {
-    // A pruned month is answered by its rollup (src/store/prune.ts); without one (the project had
+    // A pruned month is answered by its rollup (src/retention/prune.ts); without one (the project had
     // no runs that month) the usual path finds no runs, exactly as before pruning.
     const pruned = await prunedMonths(db);
     const fromRollups = months.filter((m) => pruned.has(m.key));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeParsl } from '../../src/protocol/parsl.js';
 import { ReceiverClock } from '../../src/receiver/clock.js';
-import { decodeDatagram } from '../../src/receiver/decode.js';
+import { decodeDatagram } from '../../src/protocol/decode.js';
 import { RecentKeys } from '../../src/receiver/dedupe.js';
 import { KernelDrops } from '../../src/receiver/kernel-drops.js';
 import { networkKey, networkLabel } from '../../src/receiver/network-key.js';

@@ -163,7 +163,7 @@ CREATE TRIGGER run_facts_changes_delete AFTER DELETE ON run_facts
 `,
   },
   {
-    // Retention: the same tables as SQLite v3 (see sqlite-migrations.ts, src/store/prune.ts).
+    // Retention: the same tables as SQLite v3 (see sqlite-migrations.ts, src/retention/prune.ts).
     version: 3,
     name: 'monthly rollups, pruned months',
     sql: `

@@ -117,7 +117,7 @@ CREATE TABLE report_month_cache (
 `,
   },
   {
-    // Retention (beacon prune, src/store/prune.ts). A pruned month's report is rebuilt from its
+    // Retention (beacon prune, src/retention/prune.ts). A pruned month's report is rebuilt from its
     // rollups: per (month, scope) the reports' own aggregates as one JSON value (no per-run rows, no
     // IDs), raw counts — suppression is applied when a report is rendered. pruned_months marks the
     // months whose raw runs are gone, so reports know to read the rollups. Both are kept forever.

@@ -1,6 +1,6 @@
 import { isAscii, isUtf8 } from 'node:buffer';
-import { RECEIVER_MAX_BYTES } from '../protocol/limits.js';
-import { FLAG_NON_ASCII, FLAG_TRUNCATED } from './native-udp.js';
+import { RECEIVER_MAX_BYTES } from './limits.js';
+import { FLAG_NON_ASCII, FLAG_TRUNCATED } from '../receiver/native-udp.js';
 import type { RejectReason } from '../store/counters.js';
 
 /** What a datagram turned out to be after size → UTF-8 → JSON, before any field is trusted. */

@@ -1,5 +1,5 @@
-import { MAX_PLAUSIBLE_DURATION_MS } from '../protocol/limits.js';
-import type { Components } from '../protocol/types.js';
+import { MAX_PLAUSIBLE_DURATION_MS } from './limits.js';
+import type { Components } from './types.js';
 
 /**
  * Checks the schema cannot express. JSON Schema's `integer` accepts 1e300, so client times and

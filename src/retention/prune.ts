@@ -2,7 +2,7 @@ import { MAX_COMPONENT_KEYS, TOP_N } from '../reports/collect.js';
 import { monthFromKey, type Month } from '../reports/month.js';
 import { computeRollup } from '../reports/queries/rollups.js';
 import { scopeKey } from '../reports/queries/scope.js';
-import { count, num, type QueryRunner } from './query-runner.js';
+import { count, num, type QueryRunner } from '../store/query-runner.js';
 
 /**
  * Retention: roll a month's raw runs into monthly rollups (kept forever), then delete the runs.

@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv';
 import type { ValidateFunction } from 'ajv';
-import { loadProtocolSchema } from '../protocol/schema.js';
-import type { BeaconMessage } from '../protocol/types.js';
+import { loadProtocolSchema } from './schema.js';
+import type { BeaconMessage } from './types.js';
 
 /**
  * The protocol's JSON Schema compiled once at start. `allErrors: false` stops at the first error:
