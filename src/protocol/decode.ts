@@ -1,7 +1,14 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import { RECEIVER_MAX_BYTES } from './limits.js';
-import { FLAG_NON_ASCII, FLAG_TRUNCATED } from '../receiver/native-udp.js';
-import type { RejectReason } from '../store/counters.js';
+import type { RejectReason } from './reject-reasons.js';
+
+/**
+ * What the socket reader already knows about a datagram, as bit flags (the native reader in
+ * native/udp-batch writes the same values): it was longer than the reader's slot, or it holds a
+ * byte above 0x7f.
+ */
+export const FLAG_TRUNCATED = 1;
+export const FLAG_NON_ASCII = 2;
 
 /** What a datagram turned out to be after size → UTF-8 → JSON, before any field is trusted. */
 export type Decoded =

@@ -5,7 +5,8 @@ import { isIP } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { BeaconError } from '../errors.js';
 import { RECEIVER_MAX_BYTES } from '../protocol/limits.js';
-import { FLAG_NON_ASCII, META, nativeUdp, type NativeUdp } from './native-udp.js';
+import { FLAG_NON_ASCII } from '../protocol/decode.js';
+import { META, nativeUdp, type NativeUdp } from './native-udp.js';
 import { networkKey } from './network-key.js';
 
 /** Asked of the kernel so bursts and commit pauses are absorbed rather than dropped. */

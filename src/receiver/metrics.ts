@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { BeaconError } from '../errors.js';
-import { REJECT_REASONS } from '../store/counters.js';
+import { REJECT_REASONS } from '../protocol/reject-reasons.js';
 import type { Stats } from './stats.js';
 
 export interface MetricsSources {

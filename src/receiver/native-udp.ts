@@ -14,9 +14,8 @@ export interface NativeUdp {
   closeFd(fd: number): void;
 }
 
-/** Per datagram flags written by the native reader (and by the dgram path, for the same pipeline). */
-export const FLAG_TRUNCATED = 1;
-export const FLAG_NON_ASCII = 2;
+// The per-datagram flags the reader writes (FLAG_TRUNCATED, FLAG_NON_ASCII) are the decoder's
+// input, so they are defined beside it: src/protocol/decode.ts.
 /** Numbers per datagram in the meta array: length, flags, network key. */
 export const META = 3;
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { decodeParsl } from '../protocol/parsl.js';
-import type { RejectReason } from '../store/counters.js';
+import type { RejectReason } from '../protocol/reject-reasons.js';
 import type { IngestRecord } from '../store/types.js';
 import type { ReceiverClock } from './clock.js';
 import { decodeDatagram } from '../protocol/decode.js';

@@ -1,4 +1,5 @@
-import { COUNTER_NAMES, type CounterName, type RejectReason } from '../store/counters.js';
+import type { RejectReason } from '../protocol/reject-reasons.js';
+import { COUNTER_NAMES, type CounterName } from '../store/counters.js';
 import type { CounterDelta, WriteResult } from '../store/types.js';
 
 type Counts = Record<CounterName, number>;

@@ -1,16 +1,9 @@
+import { REJECT_REASONS, type RejectReason } from '../protocol/reject-reasons.js';
+
 /**
  * Names of the receiver's counters, shared by the receiver (which increments, logs, exports and
  * persists them per UTC day in `daily_counters`) and the reports (which read them back).
  */
-export const REJECT_REASONS = [
-  'oversized',
-  'not_json',
-  'schema',
-  'implausible',
-  'unknown_protocol',
-  'rate_limited',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export const COUNTER_NAMES = [
   'received',

@@ -1,8 +1,8 @@
-import type { WireBatch } from './sqlite/wire-batch.js';
 import type { CounterName } from './counters.js';
 
 /**
- * The narrow interface between ingest and storage. The receiver's pipeline (decode → validate →
+ * The store's contracts: what the receiver hands a store, and what both backends (store/sqlite/,
+ * store/postgres/) implement. The narrow interface between ingest and storage. The receiver's pipeline (decode → validate →
  * dedupe → batch) produces IngestRecords and hands batches to a RunStore; it never sees SQL.
  * SQLite (default) and PostgreSQL implement it.
  */
@@ -63,9 +63,31 @@ export interface RunStore {
    */
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult>;
   /**
-   * Optional: the same for a batch already in wire form (src/store/sqlite/wire-batch.ts), which the
+   * Optional: the same for a batch already in wire form (WireBatch below), which the
    * receiver then builds record by record as datagrams are accepted. The store thread has it.
    */
   writeWire?(batch: WireBatch, counters: readonly CounterDelta[]): Promise<WriteResult>;
   close(): Promise<void>;
 }
+
+/**
+ * A batch of IngestRecords in flat form, for crossing to a store thread with one memcpy per array
+ * (why, and the encoding: src/store/sqlite/wire-batch.ts, which builds and reads it).
+ */
+export interface WireBatch {
+  count: number;
+  /** The records' strings, UTF-8, back to back. */
+  bytes: Uint8Array;
+  lengths: Int32Array;
+  numbers: Float64Array;
+}
+
+/** One step of a store's schema: applied once, in version order, never edited once shipped. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** What settling one month into its settled-run aggregates did (both stores). */
+export type SettleOutcome = 'unchanged' | 'extended' | 'rebuilt' | 'raced';

@@ -2,7 +2,8 @@ import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBeaconError } from '../../src/errors.js';
 import { listenUdp, type Listening } from '../../src/receiver/listen.js';
-import { FLAG_NON_ASCII, FLAG_TRUNCATED, nativeUdp } from '../../src/receiver/native-udp.js';
+import { FLAG_NON_ASCII, FLAG_TRUNCATED } from '../../src/protocol/decode.js';
+import { nativeUdp } from '../../src/receiver/native-udp.js';
 import { networkKey } from '../../src/receiver/network-key.js';
 import { waitFor } from './helpers.js';
 

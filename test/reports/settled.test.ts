@@ -1,7 +1,8 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { settleAll, settleMonth, truncatedDuration } from '../../src/store/sqlite/settle.js';
+import { truncatedDuration } from '../../src/store/columns.js';
+import { settleAll, settleMonth } from '../../src/store/sqlite/settle.js';
 import type { SqliteStore } from '../../src/store/sqlite/store.js';
 import type { IngestRecord } from '../../src/store/types.js';
 import { hexId, useReceiverStore } from './store-fixture.js';

@@ -1,4 +1,5 @@
-import { COUNTER_NAMES, REJECT_REASONS } from '../../store/counters.js';
+import { REJECT_REASONS } from '../../protocol/reject-reasons.js';
+import { COUNTER_NAMES } from '../../store/counters.js';
 import { dayRange, type Month } from '../month.js';
 import { count, type QueryRunner } from '../../store/query-runner.js';
 

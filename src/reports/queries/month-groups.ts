@@ -1,4 +1,4 @@
-import { SETTLED_GROUP_COLUMNS, truncatedDuration } from '../../store/sqlite/settle.js';
+import { SETTLED_GROUP_COLUMNS, truncatedDuration } from '../../store/columns.js';
 import { settledCutSelect, tempTable, unsettledRuns } from '../dialect.js';
 import { num, type QueryRunner } from '../../store/query-runner.js';
 import { runsWhere, type Scope } from './scope.js';

@@ -1,7 +1,7 @@
 import type { ClientBase, Pool } from 'pg';
 import { BeaconError } from '../../errors.js';
 import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from './migrations.js';
-import type { Migration } from '../sqlite/migrations.js';
+import type { Migration } from '../types.js';
 
 /**
  * Brings a PostgreSQL store to this build's schema, in the schema the connection's search_path

@@ -1,4 +1,5 @@
-import type { Migration } from '../sqlite/migrations.js';
+import { RUNS_VIEW_DDL } from '../columns.js';
+import type { Migration } from '../types.js';
 
 /**
  * PostgreSQL schema, as an append-only list of migrations applied at start (migrate-postgres.ts).
@@ -54,11 +55,7 @@ CREATE TABLE run_facts (
 );
 CREATE INDEX run_facts_month ON run_facts (month, project);
 
-CREATE VIEW runs AS
-SELECT run, project, user_id, host_id, script_id, version, runtime, os, arch, ci,
-       first_seen_ms, exit_code, duration_ms, has_start, has_end, format,
-       month, eph, weak_ids, components, start_seen_ms, end_seen_ms
-FROM run_facts;
+${RUNS_VIEW_DDL}
 
 CREATE TABLE daily_counters (
   day   text COLLATE "C" NOT NULL,

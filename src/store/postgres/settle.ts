@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
-import { SETTLED_GROUP_COLUMNS, truncatedDuration, type SettleOutcome } from '../sqlite/settle.js';
+import { SETTLED_GROUP_COLUMNS, truncatedDuration } from '../columns.js';
+import type { SettleOutcome } from '../types.js';
 
 /**
  * Settled-run aggregates on PostgreSQL (schema v5): what src/store/sqlite/settle.ts does for SQLite, with

@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { BeaconError } from '../../errors.js';
-import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION, type Migration } from './migrations.js';
+import type { Migration } from '../types.js';
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from './migrations.js';
 
 /**
  * Brings a SQLite store to this build's schema. Applied migrations are recorded in

@@ -1,3 +1,6 @@
+import { RUNS_VIEW_DDL } from '../columns.js';
+import type { Migration } from '../types.js';
+
 /**
  * SQLite schema, as an append-only list of migrations applied at open. Never edit a migration that
  * has shipped: add a new one. docs/storage.md documents the resulting tables and the `runs` view.
@@ -7,12 +10,6 @@
  * `month` (UTC YYYYMM of the receiver clock at the first datagram) is stored, not derived at query
  * time, so monthly reports are index range scans.
  */
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
-
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -46,11 +43,7 @@ CREATE TABLE run_facts (
 );
 CREATE INDEX run_facts_month ON run_facts (month, project);
 
-CREATE VIEW runs AS
-SELECT run, project, user_id, host_id, script_id, version, runtime, os, arch, ci,
-       first_seen_ms, exit_code, duration_ms, has_start, has_end, format,
-       month, eph, weak_ids, components, start_seen_ms, end_seen_ms
-FROM run_facts;
+${RUNS_VIEW_DDL}
 
 CREATE TABLE daily_counters (
   day   TEXT NOT NULL,

@@ -1,4 +1,6 @@
 import type { Database } from 'better-sqlite3';
+import { SETTLED_GROUP_COLUMNS, truncatedDuration } from '../columns.js';
+import type { SettleOutcome } from '../types.js';
 
 /**
  * Settled runs folded into per-month aggregates (SQLite schema v4), so a monthly report reads a
@@ -16,24 +18,6 @@ import type { Database } from 'better-sqlite3';
  * so no lock is waited for); the cost is one grouping of the month's groups plus the new runs.
  */
 
-/** What a report groups by, minus has_start/has_end (both 1 for a settled run). */
-export const SETTLED_GROUP_COLUMNS = 'project, user_id, host_id, script_id, exit_code, format, eph, version, runtime, os, arch, ci, components';
-
-/**
- * A run length truncated to 3 significant digits (integer ms, portable SQL). Truncating, not
- * rounding, keeps every run in its histogram bin (all bin edges have ≤ 3 significant digits);
- * percentiles taken on it are within 0.1 % of the exact value. Reports use it everywhere, so a
- * figure never depends on whether a month was settled.
- */
-export function truncatedDuration(col = 'duration_ms'): string {
-  const steps: string[] = [`WHEN ${col} < 1000 THEN ${col}`];
-  for (let digits = 4, unit = 10; digits <= 12; digits++, unit *= 10) {
-    steps.push(`WHEN ${col} < ${10 ** digits} THEN ${col} / ${unit} * ${unit}`);
-  }
-  return `CASE ${steps.join(' ')} ELSE ${col} END`;
-}
-
-export type SettleOutcome = 'unchanged' | 'extended' | 'rebuilt' | 'raced';
 
 interface MonthState {
   seq: number;

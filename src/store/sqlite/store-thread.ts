@@ -1,8 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isBeaconError } from '../../errors.js';
 import { openSqliteStore, type SqliteStore } from './store.js';
-import type { CounterDelta } from '../types.js';
-import { decodeBatch, type WireBatch } from './wire-batch.js';
+import type { CounterDelta, WireBatch } from '../types.js';
+import { decodeBatch } from './wire-batch.js';
 
 /**
  * Worker-thread side of WorkerStore: owns the SQLite connection so commits (tens of ms for a big

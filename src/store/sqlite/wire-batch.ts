@@ -1,4 +1,4 @@
-import type { IngestRecord, WireFormat } from '../types.js';
+import type { IngestRecord, WireBatch, WireFormat } from '../types.js';
 
 /**
  * How a batch of IngestRecords crosses to the store thread. Posting the record objects costs a
@@ -10,15 +10,9 @@ import type { IngestRecord, WireFormat } from '../types.js';
  * load the garbage collector no longer copies and promotes thousands of records and their strings
  * per batch; and a batch crosses as three typed arrays, which a structured clone copies with one
  * memcpy each. The store thread rebuilds the records from the bytes. Lengths rather than a
- * separator: any text, including components with any character, survives.
+ * separator: any text, including components with any character, survives. (The WireBatch contract
+ * itself is the store's: src/store/types.ts.)
  */
-export interface WireBatch {
-  count: number;
-  /** The records' strings, UTF-8, back to back. */
-  bytes: Uint8Array;
-  lengths: Int32Array;
-  numbers: Float64Array;
-}
 
 /** String fields per record, in this order: see WireBatchBuilder.add. */
 const STRINGS = 10;

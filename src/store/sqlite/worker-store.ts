@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { BeaconError, ERROR_CODES, type ErrorCode } from '../../errors.js';
-import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../types.js';
-import { encodeBatch, transferables, type WireBatch } from './wire-batch.js';
+import type { CounterDelta, IngestRecord, RunStore, WireBatch, WriteResult } from '../types.js';
+import { encodeBatch, transferables } from './wire-batch.js';
 import type { FromStoreThread, ToStoreThread } from './store-thread.js';
 
 /**
