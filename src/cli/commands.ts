@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_DB } from '../store/location.js';
 
 /**
  * Command declarations only. Each action lazily imports the module that does the work, so
@@ -18,6 +19,16 @@ function portNumber(v: string): number {
   return Number(v);
 }
 
+/**
+ * `--db` and `--store` (with its $BEACON_STORE fallback), declared once for every command that
+ * opens a store; src/store/open-store.ts turns them into a store. `refresh` works on SQLite only.
+ */
+function storeOptions(cmd: Command, postgres = true): Command {
+  cmd.option('--db <path>', 'SQLite store', DEFAULT_DB);
+  if (postgres) cmd.addOption(new Option('--store <url>', 'PostgreSQL store (postgres://…), instead of --db').env('BEACON_STORE'));
+  return cmd;
+}
+
 export type ActionResult = Promise<number | void>;
 /** Set by the entry point; commands store their result here so runMain can exit with it. */
 export interface Runner {
@@ -25,12 +36,11 @@ export interface Runner {
 }
 
 export function addMonthlyCommand(parent: Command, runner: Runner): Command {
-  return parent
+  const monthly = parent
     .command('monthly')
     .description('Build the funder-ready monthly usage report')
-    .option('--month <YYYY-MM>', 'month to report (default: the last complete UTC month)')
-    .option('--db <path>', 'SQLite store', './usage.db')
-    .addOption(new Option('--store <url>', 'PostgreSQL store (postgres://…), instead of --db').env('BEACON_STORE'))
+    .option('--month <YYYY-MM>', 'month to report (default: the last complete UTC month)');
+  return storeOptions(monthly)
     .option('--project <name>', 'only runs of this project')
     .option('--format <fmt>', 'md, html, json or csv', 'md')
     .option('--out <path>', 'write to this file (csv: a directory) instead of stdout')
@@ -73,13 +83,12 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
       );
   }
 
-  program
+  const receive = program
     .command('receive')
     .description('Run the collector daemon: validate, dedupe and store datagrams')
     .option('--host <addr>', 'address to listen on', '0.0.0.0')
-    .option('--port <n>', 'UDP port', portNumber, 50077)
-    .option('--db <path>', 'SQLite store', './usage.db')
-    .addOption(new Option('--store <url>', 'PostgreSQL store (postgres://…), instead of --db').env('BEACON_STORE'))
+    .option('--port <n>', 'UDP port', portNumber, 50077);
+  storeOptions(receive)
     .option('--flush-ms <ms>', 'commit accepted datagrams at least this often', positiveInt('--flush-ms'), 100)
     .option('--metrics-port <n>', 'serve Prometheus metrics on this TCP port', portNumber)
     .option('--metrics-host <addr>', 'address for the metrics server', '127.0.0.1')
@@ -93,22 +102,20 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
   const reports = program.command('reports').description('Usage reports for funders and maintainers');
   addMonthlyCommand(reports, runner);
 
-  program
+  const prune = program
     .command('prune')
     .description('Roll raw runs older than a cutoff into monthly aggregates kept forever, then delete them')
-    .requiredOption('--older-than <age>', 'e.g. 60d')
-    .option('--db <path>', 'SQLite store', './usage.db')
-    .addOption(new Option('--store <url>', 'PostgreSQL store (postgres://…), instead of --db').env('BEACON_STORE'))
+    .requiredOption('--older-than <age>', 'e.g. 60d');
+  storeOptions(prune)
     .option('--json', 'print what was pruned as JSON')
     .action((opts) =>
       runner.run(async () => (await import('../commands/prune.js')).pruneCommand(opts)),
     );
 
-  program
+  const refresh = program
     .command('refresh')
-    .description('After run_facts of a SQLite store was edited or imported by hand: bring the report bookkeeping back in line')
-    .option('--db <path>', 'SQLite store', './usage.db')
-    .action((opts) =>
-      runner.run(async () => (await import('../commands/refresh.js')).refreshCommand(opts)),
-    );
+    .description('After run_facts of a SQLite store was edited or imported by hand: bring the report bookkeeping back in line');
+  storeOptions(refresh, false).action((opts) =>
+    runner.run(async () => (await import('../commands/refresh.js')).refreshCommand(opts)),
+  );
 }

@@ -5,12 +5,11 @@ import { buildReport } from '../reports/build-report.js';
 import { collectMonth } from '../reports/collect.js';
 import { defaultMonth, parseMonth } from '../reports/month.js';
 import { createProgress } from '../reports/progress.js';
-import type { QueryRunner } from '../store/query-runner.js';
 import { renderCsvSections, renderCsvStream } from '../reports/render-csv.js';
 import { renderHtml } from '../reports/render-html.js';
 import { startReportHelper } from '../reports/report-helper.js';
 import { renderMarkdown } from '../reports/render-md.js';
-import { openSqliteRunner } from '../store/sqlite/query-runner.js';
+import { openQueryRunner } from '../store/open-store.js';
 
 /**
  * `reports monthly` / `beacon reports monthly`: validate the options, read the store, build the
@@ -39,12 +38,6 @@ function checkFormat(f: string): Format {
     throw new BeaconError('BEACON_ERR_BAD_FORMAT', `--format must be one of ${FORMATS.join(', ')}, got ${JSON.stringify(f.slice(0, 40))}`);
   }
   return f as Format;
-}
-
-/** SQLite (--db) or PostgreSQL (--store / BEACON_STORE): the same QueryRunner, the same report SQL. */
-async function openStore(opts: MonthlyOptions): Promise<QueryRunner> {
-  if (opts.store) return (await import('../store/postgres/query-runner.js')).openPostgresRunner(opts.store);
-  return openSqliteRunner(opts.db);
 }
 
 /** Write atomically (temp file + rename), so a failed write never leaves half a report behind. */
@@ -87,7 +80,7 @@ export async function monthlyCommand(opts: MonthlyOptions): Promise<number> {
   const project = opts.project === undefined ? null : String(opts.project);
   const stderr = opts.stderr ?? process.stderr;
   const progress = createProgress(stderr);
-  const db = await openStore(opts);
+  const db = await openQueryRunner(opts);
   // SQLite: a second thread for the past months, and for loading vega while the store is queried.
   const helper = db.file !== undefined ? startReportHelper(db.file, format === 'html') : undefined;
   let report;

@@ -1,10 +1,8 @@
-import fs from 'node:fs';
-import BetterSqlite3 from 'better-sqlite3';
 import { BeaconError } from '../errors.js';
-import type { QueryRunner } from '../store/query-runner.js';
-import { migrateSqlite } from '../store/sqlite/migrate.js';
-import { POSTGRES_URL } from '../store/postgres/connection.js';
 import { pruneStore, type MonthOutcome } from '../retention/prune.js';
+import { DEFAULT_DB } from '../store/location.js';
+import { openQueryRunner } from '../store/open-store.js';
+import type { QueryRunner } from '../store/query-runner.js';
 
 /**
  * `beacon prune --older-than 60d [--db path | --store url] [--json]`: migrate the store to this
@@ -38,44 +36,10 @@ export function parseAge(text: string): number {
 }
 
 async function openForPrune(opts: PruneCommandOptions): Promise<QueryRunner> {
-  if (opts.store) {
-    if (!POSTGRES_URL.test(opts.store)) {
-      throw new BeaconError('BEACON_ERR_USAGE', '--store must be a postgres:// or postgresql:// URL (use --db for a SQLite file)');
-    }
-    // Loaded only when asked for: SQLite users never load pg.
-    const { openPostgresPool } = await import('../store/postgres/connection.js');
-    const { migratePostgres } = await import('../store/postgres/migrate.js');
-    const { openPostgresRunner } = await import('../store/postgres/query-runner.js');
-    const pool = await openPostgresPool(opts.store);
-    try {
-      await migratePostgres(pool);
-    } finally {
-      await pool.end();
-    }
-    return openPostgresRunner(opts.store);
-  }
-  const file = opts.db ?? './usage.db';
-  if (!fs.existsSync(file)) {
-    throw new BeaconError('BEACON_ERR_DB_MISSING', `no SQLite store at ${file} (give --db PATH of a store written by \`beacon receive\`)`);
-  }
-  try {
-    const db = new BetterSqlite3(file, { fileMustExist: true });
-    try {
-      db.pragma('busy_timeout = 5000');
-      migrateSqlite(db);
-    } finally {
-      db.close();
-    }
-  } catch (e) {
-    if (e instanceof BeaconError) throw e;
-    const why = e instanceof Error ? e.message : String(e);
-    throw new BeaconError('BEACON_ERR_DB_OPEN', `cannot open SQLite store ${file}: ${why}`, { cause: e });
-  }
-  const { openSqliteRunner } = await import('../store/sqlite/query-runner.js');
-  const runner = openSqliteRunner(file);
+  const runner = await openQueryRunner(opts, { migrate: true });
   if (!runner.writable) {
     await runner.close();
-    throw new BeaconError('BEACON_ERR_DB_OPEN', `cannot prune ${file}: the store is read-only for this user`);
+    throw new BeaconError('BEACON_ERR_DB_OPEN', `cannot prune ${opts.db ?? DEFAULT_DB}: the store is read-only for this user`);
   }
   return runner;
 }

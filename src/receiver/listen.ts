@@ -6,7 +6,7 @@ import { constants as osConstants } from 'node:os';
 import { BeaconError } from '../errors.js';
 import { RECEIVER_MAX_BYTES } from '../protocol/limits.js';
 import { FLAG_NON_ASCII } from '../protocol/decode.js';
-import { META, nativeUdp, type NativeUdp } from './native-udp.js';
+import { META, nativeUdp, type NativeUdp, type UdpReader } from './native-udp.js';
 import { networkKey } from './network-key.js';
 
 /** Asked of the kernel so bursts and commit pauses are absorbed rather than dropped. */
@@ -54,8 +54,8 @@ export type BindMode = 'exclusive' | 'shared' | 'reuseport';
  * IPv6 host (e.g. `::`) gets a dual-stack socket. Any bind failure is a one-line
  * BEACON_ERR_PORT_IN_USE naming the address.
  */
-export async function listenUdp(host: string, port: number, wantBuffer = RECV_BUFFER_BYTES, mode: BindMode = 'exclusive'): Promise<Listening> {
-  const native = mode === 'shared' ? undefined : nativeUdp();
+export async function listenUdp(host: string, port: number, wantBuffer = RECV_BUFFER_BYTES, mode: BindMode = 'exclusive', reader: UdpReader = 'auto'): Promise<Listening> {
+  const native = mode === 'shared' ? undefined : nativeUdp(reader);
   return native ? listenNative(native, host, port, wantBuffer, mode) : listenDgram(host, port, wantBuffer, mode);
 }
 

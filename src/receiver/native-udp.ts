@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
  * The optional native batch reader (native/udp-batch/udp_batch.c, built by `npm install` through
  * scripts/build-native.mjs). Linux only; anywhere it is missing the receiver reads through
  * node:dgram, which is correct but costs ~5 µs more per datagram (docs/receiver.md).
- * BEACON_UDP_READER=dgram forces the fallback (tests cover both readers).
+ * `--`/$BEACON_UDP_READER=dgram (src/receiver/options.ts) forces the fallback (tests cover both).
  */
 export interface NativeUdp {
   bind(host: string, port: number, recvBufferBytes: number, reusePort: boolean): { fd: number; port: number; recvBufferBytes: number } | { errno: number };
@@ -23,9 +23,12 @@ const ADDON = new URL('../../native/udp-batch/build/Release/udp_batch.node', imp
 
 let loaded: NativeUdp | null | undefined;
 
-/** The addon, or undefined when it is not built, not Linux, or turned off by the environment. */
-export function nativeUdp(env: NodeJS.ProcessEnv = process.env): NativeUdp | undefined {
-  if (env.BEACON_UDP_READER === 'dgram' || process.platform !== 'linux') return undefined;
+/** `auto`: the native reader where it is built, else node:dgram; `dgram`: node:dgram always. */
+export type UdpReader = 'auto' | 'dgram';
+
+/** The addon, or undefined when it is not built, not Linux, or the dgram reader is asked for. */
+export function nativeUdp(reader: UdpReader = 'auto'): NativeUdp | undefined {
+  if (reader === 'dgram' || process.platform !== 'linux') return undefined;
   if (loaded === undefined) {
     try {
       loaded = existsSync(ADDON) ? (createRequire(import.meta.url)(ADDON.pathname) as NativeUdp) : null;

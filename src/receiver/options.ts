@@ -1,5 +1,7 @@
 import { BeaconError } from '../errors.js';
+import { DEFAULT_DB } from '../store/location.js';
 import { LOG_LEVELS } from './logger.js';
+import type { UdpReader } from './native-udp.js';
 
 /** Options as commander hands them over (see src/cli/commands.ts). */
 export interface ReceiveCliOptions {
@@ -23,6 +25,30 @@ export interface ReceiveOptions extends Omit<ReceiveCliOptions, 'rateLimit' | 'w
   statsIntervalMs: number;
   /** Receiver processes sharing the port (src/receiver/workers.ts); 1 = this process alone. */
   workers: number;
+  /** SQLite store in its own thread ($BEACON_STORE_THREAD, default on): see storeThread(). */
+  storeThread: boolean;
+  /** Seconds between settle rounds ($BEACON_SETTLE_SECONDS, default 300; 0 turns settling off). */
+  settleSeconds: number;
+  /** Socket reader ($BEACON_UDP_READER=dgram forces node:dgram; default: native where built). */
+  udpReader: UdpReader;
+}
+
+export const DEFAULT_SETTLE_SECONDS = 300;
+
+/**
+ * $BEACON_STORE_THREAD=off keeps the store on the main thread. On by default, even on one core:
+ * a commit waits on I/O (WAL writes, checkpoint fsyncs) as well as CPU, and in a thread those
+ * waits no longer stop the socket from being read; measured with bench/receiver.mjs, pinned to one
+ * core on a busy machine, the thread kept more datagrams than the in-process store at every rate.
+ */
+function storeThread(text: string | undefined): boolean {
+  const v = text?.toLowerCase();
+  return !(v === 'off' || v === '0' || v === 'false');
+}
+
+function settleSeconds(raw: string | undefined): number {
+  const n = raw === undefined || raw === '' ? DEFAULT_SETTLE_SECONDS : Number(raw);
+  return Number.isFinite(n) && n >= 0 ? n : DEFAULT_SETTLE_SECONDS;
 }
 
 /** All option, environment and default resolution in one place; bad values are BEACON_ERR_USAGE. */
@@ -44,7 +70,7 @@ export function resolveReceiveOptions(o: ReceiveCliOptions, env: NodeJS.ProcessE
   return {
     host: o.host ?? '0.0.0.0',
     port: o.port ?? 50077,
-    db: o.db ?? './usage.db',
+    db: o.db ?? DEFAULT_DB,
     store: o.store,
     flushMs: o.flushMs ?? 100,
     metricsPort: o.metricsPort,
@@ -53,5 +79,8 @@ export function resolveReceiveOptions(o: ReceiveCliOptions, env: NodeJS.ProcessE
     logLevel: level,
     statsIntervalMs,
     workers: o.workers ?? 1,
+    storeThread: storeThread(env.BEACON_STORE_THREAD),
+    settleSeconds: settleSeconds(env.BEACON_SETTLE_SECONDS),
+    udpReader: env.BEACON_UDP_READER === 'dgram' ? 'dgram' : 'auto',
   };
 }

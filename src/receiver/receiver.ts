@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import { openStore } from '../store/open-store.js';
 import type { PostgresStore } from '../store/postgres/store.js';
-import { settleSeconds, startPostgresSettler, startSettler } from '../store/settler.js';
+import { startPostgresSettler, startSettler } from '../store/settler.js';
 import type { RunStore } from '../store/types.js';
 import { Batcher } from './batcher.js';
 import { ReceiverClock } from './clock.js';
@@ -15,7 +15,7 @@ import type { ReceiveOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import { RateLimiter } from './rate-limit.js';
 import { Stats } from './stats.js';
-import { useStoreThread, WorkerStore } from '../store/sqlite/worker-store.js';
+import { WorkerStore } from '../store/sqlite/worker-store.js';
 import { statsLine } from './stats-line.js';
 import type { WorkerListening, WorkerRole } from './worker-role.js';
 
@@ -37,8 +37,8 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   let udp: Listening | undefined;
   let metricsServer: Server | undefined;
   try {
-    store = !opts.store && useStoreThread() ? await WorkerStore.open(opts.db) : await openStore({ db: opts.db, store: opts.store });
-    udp = await listenUdp(opts.host, role?.port ?? opts.port, RECV_BUFFER_BYTES, role?.bind ?? 'exclusive');
+    store = !opts.store && opts.storeThread ? await WorkerStore.open(opts.db) : await openStore({ db: opts.db, store: opts.store });
+    udp = await listenUdp(opts.host, role?.port ?? opts.port, RECV_BUFFER_BYTES, role?.bind ?? 'exclusive', opts.udpReader);
   } catch (e) {
     await udp?.close();
     await store?.close();
@@ -91,7 +91,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   });
   // A UDP socket error after bind (rare: e.g. ENOMEM) must not kill the daemon with datagrams pending.
   udp.start(handle, (err) => log.error({ err }, 'socket error'));
-  if (udp.reader === 'dgram' && process.platform === 'linux' && process.env.BEACON_UDP_READER !== 'dgram' && role?.bind !== 'shared') {
+  if (udp.reader === 'dgram' && process.platform === 'linux' && opts.udpReader !== 'dgram' && role?.bind !== 'shared') {
     log.warn('the native batch UDP reader is not built (npm install builds it); reading through node:dgram costs more CPU per datagram');
   }
 
@@ -103,8 +103,8 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   // Started once nothing can fail any more, so no error path has to stop it.
   const settling = !role || role.slot === 0;
   const settler = !settling ? null
-    : store.kind === 'postgres' ? startPostgresSettler((store as PostgresStore).pool, settleSeconds(), log)
-    : store.kind === 'sqlite' ? startSettler(opts.db, settleSeconds(), log) : null;
+    : store.kind === 'postgres' ? startPostgresSettler((store as PostgresStore).pool, opts.settleSeconds, log)
+    : store.kind === 'sqlite' ? startSettler(opts.db, opts.settleSeconds, log) : null;
   log.info(
     { host: opts.host, port: udp.port, store: store.kind, db: store.kind === 'sqlite' ? opts.db : undefined, flushMs: opts.flushMs,
       storeThread: store instanceof WorkerStore, reader: udp.reader, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,

@@ -4,6 +4,7 @@ import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import { createLogger } from './logger.js';
 import { serveMetrics } from './metrics.js';
 import type { ReceiveOptions } from './options.js';
+import { nativeUdp } from './native-udp.js';
 import { portSharing, roleEnv, type WorkerListening, type WorkerRole } from './worker-role.js';
 
 /** Restart delay after a crash: doubles per crash up to the cap, back to the start once stable. */
@@ -36,7 +37,7 @@ type Started = { ok: true; info: WorkerListening } | { ok: false; code: number }
  */
 export async function runWorkers(opts: ReceiveOptions): Promise<number> {
   const log = createLogger(opts.logLevel).child({ primary: true });
-  const bind = portSharing();
+  const bind = portSharing(process.versions.node, nativeUdp(opts.udpReader) !== undefined);
   const slots: Slot[] = Array.from({ length: opts.workers }, (_, index) => ({ index, ready: false, startedAt: 0, backoffMs: BACKOFF_START_MS }));
   let stopping = false;
   let port = opts.port;

@@ -4,14 +4,6 @@ import type { Logger } from 'pino';
 import { settlePostgresAll } from './postgres/settle.js';
 import type { FromSettleThread, SettleThreadData } from './sqlite/settle-thread.js';
 
-/** Seconds between settle rounds ($BEACON_SETTLE_SECONDS; 0 turns settling off). */
-export const DEFAULT_SETTLE_SECONDS = 300;
-
-export function settleSeconds(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.BEACON_SETTLE_SECONDS;
-  const n = raw === undefined || raw === '' ? DEFAULT_SETTLE_SECONDS : Number(raw);
-  return Number.isFinite(n) && n >= 0 ? n : DEFAULT_SETTLE_SECONDS;
-}
 
 export interface Settler {
   stop(): Promise<void>;

@@ -23,13 +23,10 @@ let open: Listening[] = [];
 afterEach(async () => {
   for (const l of open) await l.close();
   open = [];
-  delete process.env.BEACON_UDP_READER;
 });
 
 async function listen(reader: 'native' | 'dgram', host: string, port = 0): Promise<Listening> {
-  if (reader === 'dgram') process.env.BEACON_UDP_READER = 'dgram';
-  else delete process.env.BEACON_UDP_READER;
-  const l = await listenUdp(host, port);
+  const l = await listenUdp(host, port, undefined, undefined, reader === 'dgram' ? 'dgram' : 'auto');
   open.push(l);
   return l;
 }

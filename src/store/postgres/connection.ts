@@ -1,6 +1,7 @@
 import os from 'node:os';
 import pg from 'pg';
 import { BeaconError } from '../../errors.js';
+import { badStoreUrl, POSTGRES_URL } from '../location.js';
 
 /**
  * A pg Pool from a postgres:// URL, checked by one round trip so a wrong URL, a refused
@@ -10,7 +11,6 @@ import { BeaconError } from '../../errors.js';
  * The URL is libpq-like: postgres://user:pass@host:port/db?sslmode=require&options=-c%20search_path%3Dbeacon
  * (the `options` parameter is how an operator puts the store in its own schema).
  */
-export const POSTGRES_URL = /^postgres(ql)?:\/\//i;
 
 export interface PoolOptions {
   /** Connections in the pool; the receiver writes one batch at a time, so 2 is plenty. */
@@ -74,9 +74,7 @@ export function withDefaultUser(url: string): string {
 }
 
 export async function openPostgresPool(url: string, opts: PoolOptions = {}): Promise<pg.Pool> {
-  if (!POSTGRES_URL.test(url)) {
-    throw new BeaconError('BEACON_ERR_USAGE', '--store must be a postgres:// or postgresql:// URL');
-  }
+  if (!POSTGRES_URL.test(url)) throw badStoreUrl();
   let pool: pg.Pool;
   try {
     pool = new pg.Pool({

@@ -2,7 +2,8 @@ import pg from 'pg';
 import { BeaconError } from '../../errors.js';
 import type { QueryRunner, Row } from '../query-runner.js';
 import { postgresSchemaVersion } from './migrate.js';
-import { dbOpenError, POSTGRES_URL, withDefaultUser } from './connection.js';
+import { badStoreUrl, POSTGRES_URL } from '../location.js';
+import { dbOpenError, withDefaultUser } from './connection.js';
 import { POSTGRES_SCHEMA_VERSION } from './migrations.js';
 
 /**
@@ -80,7 +81,7 @@ const REPORT_WORK_MEM = '128MB';
 
 /** Connect for a report; a one-line BEACON_ERR_DB_OPEN when unreachable, SCHEMA_TOO_NEW when newer. */
 export async function openPostgresRunner(url: string, connectTimeoutMs = 5000): Promise<QueryRunner> {
-  if (!POSTGRES_URL.test(url)) throw new BeaconError('BEACON_ERR_USAGE', '--store must be a postgres:// or postgresql:// URL');
+  if (!POSTGRES_URL.test(url)) throw badStoreUrl();
   const client = new pg.Client({ connectionString: withDefaultUser(url), connectionTimeoutMillis: connectTimeoutMs, application_name: 'usage-beacon reports' });
   // A connection lost mid-report surfaces as the failing query's error; this only keeps an
   // 'error' event on the idle client from crashing the process.

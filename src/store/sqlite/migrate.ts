@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 import { BeaconError } from '../../errors.js';
 import type { Migration } from '../types.js';
@@ -48,4 +50,30 @@ export function migrateSqlite(db: Database, migrations: readonly Migration[] = S
     if (apply.immediate()) applied.push(m.version);
   }
   return applied;
+}
+
+/**
+ * For a maintenance command: opens an existing store file, brings it to this build's schema, runs
+ * `work` on the same connection and closes it. A missing file is BEACON_ERR_DB_MISSING (a typo
+ * must not create an empty store); anything else that fails is one BEACON_ERR_DB_OPEN line saying
+ * what could not be done (`verb`: "open", "refresh").
+ */
+export function migrateSqliteFile<T>(file: string, verb: string, work: (db: Database) => T): T {
+  if (!fs.existsSync(file)) {
+    throw new BeaconError('BEACON_ERR_DB_MISSING', `no SQLite store at ${file} (give --db PATH of a store written by \`beacon receive\`)`);
+  }
+  try {
+    const db = new BetterSqlite3(file, { fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 5000');
+      migrateSqlite(db);
+      return work(db);
+    } finally {
+      db.close();
+    }
+  } catch (e) {
+    if (e instanceof BeaconError) throw e;
+    const why = e instanceof Error ? e.message : String(e);
+    throw new BeaconError('BEACON_ERR_DB_OPEN', `cannot ${verb} SQLite store ${file}: ${why}`, { cause: e });
+  }
 }

@@ -7,7 +7,7 @@ import type { FromStoreThread, ToStoreThread } from './store-thread.js';
 /**
  * A RunStore that runs the SQLite store in a worker thread, so the thread reading the socket never
  * waits for a commit. Batches cross in the flat form of batch-wire.ts (a structured clone of the
- * record objects cost about twice as much); see useStoreThread for when it is used.
+ * record objects cost about twice as much); the receiver uses it unless $BEACON_STORE_THREAD=off (src/receiver/options.ts says why).
  */
 export class WorkerStore implements RunStore {
   readonly kind = 'sqlite' as const;
@@ -74,15 +74,4 @@ export class WorkerStore implements RunStore {
     for (const w of this.waiting.values()) w.reject(e);
     this.waiting.clear();
   }
-}
-
-/**
- * $BEACON_STORE_THREAD=off keeps the store on the main thread. On by default, even on one core:
- * a commit waits on I/O (WAL writes, checkpoint fsyncs) as well as CPU, and in a thread those
- * waits no longer stop the socket from being read; measured with bench/receiver.mjs, pinned to one
- * core on a busy machine, the thread kept more datagrams than the in-process store at every rate.
- */
-export function useStoreThread(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env.BEACON_STORE_THREAD?.toLowerCase();
-  return !(v === 'off' || v === '0' || v === 'false');
 }
