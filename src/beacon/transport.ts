@@ -23,7 +23,7 @@ const syncLookup = (address: string, family: unknown, cb: (e: null, a: string, f
   cb(null, address, address.includes(':') ? 6 : 4);
 
 function connectedSocket(address: string, family: 4 | 6, port: number): Socket {
-  const socket = dgram().createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: syncLookup as never });
+  const socket = dgram().createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: syncLookup });
   // "Port unreachable" from a collector that is not listening surfaces as an 'error' event; an
   // unhandled one would crash the host, and there is nothing to do about it anyway.
   socket.on('error', () => {});

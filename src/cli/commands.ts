@@ -1,9 +1,16 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type { MonthlyOptions } from '../commands/monthly.js';
+import type { PreviewOptions } from '../commands/preview.js';
+import type { PruneCommandOptions } from '../commands/prune.js';
+import type { ReceiveCommandOptions } from '../commands/receive.js';
+import type { RefreshCommandOptions } from '../commands/refresh.js';
+import type { RunOptions } from '../commands/run.js';
 import { DEFAULT_DB } from '../store/location.js';
 
 /**
  * Command declarations only. Each action lazily imports the module that does the work, so
- * `beacon --help` and `beacon run` never load the receiver's or the reports' dependencies.
+ * `beacon --help` and `beacon run` never load the receiver's or the reports' dependencies (the
+ * option types above are type-only imports, erased at build).
  * Actions return an exit status (or nothing for 0); errors propagate to runMain.
  */
 
@@ -46,7 +53,7 @@ export function addMonthlyCommand(parent: Command, runner: Runner): Command {
     .option('--out <path>', 'write to this file (csv: a directory) instead of stdout')
     .option('--min-users <K>', 'suppress cells backed by fewer than K distinct users', positiveInt('--min-users'), 5)
     .option('--raw', 'JSON without small-count suppression (for the maintainers only)')
-    .action((opts) =>
+    .action((opts: MonthlyOptions) =>
       runner.run(async () => (await import('../commands/monthly.js')).monthlyCommand(opts)),
     );
 }
@@ -60,7 +67,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--collector <host:port>', 'collector address (default: $BEACON_COLLECTOR or 127.0.0.1:50077)')
     .argument('<command...>', 'the command and its arguments (put them after --)')
     .passThroughOptions()
-    .action((command: string[], opts) =>
+    .action((command: string[], opts: RunOptions) =>
       runner.run(async () => (await import('../commands/run.js')).runCommand(command, opts)),
     );
 
@@ -70,7 +77,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--project <name>', 'tool name (default: $BEACON_PROJECT or "beacon")')
     .option('--collector <host:port>', 'collector address')
     .option('--opt-out-env <NAME>', 'opt-out variable of the embedding tool', 'PARSL_TRACKING')
-    .action((opts) =>
+    .action((opts: PreviewOptions) =>
       runner.run(async () => (await import('../commands/preview.js')).previewCommand(opts)),
     );
 
@@ -95,7 +102,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--rate-limit <n|off>', 'datagrams per second per source network', '200')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option('--workers <n>', 'receiver processes sharing the UDP port (see docs/deploy.md)', positiveInt('--workers'), 1)
-    .action((opts) =>
+    .action((opts: ReceiveCommandOptions) =>
       runner.run(async () => (await import('../commands/receive.js')).receiveCommand(opts)),
     );
 
@@ -108,14 +115,14 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .requiredOption('--older-than <age>', 'e.g. 60d');
   storeOptions(prune)
     .option('--json', 'print what was pruned as JSON')
-    .action((opts) =>
+    .action((opts: PruneCommandOptions) =>
       runner.run(async () => (await import('../commands/prune.js')).pruneCommand(opts)),
     );
 
   const refresh = program
     .command('refresh')
     .description('After run_facts of a SQLite store was edited or imported by hand: bring the report bookkeeping back in line');
-  storeOptions(refresh, false).action((opts) =>
+  storeOptions(refresh, false).action((opts: RefreshCommandOptions) =>
     runner.run(async () => (await import('../commands/refresh.js')).refreshCommand(opts)),
   );
 }

@@ -46,7 +46,7 @@ export async function previewCommand(opts: PreviewOptions = {}): Promise<number>
   const known = state && hasValidSecret(state);
   const identity = buildIdentity(
     cfg,
-    { secret: known ? state.secret! : newSecret(), eph: !known && read.status === 'invalid', runtime: `node/${process.versions.node}`, scriptKey: '[preview]', ci: detectCi(env) },
+    { secret: known ? state.secret : newSecret(), eph: !known && read.status === 'invalid', runtime: `node/${process.versions.node}`, scriptKey: '[preview]', ci: detectCi(env) },
   );
   const enc = createRunEncoder(identity);
   const start = enc.start(Date.now());

@@ -4,6 +4,9 @@ import { resolveReceiveOptions, type ReceiveCliOptions } from '../receiver/optio
 import { runReceiver } from '../receiver/receiver.js';
 import { currentRole } from '../receiver/worker-role.js';
 
+/** The options as commander hands them over; resolved (environment, defaults) by the receiver. */
+export type ReceiveCommandOptions = ReceiveCliOptions;
+
 /**
  * `beacon receive`: one receiver in this process, or with `--workers N` a primary that runs N
  * receiver processes sharing the port (src/receiver/workers.ts). A cluster worker re-runs this

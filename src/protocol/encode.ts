@@ -19,6 +19,8 @@ const PRINTABLE = /[^\x21-\x7e]/g;
 
 /** Printable ASCII without spaces, non-empty, capped: what the schema accepts for a label. */
 export function cleanLabel(value: unknown, max = MAX_LABEL_LENGTH): string {
+  // Any value becomes a label, whatever it is: an object's '[object Object]' is as good as any.
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   const s = String(value ?? '').replace(PRINTABLE, '_').slice(0, max);
   return s.length > 0 ? s : 'unknown';
 }

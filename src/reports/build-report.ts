@@ -117,7 +117,7 @@ export function buildReport(d: MonthData, o: BuildOptions): Report {
     ? d.durations.histogram.map((b) => ({ ...b, label: histogramLabel(b.from_s, b.to_s) }))
     : [];
   // Component keys come from senders and may be "__proto__": a null-prototype object keeps them data.
-  const components: Report['components'] = Object.create(null);
+  const components = Object.create(null) as Report['components'];
   for (const [key, b] of d.components) components[cleanLabel(key)] = breakdownRows(b, sup);
   const breakdowns: Report['breakdowns'] = {};
   for (const [name, b] of Object.entries(d.breakdowns)) breakdowns[name] = breakdownRows(b, sup);

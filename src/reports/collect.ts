@@ -15,7 +15,7 @@ import {
   type CacheEntry,
   type CacheFeatures,
 } from './queries/summary-cache.js';
-import { emptySummary, summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './queries/summary.js';
+import { summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './queries/summary.js';
 import { loadRollup, prunedMonths, rollupDetail } from './queries/rollups.js';
 import { pastSummary } from './past-months.js';
 import type { PastMonths, ReportHelper } from './report-helper.js';

@@ -49,7 +49,7 @@ export async function startReceiver(db: string, extra: string[] = [], env: NodeJ
   const lines: Array<Record<string, unknown>> = [];
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
     let i: number;
     while ((i = out.indexOf('\n')) >= 0) {
@@ -58,11 +58,11 @@ export async function startReceiver(db: string, extra: string[] = [], env: NodeJ
       if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
     }
   });
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
   let done = false;
   void exited.then(() => (done = true));
-  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? ({} as Record<string, unknown>) : undefined));
+  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? ({}) : undefined));
   if (listening.port === undefined) throw new Error(`receiver exited early: ${err}`);
   return {
     child,

@@ -19,8 +19,8 @@ const withField = (k: string, v: unknown) => ({ ...validStart(), [k]: v });
 const validEnd = () => JSON.parse(encoder().end(Date.now(), 0, 10).toString()) as Record<string, unknown>;
 
 // Both UDP readers: the native batch reader (the default where it is built) and node:dgram.
-describe.each([
-  ['native batch reader', {} as Record<string, string>],
+describe.each<[string, Record<string, string>]>([
+  ['native batch reader', {}],
   ['node:dgram reader', { BEACON_UDP_READER: 'dgram' }],
 ])('hostile input (%s)', (_, env) => {
   it('counts each bad datagram by reason, keeps running, then stores a valid one', async () => {

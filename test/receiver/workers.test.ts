@@ -110,8 +110,8 @@ describe('beacon receive --workers 2 (SQLite)', () => {
     expect(await r.stop()).toBe(0);
   });
 
-  it.each([
-    ['native reader, a socket per worker', {} as Record<string, string>],
+  it.each<[string, Record<string, string>]>([
+    ['native reader, a socket per worker', {}],
     ['node:dgram, one shared socket', { BEACON_UDP_READER: 'dgram' }],
   ])('counts kernel drops once, not once per worker (%s)', async (_, env) => {
     tmp = tempDir();

@@ -9,10 +9,9 @@ import { jsonReport } from './run-report.js';
  * driven by the receiver's real store code (the same upserts as ingest):
  * month change counters and first months must follow starts, ends, late ends and month moves.
  */
-let dir: string;
 let file: string;
 let store: SqliteStore;
-useReceiverStore((s) => ({ dir, file, store } = s));
+useReceiverStore((s) => ({ file, store } = s));
 
 function rec(run: string, kind: 'start' | 'end', seen: Date, user = 'alice'): IngestRecord {
   const ms = seen.getTime();

@@ -47,6 +47,8 @@ const JSONB_UNSAFE = /\\u0000|\\ud[89a-f]/i;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 function cleanString(s: string): string {
+  // NUL is exactly what jsonb and text refuse, so it is what this looks for.
+  // eslint-disable-next-line no-control-regex
   return s.replace(/\u0000/g, '\ufffd').replace(LONE_SURROGATE, '\ufffd');
 }
 

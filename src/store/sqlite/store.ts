@@ -148,6 +148,8 @@ export class SqliteStore implements RunStore {
     this.rowStmt = db.prepare(ROW_OF_RUN);
     this.monthChangesStmt = db.prepare(ADD_MONTH_CHANGES);
     this.firstMonthStmt = db.prepare(FIRST_MONTH);
+    // better-sqlite3's transaction variants are plain functions bound to their transaction.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     this.write = db.transaction((records: readonly IngestRecord[], counters: readonly CounterDelta[]) => this.apply(records, counters)).immediate;
   }
 
@@ -155,7 +157,7 @@ export class SqliteStore implements RunStore {
     try {
       return Promise.resolve(this.write(records, counters));
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
   }
 
