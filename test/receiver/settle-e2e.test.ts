@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestSchema } from '../store/pg-helpers.js';
+import { createTestSchema } from '../store/postgres/helpers.js';
 import { encoder, query, send, startReceiver, tempDir, waitFor, type RunningReceiver } from './helpers.js';
 
 let rx: RunningReceiver | undefined;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import { openPostgresStore } from '../../src/store/postgres/store.js';
 import type { ContractRun, ContractStore } from './store-contract.js';
-import { createTestSchema, plainRow } from './pg-helpers.js';
+import { createTestSchema, plainRow } from './postgres/helpers.js';
 
 /** ContractStore adapters: each store's rows read back as the same plain values. */
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hexId, tempDir, TestStore } from './store-fixture.js';
+import { hexId, tempDir, TestStore } from '../reports/store-fixture.js';
 
 /** The real CLIs from dist/ (built by `npm test` / the build step) as child processes. */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -108,7 +108,7 @@ describe('past months on a second thread (the CLI from dist/)', () => {
     // vitest the worker's module is TypeScript source, so the same months are computed inline.
     const cli = run(REPORTS, ['monthly', '--db', store, '--month', '2026-10', '--format', 'json', '--min-users', '2']);
     expect(cli.code).toBe(0);
-    const { runReport } = await import('./run-report.js');
+    const { runReport } = await import('../reports/run-report.js');
     const inline = await runReport({ db: copy, month: '2026-10', format: 'json', minUsers: 2 });
     const strip = (j: string) => ({ ...JSON.parse(j), generated: undefined });
     expect(strip(cli.stdout)).toEqual(strip(inline));

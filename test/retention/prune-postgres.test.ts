@@ -6,7 +6,7 @@ import { withDefaultUser } from '../../src/store/postgres/connection.js';
 import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../src/store/postgres/migrations.js';
 import { pruneCommand, type PruneCommandOptions } from '../../src/commands/prune.js';
 import { runReport } from '../reports/run-report.js';
-import { createTestSchema, type TestSchema } from './pg-helpers.js';
+import { createTestSchema, type TestSchema } from '../store/postgres/helpers.js';
 import { buildSqliteStore, copyToPostgres, withoutRollupNote } from './prune-fixture.js';
 
 /**

@@ -1,10 +1,10 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BeaconError } from '../../src/errors.js';
-import { currentSchemaVersion, migrateSqlite } from '../../src/store/sqlite/migrate.js';
-import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
-import { openStore } from '../../src/store/open-store.js';
-import { tempDir } from '../receiver/helpers.js';
+import { BeaconError } from '../../../src/errors.js';
+import { currentSchemaVersion, migrateSqlite } from '../../../src/store/sqlite/migrate.js';
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../../src/store/sqlite/migrations.js';
+import { openStore } from '../../../src/store/open-store.js';
+import { tempDir } from '../../receiver/helpers.js';
 
 let tmp: ReturnType<typeof tempDir>;
 afterEach(() => tmp?.cleanup());

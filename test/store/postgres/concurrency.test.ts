@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
-import type { IngestRecord, WriteResult } from '../../src/store/types.js';
-import { createTestSchema, type TestSchema } from './pg-helpers.js';
-import { rec } from './store-contract.js';
+import { openPostgresStore, type PostgresStore } from '../../../src/store/postgres/store.js';
+import type { IngestRecord, WriteResult } from '../../../src/store/types.js';
+import { createTestSchema, type TestSchema } from './helpers.js';
+import { rec } from '../store-contract.js';
 
 /**
  * Two receivers = two stores with their own pools on one database, fed the same datagrams (as a

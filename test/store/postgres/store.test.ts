@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { postgresContractStore, sqliteContractStore } from './contract-adapters.js';
-import { plainRow } from './pg-helpers.js';
-import { checkScenario, SCENARIOS, type ContractStore } from './store-contract.js';
+import { postgresContractStore, sqliteContractStore } from '../contract-adapters.js';
+import { plainRow } from './helpers.js';
+import { checkScenario, SCENARIOS, type ContractStore } from '../store-contract.js';
 
 /**
  * The PostgreSQL store against the shared RunStore contract, then scenario by scenario against

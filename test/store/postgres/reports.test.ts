@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildReport } from '../../src/reports/build-report.js';
-import { collectMonth } from '../../src/reports/collect.js';
-import { parseMonth } from '../../src/reports/month.js';
-import type { QueryRunner } from '../../src/store/query-runner.js';
-import { openSqliteRunner } from '../../src/store/sqlite/query-runner.js';
-import { openPostgresRunner, toDollarParams } from '../../src/store/postgres/query-runner.js';
-import type { IngestRecord } from '../../src/store/types.js';
-import { postgresContractStore, sqliteContractStore } from './contract-adapters.js';
-import { rec } from './store-contract.js';
-import type { ContractStore } from './store-contract.js';
+import { buildReport } from '../../../src/reports/build-report.js';
+import { collectMonth } from '../../../src/reports/collect.js';
+import { parseMonth } from '../../../src/reports/month.js';
+import type { QueryRunner } from '../../../src/store/query-runner.js';
+import { openSqliteRunner } from '../../../src/store/sqlite/query-runner.js';
+import { openPostgresRunner, toDollarParams } from '../../../src/store/postgres/query-runner.js';
+import type { IngestRecord } from '../../../src/store/types.js';
+import { postgresContractStore, sqliteContractStore } from '../contract-adapters.js';
+import { rec } from '../store-contract.js';
+import type { ContractStore } from '../store-contract.js';
 
 /**
  * The report SQL on both stores: the same datagrams written through each store's writeBatch,

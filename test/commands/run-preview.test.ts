@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import { loadProtocolSchema } from '../../src/protocol/schema.js';
-import { CLI, cleanEnv, runNode, settle, type Listener, type TempHome, perTestListenerAndHome } from './helpers.js';
+import { CLI, cleanEnv, runNode, settle, type Listener, type TempHome, perTestListenerAndHome } from '../beacon/helpers.js';
 
 let listener: Listener;
 let home: TempHome;

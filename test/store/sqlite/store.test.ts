@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
-import type { IngestRecord } from '../../src/store/types.js';
-import { tempDir } from '../receiver/helpers.js';
+import { openSqliteStore, type SqliteStore } from '../../../src/store/sqlite/store.js';
+import type { IngestRecord } from '../../../src/store/types.js';
+import { tempDir } from '../../receiver/helpers.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let store: SqliteStore | undefined;

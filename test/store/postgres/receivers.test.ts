@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { encoder, send, startReceiver, tempDir, waitFor, type RunningReceiver } from '../receiver/helpers.js';
-import { createTestSchema, type TestSchema } from './pg-helpers.js';
+import { encoder, send, startReceiver, tempDir, waitFor, type RunningReceiver } from '../../receiver/helpers.js';
+import { createTestSchema, type TestSchema } from './helpers.js';
 
 /**
  * Real receivers (`beacon receive --store postgres://…` as child processes) writing one

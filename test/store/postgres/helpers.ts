@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { withDefaultUser } from '../../src/store/postgres/connection.js';
+import { withDefaultUser } from '../../../src/store/postgres/connection.js';
 
 /**
  * The machine's real PostgreSQL (trust auth, database `test`). Each test gets its own schema,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { SqliteStore } from '../../src/store/sqlite/store.js';
-import type { IngestRecord } from '../../src/store/types.js';
-import { hexId, useReceiverStore } from './store-fixture.js';
-import { jsonReport } from './run-report.js';
+import type { SqliteStore } from '../../../src/store/sqlite/store.js';
+import type { IngestRecord } from '../../../src/store/types.js';
+import { hexId, useReceiverStore } from '../../reports/store-fixture.js';
+import { jsonReport } from '../../reports/run-report.js';
 
 /**
  * The report bookkeeping (per-row triggers in schema v2–v3, per batch in the store since v4),

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BeaconError } from '../../src/errors.js';
-import { migratePostgres, postgresSchemaVersion } from '../../src/store/postgres/migrate.js';
-import { openPostgresPool, withDefaultUser } from '../../src/store/postgres/connection.js';
-import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../src/store/postgres/migrations.js';
-import { openPostgresStore, PostgresStore } from '../../src/store/postgres/store.js';
-import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
-import { createTestSchema, PG_URL, schemaUrl, type TestSchema } from './pg-helpers.js';
-import { rec } from './store-contract.js';
+import { BeaconError } from '../../../src/errors.js';
+import { migratePostgres, postgresSchemaVersion } from '../../../src/store/postgres/migrate.js';
+import { openPostgresPool, withDefaultUser } from '../../../src/store/postgres/connection.js';
+import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../../src/store/postgres/migrations.js';
+import { openPostgresStore, PostgresStore } from '../../../src/store/postgres/store.js';
+import { SQLITE_SCHEMA_VERSION } from '../../../src/store/sqlite/migrations.js';
+import { createTestSchema, PG_URL, schemaUrl, type TestSchema } from './helpers.js';
+import { rec } from '../store-contract.js';
 
 /** Schema migrations on the real server: from empty, from the previous version, concurrently, and refusal of a newer schema. */
 

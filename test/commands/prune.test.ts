@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { buildSqliteStore } from './prune-fixture.js';
+import { buildSqliteStore } from '../retention/prune-fixture.js';
 
 /** `beacon prune` as a child process of the built CLI (dist/): exit statuses and one-line errors. */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

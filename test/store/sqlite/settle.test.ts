@@ -1,12 +1,12 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { truncatedDuration } from '../../src/store/columns.js';
-import { settleAll, settleMonth } from '../../src/store/sqlite/settle.js';
-import type { SqliteStore } from '../../src/store/sqlite/store.js';
-import type { IngestRecord } from '../../src/store/types.js';
-import { hexId, useReceiverStore } from './store-fixture.js';
-import { runReport } from './run-report.js';
+import { truncatedDuration } from '../../../src/store/columns.js';
+import { settleAll, settleMonth } from '../../../src/store/sqlite/settle.js';
+import type { SqliteStore } from '../../../src/store/sqlite/store.js';
+import type { IngestRecord } from '../../../src/store/types.js';
+import { hexId, useReceiverStore } from '../../reports/store-fixture.js';
+import { runReport } from '../../reports/run-report.js';
 
 /**
  * Settled-run aggregates (schema v4, src/store/sqlite/settle.ts) are only a shortcut: a report read

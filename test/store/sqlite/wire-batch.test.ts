@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeBatch, encodeBatch, transferables, WireBatchBuilder } from '../../src/store/sqlite/wire-batch.js';
-import { RecentKeys } from '../../src/receiver/dedupe.js';
-import type { IngestRecord } from '../../src/store/types.js';
+import { decodeBatch, encodeBatch, transferables, WireBatchBuilder } from '../../../src/store/sqlite/wire-batch.js';
+import { RecentKeys } from '../../../src/receiver/dedupe.js';
+import type { IngestRecord } from '../../../src/store/types.js';
 
 const native: IngestRecord = {
   run: '0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11', kind: 'start', project: 'parsl', format: 'native',
