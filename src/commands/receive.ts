@@ -2,14 +2,14 @@ import cluster from 'node:cluster';
 import v8 from 'node:v8';
 import { resolveReceiveOptions, type ReceiveCliOptions } from '../receiver/options.js';
 import { runReceiver } from '../receiver/receiver.js';
-import { currentRole } from '../receiver/worker-role.js';
+import { currentRole } from '../receiver/cluster/worker-role.js';
 
 /** The options as commander hands them over; resolved (environment, defaults) by the receiver. */
 export type ReceiveCommandOptions = ReceiveCliOptions;
 
 /**
  * `beacon receive`: one receiver in this process, or with `--workers N` a primary that runs N
- * receiver processes sharing the port (src/receiver/workers.ts). A cluster worker re-runs this
+ * receiver processes sharing the port (src/receiver/cluster/workers.ts). A cluster worker re-runs this
  * same command line and finds its role in the environment.
  */
 export async function receiveCommand(cli: ReceiveCliOptions): Promise<number> {
@@ -25,7 +25,7 @@ export async function receiveCommand(cli: ReceiveCliOptions): Promise<number> {
       cluster.worker?.disconnect();
     }
   }
-  if (opts.workers > 1) return (await import('../receiver/workers.js')).runWorkers(opts);
+  if (opts.workers > 1) return (await import('../receiver/cluster/workers.js')).runWorkers(opts);
   return runReceiver(opts);
 }
 

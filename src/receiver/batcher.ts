@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../store/types.js';
 import { WireBatchBuilder } from '../store/sqlite/wire-batch.js';
-import type { Stats } from './stats.js';
+import type { Stats } from './observe/stats.js';
 
 /** Past this many records a batch is written at once instead of waiting for the timer. */
 const DEFAULT_MAX_BATCH = 8192;

@@ -1,6 +1,6 @@
 import { BeaconError } from '../errors.js';
 import { DEFAULT_DB } from '../store/location.js';
-import { LOG_LEVELS } from './logger.js';
+import { LOG_LEVELS } from './observe/logger.js';
 import type { UdpReader } from './native-udp.js';
 
 /** Options as commander hands them over (see src/cli/commands.ts). */
@@ -23,7 +23,7 @@ export interface ReceiveOptions extends Omit<ReceiveCliOptions, 'rateLimit' | 'w
   rateLimit?: number;
   /** How often totals are logged ($BEACON_RECEIVER_STATS_MS, default one minute). */
   statsIntervalMs: number;
-  /** Receiver processes sharing the port (src/receiver/workers.ts); 1 = this process alone. */
+  /** Receiver processes sharing the port (src/receiver/cluster/workers.ts); 1 = this process alone. */
   workers: number;
   /** SQLite store in its own thread ($BEACON_STORE_THREAD, default on): see storeThread(). */
   storeThread: boolean;

@@ -10,7 +10,7 @@ import { checkComponents, plausibleClientMs, plausibleDuration } from '../protoc
 import { networkLabel } from './network-key.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { DatagramSink } from './listen.js';
-import type { Stats } from './stats.js';
+import type { Stats } from './observe/stats.js';
 import { compileNativeValidator } from '../protocol/validate.js';
 
 export interface PipelineDeps {

@@ -7,17 +7,17 @@ import type { RunStore } from '../store/types.js';
 import { Batcher } from './batcher.js';
 import { ReceiverClock } from './clock.js';
 import { RecentKeys } from './dedupe.js';
-import { KernelDrops } from './kernel-drops.js';
+import { KernelDrops } from './observe/kernel-drops.js';
 import { listenUdp, RECV_BUFFER_BYTES, type Listening } from './listen.js';
-import { createLogger } from './logger.js';
-import { createMetricsRegistry, serveMetrics } from './metrics.js';
+import { createLogger } from './observe/logger.js';
+import { createMetricsRegistry, serveMetrics } from './observe/metrics.js';
 import type { ReceiveOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import { RateLimiter } from './rate-limit.js';
-import { Stats } from './stats.js';
+import { Stats } from './observe/stats.js';
 import { WorkerStore } from '../store/sqlite/worker-store.js';
-import { statsLine } from './stats-line.js';
-import type { WorkerListening, WorkerRole } from './worker-role.js';
+import { statsLine } from './observe/stats-line.js';
+import type { WorkerListening, WorkerRole } from './cluster/worker-role.js';
 
 /** How often kernel drops are read from /proc (cheap, but not per datagram). */
 const KERNEL_POLL_MS = 1000;
@@ -27,7 +27,7 @@ const KERNEL_POLL_MS = 1000;
  * closes the store and resolves 0. Setup failures (bad option, DB, port) throw a BeaconError
  * before anything is received, and release whatever was already opened.
  *
- * With a `role` it is one worker of `--workers N` (src/receiver/workers.ts): it binds as the
+ * With a `role` it is one worker of `--workers N` (src/receiver/cluster/workers.ts): it binds as the
  * primary says, leaves the metrics server to the primary (which asks it for its registry over IPC)
  * and reports "worker listening" instead of "listening".
  */

@@ -7,7 +7,7 @@ import { ReceiverClock } from '../../src/receiver/clock.js';
 import { RecentKeys } from '../../src/receiver/dedupe.js';
 import { networkKey } from '../../src/receiver/network-key.js';
 import { createPipeline } from '../../src/receiver/pipeline.js';
-import { Stats } from '../../src/receiver/stats.js';
+import { Stats } from '../../src/receiver/observe/stats.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
 import { counters, encoder, query, tempDir, waitFor } from './helpers.js';
 
@@ -53,7 +53,7 @@ describe('Batcher against a real SQLite store', () => {
     const { WorkerStore } = await import('../../dist/store/sqlite/worker-store.js');
     const built = {
       ...(await import('../../dist/receiver/batcher.js')), ...(await import('../../dist/receiver/pipeline.js')),
-      ...(await import('../../dist/receiver/stats.js')), ...(await import('../../dist/receiver/clock.js')), ...(await import('../../dist/receiver/dedupe.js')),
+      ...(await import('../../dist/receiver/observe/stats.js')), ...(await import('../../dist/receiver/clock.js')), ...(await import('../../dist/receiver/dedupe.js')),
     };
     const threadStore = await WorkerStore.open(tmp.db);
     try {

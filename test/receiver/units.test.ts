@@ -6,10 +6,10 @@ import { decodeParsl } from '../../src/protocol/parsl.js';
 import { ReceiverClock } from '../../src/receiver/clock.js';
 import { decodeDatagram } from '../../src/protocol/decode.js';
 import { RecentKeys } from '../../src/receiver/dedupe.js';
-import { KernelDrops } from '../../src/receiver/kernel-drops.js';
+import { KernelDrops } from '../../src/receiver/observe/kernel-drops.js';
 import { networkKey, networkLabel } from '../../src/receiver/network-key.js';
 import { RateLimiter } from '../../src/receiver/rate-limit.js';
-import { Stats } from '../../src/receiver/stats.js';
+import { Stats } from '../../src/receiver/observe/stats.js';
 import { encoder, PARSL_FIXTURES } from './helpers.js';
 
 describe('decodeDatagram', () => {

@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { portSharing } from '../../src/receiver/worker-role.js';
+import { portSharing } from '../../src/receiver/cluster/worker-role.js';
 import { counters, encoder, query, runCli, send, startReceiver, tempDir, waitFor, type RunningReceiver } from './helpers.js';
 
 /**

@@ -1,10 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Server } from 'node:http';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
-import { createLogger } from './logger.js';
-import { serveMetrics } from './metrics.js';
-import type { ReceiveOptions } from './options.js';
-import { nativeUdp } from './native-udp.js';
+import { createLogger } from '../observe/logger.js';
+import { serveMetrics } from '../observe/metrics.js';
+import type { ReceiveOptions } from '../options.js';
+import { nativeUdp } from '../native-udp.js';
 import { portSharing, roleEnv, type WorkerListening, type WorkerRole } from './worker-role.js';
 
 /** Restart delay after a crash: doubles per crash up to the cap, back to the start once stable. */

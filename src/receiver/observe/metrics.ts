@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { BeaconError } from '../errors.js';
-import { REJECT_REASONS } from '../protocol/reject-reasons.js';
+import { BeaconError } from '../../errors.js';
+import { REJECT_REASONS } from '../../protocol/reject-reasons.js';
 import type { Stats } from './stats.js';
 
 export interface MetricsSources {
@@ -47,7 +47,7 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
       }
     },
   });
-  // `aggregator` is how the primary combines workers' values (src/receiver/workers.ts): counts add
+  // `aggregator` is how the primary combines workers' values (src/receiver/cluster/workers.ts): counts add
   // up; a buffer size or a commit time is per worker, so the largest is reported.
   const gauge = (name: string, help: string, read: () => number, aggregator: 'sum' | 'max' = 'sum'): void => {
     new Gauge({ name, help, registers: [registry], aggregator, collect() { this.set(read()); } });

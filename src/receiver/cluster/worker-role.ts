@@ -1,9 +1,9 @@
 import cluster from 'node:cluster';
-import type { BindMode } from './listen.js';
-import { nativeUdp } from './native-udp.js';
+import type { BindMode } from '../listen.js';
+import { nativeUdp } from '../native-udp.js';
 
 /**
- * What the primary tells a worker it forked (src/receiver/workers.ts): which slot it fills, how to
+ * What the primary tells a worker it forked (src/receiver/cluster/workers.ts): which slot it fills, how to
  * bind, and whether it is the one that counts kernel drops. Passed in the environment because a
  * cluster worker re-runs the same command line; only honoured inside a cluster worker, so setting
  * the variable by hand changes nothing.

@@ -1,6 +1,6 @@
-import type { RejectReason } from '../protocol/reject-reasons.js';
-import { COUNTER_NAMES, type CounterName } from '../store/counters.js';
-import type { CounterDelta, WriteResult } from '../store/types.js';
+import type { RejectReason } from '../../protocol/reject-reasons.js';
+import { COUNTER_NAMES, type CounterName } from '../../store/counters.js';
+import type { CounterDelta, WriteResult } from '../../store/types.js';
 
 type Counts = Record<CounterName, number>;
 

@@ -1,4 +1,4 @@
-import { REJECT_REASONS } from '../protocol/reject-reasons.js';
+import { REJECT_REASONS } from '../../protocol/reject-reasons.js';
 import type { Stats } from './stats.js';
 
 /** The totals as one log object: `rejected` grouped by reason, zero reasons left out. */
