@@ -1,8 +1,9 @@
 /**
- * The only thing report queries know about a database: run a statement with `?` placeholders and
- * get plain rows back. SQLite implements it now (sqlite-runner.ts); PostgreSQL will implement the
- * same interface (rewriting `?` to `$n`). Everything that differs between the two dialects lives
- * in dialect.ts, so the query modules stay portable SQL.
+ * The only thing report queries (and retention) know about a database: run a statement with `?`
+ * placeholders and get plain rows back. Both backends implement it (store/sqlite/query-runner.ts,
+ * store/postgres/query-runner.ts, which rewrites `?` to `$n`); store/open-store.ts opens the one
+ * the options name. Everything else that differs between the two dialects lives in
+ * src/reports/dialect.ts, so the query modules stay portable SQL.
  */
 export type Row = Record<string, unknown>;
 export type Dialect = 'sqlite' | 'postgres';

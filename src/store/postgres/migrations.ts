@@ -2,9 +2,9 @@ import { RUNS_VIEW_DDL } from '../columns.js';
 import type { Migration } from '../types.js';
 
 /**
- * PostgreSQL schema, as an append-only list of migrations applied at start (migrate-postgres.ts).
+ * PostgreSQL schema, as an append-only list of migrations applied at start (postgres/migrate.ts).
  * Never edit a migration that has shipped: add a new one. Versions 1–4 mirror the SQLite schema
- * (sqlite-migrations.ts): the same tables, columns and meanings, so the `runs` view and the
+ * (sqlite/migrations.ts): the same tables, columns and meanings, so the `runs` view and the
  * report SQL are the same on both stores; v5 adds the settled-run aggregates SQLite got in its v4
  * (with a transaction-ID cut instead of a write sequence). docs/storage.md documents them.
  *
@@ -66,7 +66,7 @@ CREATE TABLE daily_counters (
 `,
   },
   {
-    // The reports' objects (see sqlite-migrations.ts v2 and src/reports/queries/summary-cache.ts):
+    // The reports' objects (see sqlite/migrations.ts v2 and src/reports/queries/summary-cache.ts):
     // per-month change counters so cached month summaries are trusted exactly, each user's first
     // month for "new users", the summary cache itself, and the duration index. Upserts inside the
     // triggers run in key order so concurrent receivers always lock rows in the same order.
@@ -160,7 +160,7 @@ CREATE TRIGGER run_facts_changes_delete AFTER DELETE ON run_facts
 `,
   },
   {
-    // Retention: the same tables as SQLite v3 (see sqlite-migrations.ts, src/retention/prune.ts).
+    // Retention: the same tables as SQLite v3 (see sqlite/migrations.ts, src/retention/prune.ts).
     version: 3,
     name: 'monthly rollups, pruned months',
     sql: `

@@ -8,7 +8,7 @@ import { BatchColumns, dayOfMs, splitBatch } from './batch.js';
 import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../types.js';
 
 /**
- * The PostgreSQL store: the same semantics as the SQLite store (sqlite-store.ts), for several
+ * The PostgreSQL store: the same semantics as the SQLite store (sqlite/store.ts), for several
  * receivers writing one database. Dedupe is the primary key: a start (or end) upserts the run's
  * row only while its has_start (has_end) flag is 0, so a copy of a stored datagram changes
  * nothing, whichever receiver got it. Identity fields keep the first non-null value;
