@@ -51,7 +51,9 @@ class WireList implements Pending {
     this.builder.add(r);
   }
   write(store: RunStore, counters: readonly CounterDelta[]): Promise<WriteResult> {
-    return store.writeWire!(this.builder.finish(), counters);
+    // Chosen only for a store that has writeWire (see the constructor); checked, not assumed.
+    if (!store.writeWire) return Promise.reject(new Error(`the ${store.kind} store takes no wire batches`));
+    return store.writeWire(this.builder.finish(), counters);
   }
 }
 
@@ -170,7 +172,8 @@ export class Batcher {
     // Past the bound, the oldest batches go (counted): memory must not grow without limit.
     let dropped = 0;
     while (this.failedCount + this.current.count > MAX_PENDING && this.failed.length > 0) {
-      const old = this.failed.shift()!;
+      const old = this.failed.shift();
+      if (old === undefined) break;
       this.failedCount -= old.count;
       dropped += old.count;
     }

@@ -171,7 +171,8 @@ export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promi
     const counters = await monthCounters(db, opts.month);
     await db.exec('COMMIT');
     await saveCachedSummaries(db, pending);
-    const previous = trend[trend.length - 2]!.summary;
+    const previous = trend[trend.length - 2]?.summary;
+    if (!previous) throw new Error(`a trend of ${trend.length} months has no previous month`);
     return { ...d, components: new Map(d.components), previous, trend, counters, cachedMonths, fromRollups };
   } catch (e) {
     await db.exec('ROLLBACK').catch(() => {});

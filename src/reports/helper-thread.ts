@@ -32,7 +32,8 @@ export type FromHelper =
   | { type: 'charts'; ok: true; charts: Charts }
   | { type: 'charts'; ok: false; message: string };
 
-const port = parentPort!;
+if (!parentPort) throw new Error('helper-thread.js runs only as a worker thread');
+const port = parentPort;
 const { file, charts } = workerData as HelperData;
 
 async function past(job: Extract<ToHelper, { type: 'past' }>): Promise<FromHelper> {

@@ -18,7 +18,7 @@ function ownSocketInodes(): Set<string> {
     for (const fd of readdirSync('/proc/self/fd')) {
       try {
         const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
-        if (m) inodes.add(m[1]!);
+        if (m?.[1] !== undefined) inodes.add(m[1]);
       } catch {
         // The fd closed between readdir and readlink: not ours to count.
       }

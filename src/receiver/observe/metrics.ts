@@ -41,7 +41,7 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
     collect() {
       for (const r of REJECT_REASONS) {
         const v = t[`rejected.${r}`];
-        const before = rejected.get(r)!;
+        const before = rejected.get(r) ?? 0;
         this.inc({ reason: r }, v - before);
         rejected.set(r, v);
       }

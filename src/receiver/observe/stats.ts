@@ -26,8 +26,8 @@ export class Stats {
   /** Count one event on `day` (the receiver clock's UTC day). */
   count(name: CounterName, day: string, n = 1): void {
     this.totals[name] += n;
-    if (day !== this.day || this.current === undefined) this.switchDay(day);
-    this.current![name] += n;
+    const counts = day !== this.day || this.current === undefined ? this.switchDay(day) : this.current;
+    counts[name] += n;
   }
 
   reject(reason: RejectReason, day: string): void {
@@ -53,8 +53,8 @@ export class Stats {
 
   restore(deltas: readonly CounterDelta[]): void {
     for (const d of deltas) {
-      if (d.day !== this.day || this.current === undefined) this.switchDay(d.day);
-      for (const [n, v] of Object.entries(d.counts) as [CounterName, number][]) this.current![n] += v;
+      const counts = d.day !== this.day || this.current === undefined ? this.switchDay(d.day) : this.current;
+      for (const [n, v] of Object.entries(d.counts) as [CounterName, number][]) counts[n] += v;
     }
   }
 
@@ -64,7 +64,7 @@ export class Stats {
     this.totals.duplicates += r.duplicates;
   }
 
-  private switchDay(day: string): void {
+  private switchDay(day: string): Counts {
     let c = this.pending.get(day);
     if (c === undefined) {
       c = zero();
@@ -72,5 +72,6 @@ export class Stats {
     }
     this.day = day;
     this.current = c;
+    return c;
   }
 }

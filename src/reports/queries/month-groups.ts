@@ -30,7 +30,7 @@ const DETAIL_COLUMNS = `${SUMMARY_COLUMNS}, version, runtime, os, arch, ci, comp
 async function settledCut(db: QueryRunner, month: number): Promise<unknown> {
   if (!(await db.hasTable('report_settled_months'))) return null;
   const rows = await db.all(settledCutSelect(db.dialect), [month]);
-  return rows.length ? rows[0]!.cut : null;
+  return rows[0] ? rows[0].cut : null;
 }
 
 export async function createMonthGroups(db: QueryRunner, scope: Scope, detail: boolean): Promise<void> {

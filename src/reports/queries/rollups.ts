@@ -46,8 +46,9 @@ export interface RollupCaps {
 async function variantsOf(first: Breakdown, compute: (minBacking: number) => Promise<Breakdown>): Promise<BreakdownVariants> {
   // `first` was computed with minBacking 0: every top value listed, the same as at the lowest backing.
   const backings = [...new Set(first.rows.map((r) => r.users + r.idless))].sort((a, b) => a - b);
-  if (backings.length === 0) return { thresholds: [0], variants: [first] };
-  const thresholds = [...backings, backings[backings.length - 1]! + 1];
+  const highest = backings[backings.length - 1];
+  if (highest === undefined) return { thresholds: [0], variants: [first] };
+  const thresholds = [...backings, highest + 1];
   const variants: Breakdown[] = [first];
   for (const t of thresholds.slice(1)) variants.push(await compute(t));
   return { thresholds, variants };
@@ -56,7 +57,9 @@ async function variantsOf(first: Breakdown, compute: (minBacking: number) => Pro
 /** The breakdown a report with this minBacking would compute: the first variant whose threshold is ≥ it. */
 export function resolveVariant(b: BreakdownVariants, minBacking: number): Breakdown {
   const i = b.thresholds.findIndex((t) => t >= minBacking);
-  return b.variants[i < 0 ? b.variants.length - 1 : i]!;
+  const v = b.variants[i < 0 ? b.variants.length - 1 : i];
+  if (!v) throw new Error('a rollup breakdown without variants');
+  return v;
 }
 
 /** One (month, scope)'s rollup, from its raw runs. Call inside the transaction that deletes them. */

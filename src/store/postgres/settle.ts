@@ -25,7 +25,7 @@ const LOCK_SPACE = 0x5e771e;
 
 const COMPLETE = 'has_start = 1 AND has_end = 1';
 
-const SETTLE_WORK_MEM = '128MB'; // as the reports' (postgres-query-runner.ts)
+const SETTLE_WORK_MEM = '128MB'; // as the reports' (postgres/query-runner.ts)
 
 async function inTransaction<T>(client: PoolClient, work: () => Promise<T>): Promise<T> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
@@ -45,7 +45,7 @@ export async function settlePostgresMonth(pool: Pool, month: number): Promise<Se
   try {
     return await inTransaction(client, async () => {
       const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [LOCK_SPACE, month]);
-      if (!locked.rows[0]!.ok) return 'raced';
+      if (locked.rows[0]?.ok !== true) return 'raced';
       // A month rebuilt from a million runs groups them in memory rather than in temp files
       // (for this transaction only, and never lowering what the operator configured).
       await client.query(`SELECT set_config('work_mem', $1, true) WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes($1)`, [SETTLE_WORK_MEM]);
@@ -54,8 +54,10 @@ export async function settlePostgresMonth(pool: Pool, month: number): Promise<Se
                 (SELECT deletes FROM report_month_changes WHERE month = $1)::text AS deletes`,
         [month],
       );
-      const cut = now.rows[0]!.cut;
-      const deletes = now.rows[0]!.deletes ?? '0';
+      const snapshot = now.rows[0];
+      if (!snapshot) throw new Error('PostgreSQL returned no snapshot row');
+      const cut = snapshot.cut;
+      const deletes = snapshot.deletes ?? '0';
       const state = await client.query<{ cut: string; deletes: string }>(
         'SELECT cut::text AS cut, deletes::text AS deletes FROM report_settled_months WHERE month = $1',
         [month],

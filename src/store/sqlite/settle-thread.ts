@@ -17,7 +17,8 @@ export type FromSettleThread =
   | { type: 'settled'; months: Record<string, string>; ms: number }
   | { type: 'failed'; message: string };
 
-const port = parentPort!;
+if (!parentPort) throw new Error('settle-thread.js runs only as a worker thread');
+const port = parentPort;
 const { path, firstMs, intervalMs } = workerData as SettleThreadData;
 const db = new BetterSqlite3(path);
 db.pragma('busy_timeout = 5000');

@@ -55,7 +55,7 @@ export function settleMonth(db: Database, month: number): SettleOutcome {
   try {
     cut = readCut(db, month);
     rebuild = cut.state === undefined || cut.state.deletes !== cut.deletes;
-    const from = rebuild ? -1 : cut.state!.seq;
+    const from = rebuild || cut.state === undefined ? -1 : cut.state.seq;
     const newest = db.prepare('SELECT max(settled_seq) FROM run_facts WHERE month = ?').pluck().get(month) as number | null;
     if (!rebuild && (newest === null || newest <= from)) return 'unchanged';
     const fresh = [month, from, cut.seq];

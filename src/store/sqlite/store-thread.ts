@@ -19,7 +19,8 @@ export type FromStoreThread =
   | { type: 'failed'; id: number; message: string }
   | { type: 'closed' };
 
-const port = parentPort!;
+if (!parentPort) throw new Error('store-thread.js runs only as a worker thread');
+const port = parentPort;
 let store: SqliteStore | undefined;
 try {
   // Off the socket's thread, so waiting out another writer (the settle thread's swap) is harmless.
@@ -47,7 +48,12 @@ port.on('message', (m: ToStoreThread) => {
     port.postMessage({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e) } satisfies FromStoreThread);
     return;
   }
-  store!.writeBatch(records, m.counters).then(
+  if (!store) {
+    // Not reached: the owner closes the thread when the open failed. Answered all the same.
+    port.postMessage({ type: 'failed', id: m.id, message: 'the store is not open' } satisfies FromStoreThread);
+    return;
+  }
+  store.writeBatch(records, m.counters).then(
     (r) => port.postMessage({ type: 'done', id: m.id, ...r } satisfies FromStoreThread),
     (e: unknown) => port.postMessage({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e) } satisfies FromStoreThread),
   );
