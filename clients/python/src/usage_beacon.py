@@ -269,13 +269,47 @@ def _utf8(s):
 
 # --- IDs (src/beacon/ids.ts, docs/PRIVACY.md) --------------------------------------------------------
 
+_sha256_impl = []
+
+
+def _sha256():
+    """The interpreter's built-in SHA-256 (_sha2 from 3.12, _sha256 before), not hashlib: importing
+    hashlib loads OpenSSL (several ms), which a start-up path that hashes three short strings need
+    not pay. hashlib where neither exists. The output is the same function (test_ids.py checks it
+    against hmac + hashlib)."""
+    if not _sha256_impl:
+        fn = None
+        for mod in ("_sha2", "_sha256"):
+            try:
+                fn = getattr(__import__(mod), "sha256")
+                break
+            except (ImportError, AttributeError):
+                continue
+        if fn is None:
+            import hashlib
+            fn = hashlib.sha256
+        _sha256_impl.append(fn)
+    return _sha256_impl[0]
+
+
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def hmac_sha256(key, message):
+    """HMAC-SHA-256 (RFC 2104)."""
+    sha = _sha256()
+    if len(key) > 64:
+        key = sha(key).digest()
+    key = key.ljust(64, b"\0")
+    return sha(key.translate(_OPAD) + sha(key.translate(_IPAD) + message).digest()).digest()
+
+
 def keyed_id(key, message):
     """HMAC-SHA-256(key, message as UTF-8), truncated to 128 bits, lowercase hex."""
-    import hashlib
-    import hmac
     if isinstance(key, str):
         key = key.encode("utf-8")
-    return hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:ID_HEX_LENGTH]
+    return hmac_sha256(key, message.encode("utf-8", "surrogatepass")).hex()[:ID_HEX_LENGTH]
 
 
 def read_machine_id():

@@ -16,6 +16,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(os.path.dirname(HERE), "src")
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 CLI = os.path.join(ROOT, "dist", "cli", "beacon.js")
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)  # tests import the module from the source tree; nothing is installed
 
 
 class Listener(object):
