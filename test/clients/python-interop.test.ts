@@ -137,6 +137,24 @@ describe('Python emitter interop', () => {
     expect({ user: python[0]!.user, host: python[0]!.host, script: python[0]!.script }).toEqual(ids);
   });
 
+  it('without a machine ID (hostname fallback) the host IDs still agree', async () => {
+    const dir = join(home.dir, 'proj2');
+    mkdirSync(dir, { recursive: true });
+    const script = join(dir, 'tool.py');
+    writeFileSync(script, 'import usage_beacon\nusage_beacon.start(project="parsl")\n');
+    const env = cleanEnv({ BEACON_HOME: home.home, BEACON_COLLECTOR: listener.collector, PYTHONPATH: PY_SRC, BEACON_SITE_CONFIG: '/nonexistent/site.json' });
+    // A private mount namespace where /etc/machine-id reads empty, for both emitters at once.
+    const sh = 'mount --bind /dev/null /etc/machine-id; [ -e /var/lib/dbus/machine-id ] && mount --bind /dev/null /var/lib/dbus/machine-id; exec "$@"';
+    const r = await runProcess('unshare', ['-m', 'sh', '-c', sh, 'sh', process.execPath, CLI, 'run', '--project', 'parsl', '--', 'python3', script], { env, cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    await listener.waitFor(8);
+    const msgs = listener.messages();
+    expect(new Set(msgs.map((m) => m.host)).size).toBe(1);
+    expect(new Set(msgs.map((m) => m.runtime)).size).toBe(2);
+    const withMachineId = deriveIds(randomBytes(32).toString('hex'), 'parsl', script).host;
+    expect(msgs[0]!.host).not.toBe(withMachineId); // really the fallback, not the machine-id path
+  });
+
   it('a state file written by Python is read by Node, and the reverse (no second secret, notice once)', async () => {
     const env = cleanEnv({ BEACON_HOME: home.home, BEACON_COLLECTOR: listener.collector, PYTHONPATH: PY_SRC, BEACON_SITE_CONFIG: '/nonexistent/site.json' });
     const py = spawnSync('python3', ['-c', 'import usage_beacon; usage_beacon.start(project="tool-a")'], { env, encoding: 'utf8' });
