@@ -1216,10 +1216,17 @@ class Beacon(object):
         self._transport = None
         self._t0 = time.monotonic()
 
-    def end(self, exit_code=0):
-        """End this run now with this status (default 0); the automatic end at exit is then
-        skipped. Only the first end counts. Never raises; returns True when an end was sent."""
+    def end(self, exit_code=None):
+        """End this run now; the automatic end at exit is then skipped. Only the first end counts.
+        Never raises; returns True when an end was sent.
+
+        exit_code None (the default) means the process's own status as far as it is known: 0
+        while the program runs, and, when called during shutdown (a tool's cleanup registered
+        with atexit), the status the interpreter is exiting with (sys.exit(n), an uncaught
+        exception)."""
         try:
+            if exit_code is None:
+                exit_code = _exit_status()
             return self._end(exit_code, 0.0)
         except Exception:
             return False
@@ -1339,8 +1346,9 @@ def _warn_malformed_site(cfg, site, session):
             pass
 
 
-def end(exit_code=0):
-    """End the most recent run started by start() in this process that has not ended yet."""
+def end(exit_code=None):
+    """End the most recent run started by start() in this process that has not ended yet
+    (see Beacon.end: None means the process's own status as far as it is known)."""
     try:
         with _lock:
             run = _open_runs[-1] if _open_runs else None

@@ -175,3 +175,18 @@ def test_two_runs_in_one_process_each_end_once(listener, home):
             ends.setdefault(m["run"], set()).add(m["exit"])
     assert sorted(tuple(v) for v in ends.values()) == [(1,), (2,)]
     assert len(msgs) == 8
+
+
+@pytest.mark.parametrize("after,rc", [("sys.exit(3)", 3), ("raise ValueError('x')", 1), ("pass", 0)])
+def test_tool_cleanup_at_atexit_ending_with_no_code_reports_the_real_status(listener, home, after, rc):
+    # A DataFlowKernel-like tool: its cleanup is registered with atexit after start() (so it runs
+    # before the beacon's own handler) and calls end() without a code.
+    body = "def cleanup():\n    sys.stdout.write('tool cleanup %s\\n' % b.end())\natexit.register(cleanup)\n" + after
+    env = clean_env(BEACON_HOME=home, BEACON_COLLECTOR=listener.collector)
+    code, out, _, _ = run_py(HOST.format(before="", after=body), env)
+    assert code == rc
+    assert "tool cleanup True" in out
+    _, end = starts_and_ends(listener)
+    assert end["exit"] == rc
+    listener.settle(0.2)
+    assert len(listener.datagrams) == 4
