@@ -634,65 +634,153 @@ def env_consent(env, opt_out_env=DEFAULT_OPT_OUT_ENV):
 
 
 class SitePolicy(object):
-    """/etc/usage-beacon/site.json (or $BEACON_SITE_CONFIG): one file for every user of a machine."""
+    """/etc/usage-beacon/site.json (or $BEACON_SITE_CONFIG): one file for every user of a machine.
+    The rules are the Node emitter's (src/beacon/site-policy.ts, docs/beacon.md "Site policy")."""
 
-    def __init__(self, path, status, tracking=None, collector=None, notice=None, problem=None):
+    def __init__(self, path, status, tracking="on", collector=None, notice=None, detail=None, mtime_ms=0, size=0):
         self.path = path
-        self.status = status  # 'none' | 'ok' | 'malformed'
-        self.tracking = tracking  # 'off' | 'on' | None
+        self.status = status  # 'none' | 'ok' | 'invalid'
+        self.tracking = tracking  # 'on' | 'off'
         self.collector = collector
         self.notice = notice
-        self.problem = problem
+        self.detail = detail
+        self.mtime_ms = mtime_ms
+        self.size = size
+
+
+MAX_SITE_NOTICE = 1000
+_SITE_KEYS = ("tracking", "collector", "notice")
+WARNED_MARKER_PREFIX = "site-policy-warned-"
+
+
+def site_policy_path(env):
+    return env.get("BEACON_SITE_CONFIG") or SITE_CONFIG_PATH
 
 
 def read_site_policy(env):
-    path = env.get("BEACON_SITE_CONFIG") or SITE_CONFIG_PATH
+    """Never raises. A missing file (nearly every machine) costs one stat."""
+    path = site_policy_path(env)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(65536 + 1)
+        st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return SitePolicy(path, "none")
     except OSError as e:
-        return SitePolicy(path, "malformed", problem="unreadable (%s)" % (e.strerror or e))
-    if len(raw) > 65536:
-        return SitePolicy(path, "malformed", problem="larger than 64 KiB")
+        return _site_invalid(path, "cannot read it (%s)" % _errno_name(e), None)
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return SitePolicy(path, "malformed", problem="not valid JSON")
-    if not isinstance(data, dict):
-        return SitePolicy(path, "malformed", problem="not a JSON object")
-    # "off" is honoured whatever else the file holds: a typo elsewhere must not turn tracking back on.
-    tracking = data.get("tracking")
-    if tracking == "off":
+        with open(path, "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return SitePolicy(path, "none")
+    except OSError as e:
+        return _site_invalid(path, "cannot read it (%s)" % _errno_name(e), st)
+    return parse_site_policy(path, raw, st)
+
+
+def _errno_name(e):
+    import errno
+    return errno.errorcode.get(e.errno or 0, str(e))
+
+
+def _mtime_ms(st):
+    # Node's Stats.mtimeMs: sec * 1000 + nsec / 1e6 in doubles, the same operations here.
+    ns = getattr(st, "st_mtime_ns", None)
+    if ns is None:
+        return st.st_mtime * 1000
+    return (ns // 1000000000) * 1000 + (ns % 1000000000) / 1e6
+
+
+def _site_invalid(path, detail, st):
+    return SitePolicy(path, "invalid", detail=detail, mtime_ms=_mtime_ms(st) if st is not None else 0,
+                      size=st.st_size if st is not None else 0)
+
+
+def parse_site_policy(path, raw, st=None):
+    """Used whole or not at all, except that "off" always holds."""
+    try:
+        o = json.loads(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
+    except ValueError:
+        return _site_invalid(path, "not valid JSON", st)
+    if not isinstance(o, dict):
+        return _site_invalid(path, "not a JSON object", st)
+    tracking = o.get("tracking")
+    if isinstance(tracking, str):
+        tracking = tracking.strip().lower()
+    # An administrator who wrote "off" meant it: a mistake elsewhere must not turn tracking back on.
+    if tracking == "off" or tracking is False:
         return SitePolicy(path, "ok", tracking="off")
-    problems = []
-    if tracking not in (None, "on"):
-        problems.append('"tracking" must be "on" or "off"')
-        tracking = None
-    collector = data.get("collector")
-    if collector is not None and (not isinstance(collector, str) or parse_collector(collector) is None):
-        problems.append('"collector" must be "host:port"')
-        collector = None
-    notice = data.get("notice")
-    if notice is not None and (not isinstance(notice, str) or len(notice) > 2000):
-        problems.append('"notice" must be a string of at most 2000 characters')
-        notice = None
-    if problems:
-        return SitePolicy(path, "malformed", problem="; ".join(problems))
-    return SitePolicy(path, "ok", tracking=tracking, collector=collector, notice=notice)
+    if "tracking" in o and tracking not in ("on", True):
+        return _site_invalid(path, '"tracking" must be "off" or "on"', st)
+    unknown = [k for k in o if k not in _SITE_KEYS]
+    if unknown:
+        return _site_invalid(path, 'unknown key "%s" (allowed: tracking, collector, notice)' % unknown[0], st)
+    policy = SitePolicy(path, "ok", tracking="on")
+    if "collector" in o:
+        c = o["collector"]
+        if not isinstance(c, str) or parse_collector(c) is None:
+            return _site_invalid(path, '"collector" must be "host:port"', st)
+        policy.collector = c.strip()
+    if "notice" in o:
+        if not isinstance(o["notice"], str):
+            return _site_invalid(path, '"notice" must be a string', st)
+        policy.notice = _clean_notice(o["notice"]) or None
+    return policy
 
 
-def _site_warning(site):
-    return "usage-beacon: ignoring the site policy file %s: %s\n" % (site.path, site.problem)
+def _clean_notice(s):
+    """Terminal escape sequences and control characters removed (newlines kept), cut at 1000."""
+    import re
+    s = s.replace("\r\n", "\n").replace("\r", "\n")
+    s = re.sub("\x1b(\\[[0-?]*[ -/]*[@-~]|\\][^\x07\x1b]*(\x07|\x1b\\\\)?|[@-_])", "", s)
+    s = re.sub("[\x00-\x09\x0b-\x1f\x7f-\x9f]", "", s)
+    return _js_slice(s.strip(), MAX_SITE_NOTICE)
 
 
-def _warn_key(site):
+def with_site_notice(text, site):
+    if site is None or site.status != "ok" or not site.notice:
+        return text
+    words = "\n".join("  " + line for line in site.notice.split("\n"))
+    return "%s\nFrom your site's administrators (%s):\n%s\n\n" % (text.rstrip("\n"), site.path, words)
+
+
+def _site_marker_key(site):
+    """FNV-1a (32 bit) over the UTF-16 units of path NUL mtimeMs NUL size, as Node computes it, so a
+    user Node already told is not told again by Python."""
+    h = 0x811C9DC5
+    for u in _utf16_units("%s\0%s\0%s" % (site.path, _js_number(site.mtime_ms), _js_number(site.size))):
+        h = ((h ^ ord(u)) * 0x01000193) & 0xFFFFFFFF
+    return "%08x" % h
+
+
+def warn_invalid_site_once(site, state_dir_path):
+    """One stderr line about an ignored policy, at most once per user and version of the file:
+    printed only if this process created the marker (O_EXCL) in the state directory."""
+    if site.status != "invalid":
+        return False
     try:
-        st = os.stat(site.path)
-        return "%s:%d:%d" % (site.path, int(st.st_mtime), st.st_size)
-    except OSError:
-        return site.path
+        _mkdirs(state_dir_path)
+        marker = os.path.join(state_dir_path, WARNED_MARKER_PREFIX + _site_marker_key(site))
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            os.write(fd, ("%s: %s\n" % (site.path, site.detail)).encode("utf-8", "replace"))
+        finally:
+            os.close(fd)
+    except Exception:
+        return False  # already reported, or nowhere to remember it: stay silent
+    _stderr("usage-beacon: ignoring the site policy %s: %s (reported once)\n" % (site.path, site.detail))
+    return True
+
+
+def describe_site(site):
+    if site.status == "none":
+        return "none (%s does not exist)" % site.path
+    if site.status == "invalid":
+        return "IGNORED: %s is malformed (%s); defaults apply" % (site.path, site.detail)
+    parts = ["tracking off for all users" if site.tracking == "off" else "tracking allowed"]
+    if site.collector:
+        parts.append("collector %s" % site.collector)
+    if site.notice:
+        parts.append("a notice for users")
+    return "%s: %s" % (site.path, ", ".join(parts))
 
 
 class Config(object):
@@ -701,9 +789,11 @@ class Config(object):
         env = os.environ if env is None else env
         self.project = project or env.get("BEACON_PROJECT") or "unknown"
         self.version = version or env.get("BEACON_VERSION") or "unknown"
-        if site is not None and site.collector:
-            self.collector_spec = site.collector  # the site's collector or relay beats the tool's
-            self.collector_from = "site policy (%s)" % site.path
+        if site is not None and site.status == "ok" and site.collector:
+            # The site's collector or relay replaces the tool's choice (option and default), not the
+            # user's own $BEACON_COLLECTOR.
+            self.collector_spec = env.get("BEACON_COLLECTOR") or site.collector
+            self.collector_from = None if env.get("BEACON_COLLECTOR") else "site policy (%s)" % site.path
         else:
             self.collector_spec = collector or env.get("BEACON_COLLECTOR") or DEFAULT_COLLECTOR
             self.collector_from = None
@@ -820,7 +910,7 @@ def _remember_address(state_path, host, resolved):
         pass
 
 
-def notice_text(project, opt_out_env, collector, site_notice=None):
+def notice_text(project, opt_out_env, collector):
     text = ("\n%s collects anonymous usage statistics (usage-beacon): a random run ID, the "
             "%s version, runtime, OS, CPU architecture, whether this is CI, run duration, exit code "
             "and keyed-hash IDs of your user, host and script that cannot be reversed. No names, paths "
@@ -829,8 +919,6 @@ def notice_text(project, opt_out_env, collector, site_notice=None):
             "(or BEACON_DEBUG=1 to print instead of send)\n"
             "  Opt out:  export %s=off   or   DO_NOT_TRACK=1   or   beacon disable\n"
             % (project, project, collector, project, opt_out_env))
-    if site_notice:
-        text += "  This site: %s\n" % site_notice
     return text + "This notice is shown once.\n\n"
 
 
@@ -1268,7 +1356,7 @@ def _decide(project, version, collector, opt_out_env, components, copies, script
         return None, consent[1]
     site = read_site_policy(env)
     if site.status == "ok" and site.tracking == "off":
-        return None, "turned off for this machine by the site policy (%s)" % site.path
+        return None, "turned off for all users by the site policy (%s)" % site.path
     cfg = Config(project, version, collector, opt_out_env, components, copies, script, env,
                  site if site.status == "ok" else None)
     cfg.site_status = site
@@ -1299,8 +1387,8 @@ def start(project=None, version=None, collector=None, components=None, opt_out_e
         session = open_session(cfg, consent)
         if not session["enabled"]:
             return Beacon(False, session["reason"])
-        if site.status == "malformed":
-            _warn_malformed_site(cfg, site, session)
+        if site.status == "invalid":
+            warn_invalid_site_once(site, cfg.state_dir)
         if script is None:
             argv = getattr(sys, "argv", None) or [""]
             script = argv[0]
@@ -1319,31 +1407,13 @@ def start(project=None, version=None, collector=None, components=None, opt_out_e
             _open_runs.append(beacon)
         beacon._transport.send(beacon._encoder.start(started_ms))
         if session["show_notice"]:
-            _stderr(notice_text(cfg.project, cfg.opt_out_env, beacon._transport.where,
-                                cfg.site.notice if cfg.site is not None else None))
+            _stderr(with_site_notice(notice_text(cfg.project, cfg.opt_out_env, beacon._transport.where), cfg.site))
         return beacon
     except Exception as e:
         # Telemetry must never break the program that embeds it.
         if _is_truthy(os.environ.get("BEACON_DEBUG")):
             _stderr("usage-beacon debug: disabled after an internal error: %r\n" % (e,))
         return Beacon(False, "internal error")
-
-
-def _warn_malformed_site(cfg, site, session):
-    """One stderr line per user (recorded in the state file) about a site file we ignore."""
-    key = _warn_key(site)
-    state = session.get("state")
-    if state is not None and (state.get("siteWarned") == key):
-        return
-    _stderr(_site_warning(site))
-    if state is not None and not session["eph"]:
-        try:
-            status, fresh = read_state(cfg.state_path)
-            if status == "ok":
-                fresh["siteWarned"] = key
-                write_state(cfg.state_path, fresh)
-        except Exception:
-            pass
 
 
 def end(exit_code=None):
@@ -1368,7 +1438,7 @@ def preview(project=None, collector=None, opt_out_env=None, env=None, out=None):
     project = project or env.get("BEACON_PROJECT") or "beacon"
     opt = opt_out_env or DEFAULT_OPT_OUT_ENV
     consent = env_consent(env, opt)
-    site = read_site_policy(env) if consent[0] != "off" else SitePolicy(env.get("BEACON_SITE_CONFIG") or SITE_CONFIG_PATH, "not read")
+    site = read_site_policy(env)  # preview reads it even when opted out: it shows what applies
     cfg = Config(project, None, collector, opt, None, None, None, env, site if site.status == "ok" else None)
     status, state = read_state(cfg.state_path)
     detail = state if status == "invalid" else None
@@ -1376,7 +1446,7 @@ def preview(project=None, collector=None, opt_out_env=None, env=None, out=None):
     if consent[0] == "off":
         tracking = "off \u2014 " + consent[1]
     elif site.status == "ok" and site.tracking == "off":
-        tracking = "off \u2014 turned off for this machine by the site policy (%s)" % site.path
+        tracking = "off \u2014 turned off for all users by the site policy (%s)" % site.path
     elif consent[0] == "on":
         tracking = "on \u2014 " + consent[1]
     elif state is not None and state.get("enabled") is False:
@@ -1388,21 +1458,11 @@ def preview(project=None, collector=None, opt_out_env=None, env=None, out=None):
     on = tracking.startswith("on")
     put("tracking:    %s" % tracking)
     put("opt out:     %s=off, DO_NOT_TRACK=1, or `beacon disable`" % opt)
-    if site.status == "none":
-        put("site policy: none (%s does not exist)" % site.path)
-    elif site.status == "not read":
-        put("site policy: not read (opted out)")
-    elif site.status == "malformed":
-        put("site policy: ignored, %s: %s" % (site.path, site.problem))
-    else:
-        parts = ["tracking %s" % (site.tracking or "not set")]
-        if site.collector:
-            parts.append("collector %s" % site.collector)
-        if site.notice:
-            parts.append("a notice")
-        put("site policy: %s (%s)" % (", ".join(parts), site.path))
+    put("site policy: %s" % describe_site(site))
+    if site.status == "ok" and site.notice:
+        put("site notice: %s" % site.notice.replace("\n", " / "))
     put("collector:   %s%s%s" % (cfg.collector_spec,
-                                 " (from the site policy)" if cfg.collector_from else "",
+                                 " (from the site policy %s)" % site.path if cfg.collector_from else "",
                                  "" if cfg.collector else " (unusable: nothing would be sent)"))
     put("state file:  %s (%s)" % (cfg.state_path, "exists" if status == "ok" else
                                   "not created yet" if status == "missing" else "unusable: %s" % detail))

@@ -99,11 +99,11 @@ def site_file(tmp_path, content):
 
 
 def test_site_policy_off_for_everyone(listener, home, tmp_path):
-    site = site_file(tmp_path, {"tracking": "off", "collector": "bad spec with spaces"})
+    site = site_file(tmp_path, {"tracking": " OFF ", "collector": "bad spec with spaces", "typo": 1})
     for extra in ({}, {"PARSL_TRACKING": "on"}):  # a user cannot turn it back on
         env = clean_env(BEACON_HOME=home, BEACON_COLLECTOR=listener.collector, BEACON_SITE_CONFIG=site, **extra)
         code, out, err, _ = run_py(audited(), env)
-        assert "enabled=False reason=turned off for this machine by the site policy (%s)" % site in out
+        assert "enabled=False reason=turned off for all users by the site policy (%s)" % site in out
         assert "socket" not in out and "hmac imported=False" in out and err == ""
         assert not os.path.exists(home)
     listener.settle(0.3)
@@ -114,18 +114,24 @@ def test_site_collector_redirects_every_tool(listener, home, tmp_path):
     from conftest import Listener
     tools_default = Listener()
     try:
-        site = site_file(tmp_path, {"collector": listener.collector, "notice": "Runs on Cluster X are counted for our funder."})
-        env = clean_env(BEACON_HOME=home, BEACON_COLLECTOR=tools_default.collector, BEACON_SITE_CONFIG=site)
+        site = site_file(tmp_path, {"collector": listener.collector,
+                                    "notice": "Runs on Cluster X are counted\x1b[31m for our funder.\nQuestions: hpc@example.org"})
+        env = clean_env(BEACON_HOME=home, BEACON_SITE_CONFIG=site, TOOL_COLLECTOR=tools_default.collector)
         code, out, err, _ = run_py("""
 import usage_beacon, os
-usage_beacon.start(project="hosttool", collector=os.environ["BEACON_COLLECTOR"])
+usage_beacon.start(project="hosttool", collector=os.environ["TOOL_COLLECTOR"])
 """, env)
         assert code == 0
         starts_and_ends(listener)
-        assert "Runs on Cluster X are counted for our funder." in err
+        assert ("This notice is shown once.\nFrom your site's administrators (%s):\n"
+                "  Runs on Cluster X are counted for our funder.\n  Questions: hpc@example.org\n\n" % site) in err
         assert "Datagrams go to %s" % listener.collector in err
         listener.settle(0.2)
         assert tools_default.datagrams == []
+        # the user's own BEACON_COLLECTOR is the user's choice, not the tool's: it still wins
+        env["BEACON_COLLECTOR"] = tools_default.collector
+        run_py("import usage_beacon\nusage_beacon.start(project='hosttool', collector='192.0.2.1:9')", env)
+        tools_default.wait_for(4)
     finally:
         tools_default.close()
 
@@ -139,16 +145,26 @@ def test_users_opt_out_beats_a_site_redirect(listener, home, tmp_path):
     assert listener.datagrams == []
 
 
-@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"tracking": "sometimes"}', '{"collector": 5}'])
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"tracking": "sometimes"}', '{"collector": 5}',
+                                     '{"colector": "relay:50077"}', '{"notice": 7}'])
 def test_malformed_site_file_ignored_with_one_line_once_per_user(listener, home, tmp_path, content):
     site = site_file(tmp_path, content)
     env = clean_env(BEACON_HOME=home, BEACON_COLLECTOR=listener.collector, BEACON_SITE_CONFIG=site)
     code, out, err, _ = run_py(audited(), env)
     assert code == 0 and "enabled=True" in out
     warn = [l for l in err.splitlines() if "site policy" in l]
-    assert len(warn) == 1 and warn[0].startswith("usage-beacon: ignoring the site policy file %s" % site)
+    assert len(warn) == 1 and warn[0].startswith("usage-beacon: ignoring the site policy %s: " % site)
+    assert warn[0].endswith("(reported once)")
     starts_and_ends(listener)
     code, out, err2, _ = run_py(audited(), env)
     assert code == 0 and "enabled=True" in out
     assert "site policy" not in err2  # once per user
     assert err2 == ""  # and the notice was shown once too
+
+
+def test_site_directory_or_unreadable_is_ignored_not_fatal(listener, home, tmp_path):
+    env = clean_env(BEACON_HOME=home, BEACON_COLLECTOR=listener.collector, BEACON_SITE_CONFIG=str(tmp_path))
+    code, out, err, _ = run_py(audited(), env)
+    assert code == 0 and "enabled=True" in out
+    assert "usage-beacon: ignoring the site policy %s: cannot read it (EISDIR) (reported once)" % tmp_path in err
+    starts_and_ends(listener)

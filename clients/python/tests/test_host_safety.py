@@ -165,10 +165,12 @@ def test_preview_prints_decision_and_exact_bytes_and_writes_nothing(home, tmp_pa
     assert "Nothing is sent." in p.stdout
     site = tmp_path / "site.json"
     site.write_text('{"collector": "relay.site.example:50077"}')
-    p = subprocess.run([sys.executable, "-m", "usage_beacon", "preview"], env=dict(env, BEACON_SITE_CONFIG=str(site)),
+    env_site = dict(env, BEACON_SITE_CONFIG=str(site))
+    del env_site["BEACON_COLLECTOR"]
+    p = subprocess.run([sys.executable, "-m", "usage_beacon", "preview"], env=env_site,
                        capture_output=True, text=True, cwd=SRC)
-    assert "site policy: tracking not set, collector relay.site.example:50077 (%s)" % site in p.stdout
-    assert "collector:   relay.site.example:50077 (from the site policy)" in p.stdout
+    assert "site policy: %s: tracking allowed, collector relay.site.example:50077" % site in p.stdout
+    assert "collector:   relay.site.example:50077 (from the site policy %s)" % site in p.stdout
     p = subprocess.run([sys.executable, "-m", "usage_beacon", "preview", "--collector", "no good"], env=env,
                        capture_output=True, text=True, cwd=SRC)
     assert p.returncode == 2 and "--collector must be host:port" in p.stderr
