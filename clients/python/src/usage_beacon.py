@@ -1136,6 +1136,8 @@ def _install_exit_code_probe():
 
 
 _ExitCodeProbe._usage_beacon_probe = True
+_probe_installed = False
+_fallback_note = []
 
 
 def _probe_note():
@@ -1144,6 +1146,8 @@ def _probe_note():
     note = getattr(probe, "note", None) if getattr(probe, "_usage_beacon_probe", False) else None
     if isinstance(note, tuple) and len(note) == 2 and note[0] == os.getpid():
         return True, note[1]
+    if not _probe_installed and _fallback_note and _fallback_note[0][0] == os.getpid():
+        return True, _fallback_note[0][1]
     return False, None
 
 
@@ -1158,7 +1162,10 @@ def _wrap_sys_exit():
     def exit(*args):  # noqa: A001 (same name, so tracebacks read naturally)
         try:
             return prev(*args)
-        except SystemExit:
+        except SystemExit as e:
+            if not _probe_installed:
+                # No probe (not CPython): the best left is the code sys.exit was called with.
+                _fallback_note[:] = [(os.getpid(), e.code)]
             raise
 
     exit.__doc__ = getattr(prev, "__doc__", None)
@@ -1278,11 +1285,11 @@ def _make_signal_handler(signum, chained):
 
 
 def _install_hooks():
-    global _hooks_installed
+    global _hooks_installed, _probe_installed
     if _hooks_installed:
         return
     _hooks_installed = True
-    _install_exit_code_probe()
+    _probe_installed = _install_exit_code_probe()
     _wrap_sys_exit()
     _wrap_excepthook()
     atexit.register(_at_exit)

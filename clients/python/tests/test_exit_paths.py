@@ -190,3 +190,15 @@ def test_tool_cleanup_at_atexit_ending_with_no_code_reports_the_real_status(list
     assert end["exit"] == rc
     listener.settle(0.2)
     assert len(listener.datagrams) == 4
+
+
+@pytest.mark.parametrize("after,rc,reported", [("sys.exit(3)", 3, 3), ("raise SystemExit(5)", 5, 0), ("pass", 0, 0)])
+def test_without_the_probe_sys_exit_is_still_reported(listener, home, after, rc, reported):
+    # Where the SystemExit probe cannot be installed (an interpreter other than CPython), the
+    # sys.exit wrapper alone reports sys.exit(n); a bare `raise SystemExit(n)` then reads as 0.
+    before = "import usage_beacon\nusage_beacon._install_exit_code_probe = lambda: False"
+    env = clean_env(BEACON_HOME=home, BEACON_COLLECTOR=listener.collector)
+    code, _, _, _ = run_py(HOST.format(before=before, after=after), env)
+    assert code == rc
+    _, end = starts_and_ends(listener)
+    assert end["exit"] == reported
