@@ -1044,6 +1044,7 @@ _lock = threading.RLock()
 _open_runs = []  # runs started and not ended yet, oldest first
 _owner_pid = os.getpid()  # only this process sends: a forked child inherits us but sends nothing
 _hooks_installed = False
+_signals_installed = False
 _uncaught = []  # [exception type] once the interpreter printed an uncaught exception
 _HOOK_MARK = "_usage_beacon_hook"
 
@@ -1285,18 +1286,21 @@ def _make_signal_handler(signum, chained):
 
 
 def _install_hooks():
-    global _hooks_installed, _probe_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    _probe_installed = _install_exit_code_probe()
-    _wrap_sys_exit()
-    _wrap_excepthook()
-    atexit.register(_at_exit)
-    try:
-        _install_signal_hooks()
-    except Exception:
-        pass
+    global _hooks_installed, _probe_installed, _signals_installed
+    if not _hooks_installed:
+        _hooks_installed = True
+        _probe_installed = _install_exit_code_probe()
+        _wrap_sys_exit()
+        _wrap_excepthook()
+        atexit.register(_at_exit)
+    # Only the main thread may install signal handlers: a first start() from a worker thread
+    # leaves them for the next start() that runs on the main thread.
+    if not _signals_installed and threading.current_thread() is threading.main_thread():
+        _signals_installed = True
+        try:
+            _install_signal_hooks()
+        except Exception:
+            pass
 
 
 class Beacon(object):
