@@ -20,6 +20,10 @@ if SRC not in sys.path:
     sys.path.insert(0, SRC)  # tests import the module from the source tree; nothing is installed
 
 
+# Every datagram any test received, for test_zz_schema.py (validated by the project's ajv + schema).
+ALL_DATAGRAMS = []
+
+
 class Listener(object):
     def __init__(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -37,6 +41,7 @@ class Listener(object):
             try:
                 data, _ = self.sock.recvfrom(65535)
                 self.datagrams.append(data)
+                ALL_DATAGRAMS.append(data)
             except socket.timeout:
                 continue
             except OSError:
