@@ -942,6 +942,8 @@ class _Transport(object):
         self.target = None
         self.sock = None
         self.queue = []
+        self.closing = False  # close once what is queued went out (the run ended)
+        self.closed = False
         self.lock = threading.Lock()
         self.resolved = threading.Event()
         host, port, family = cfg.collector
@@ -993,11 +995,13 @@ class _Transport(object):
             if state_path:
                 _remember_address(state_path, host, best)
             with self.lock:
-                if self.target is None:
+                if self.target is None and not self.closed:
                     self._set_target(best)
                     queued, self.queue = self.queue, []
                     for d in queued:
                         self._write(d)
+                    if self.closing:
+                        self._close_now()
         except Exception:
             pass  # does not resolve: nothing is sent
         finally:
@@ -1021,6 +1025,8 @@ class _Transport(object):
             if not self.lock.acquire(timeout=max(wait_s, 0.001)):
                 return
             try:
+                if self.closed:
+                    return
                 if self.target is not None:
                     self._write(datagram)
                 elif len(self.queue) < 2:
@@ -1030,7 +1036,27 @@ class _Transport(object):
         except Exception:
             pass
 
-    def close(self):
+    def close_when_sent(self):
+        """The run ended: close the socket now (a UDP sendto that returned has handed its datagram
+        to the kernel, so nothing is lost), or, with datagrams still waiting for DNS, right after
+        the resolver sends them. An open socket left to the garbage collector would make Python
+        print a ResourceWarning in the host (python -X dev, pytest)."""
+        try:
+            if not self.lock.acquire(timeout=0.01):
+                return
+            try:
+                if self.queue and self.target is None:
+                    self.closing = True
+                else:
+                    self._close_now()
+            finally:
+                self.lock.release()
+        except Exception:
+            pass
+
+    def _close_now(self):
+        self.closed = True
+        self.queue = []
         try:
             if self.sock is not None:
                 self.sock.close()
@@ -1344,6 +1370,7 @@ class Beacon(object):
         code = _status_from_code(exit_code) if not isinstance(exit_code, int) else exit_code & 255
         dur = (time.monotonic() - self._t0) * 1000.0
         self._transport.send(self._encoder.end(int(time.time() * 1000), code, dur), wait_s)
+        self._transport.close_when_sent()
         return True
 
     def __repr__(self):

@@ -192,3 +192,19 @@ def test_concurrent_first_runs_agree_on_one_secret(listener, home, tmp_path):
     secret = json.load(open(os.path.join(home, "state.json")))["secret"]
     assert len(secret) == 64
     assert [f for f in os.listdir(home) if f.endswith(".tmp")] == []
+
+
+def test_no_resource_warning_in_dev_mode(listener, home, tmp_path):
+    # python -X dev -W error (what careful projects run their tests with): the socket is closed
+    # once the end went out, so the garbage collector finds nothing open to warn about.
+    script = tmp_path / "t.py"
+    script.write_text("import gc, sys, usage_beacon\nb = usage_beacon.start(project='t')\nb.end(2)\n"
+                      "del b\ngc.collect()\nc = usage_beacon.start(project='t')\nprint('ok')\n")
+    env = clean_env(BEACON_HOME=home, BEACON_COLLECTOR=listener.collector)
+    p = subprocess.run([sys.executable, "-X", "dev", "-W", "error", str(script)], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout == "ok\n", p.stderr
+    assert "Warning" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr
+    listener.wait_for(8)
+    ends = sorted(m["exit"] for m in listener.messages() if m["kind"] == "end")
+    assert ends == [0, 0, 2, 2]
