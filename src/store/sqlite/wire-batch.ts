@@ -1,5 +1,8 @@
 import type { IngestRecord, WireBatch, WireFormat } from '../types.js';
 
+/** @deprecated import from src/store/types.ts (kept while other branches merge). */
+export type { WireBatch };
+
 /**
  * How a batch of IngestRecords crosses to the store thread. Posting the record objects costs a
  * structured clone that writes all 20 property names of every record and rebuilds each object
