@@ -34,6 +34,7 @@ export class Forwarder {
   private backoff = 0;
   private sleeping: NodeJS.Timeout | undefined;
   private stopWake: (() => void) | undefined;
+  private lastDropLog = 0;
   /** Upstream failed and has not answered since. */
   down = false;
 
@@ -73,11 +74,20 @@ export class Forwarder {
     this.wake?.();
   }
 
-  private spill(b: Batch): void {
+  private spill(batch: Batch): void {
+    let b = batch;
     if (!this.queue.fits(b.body.length, b.count)) {
-      this.stats.queueDrops += b.count;
-      this.log.warn({ dropped: b.count, queueBytes: this.queue.bytes, queueDatagrams: this.queue.datagrams }, 'queue full: datagrams dropped');
-      return;
+      // Keep the datagrams that still fit within the bound, drop (and count) the rest.
+      const kept = fittingPrefix(b, this.queue.maxBytes - this.queue.bytes, this.queue.maxDatagrams - this.queue.datagrams);
+      const dropped = b.count - (kept?.count ?? 0);
+      this.stats.queueDrops += dropped;
+      const now = Date.now();
+      if (now - this.lastDropLog > 10_000) {
+        this.lastDropLog = now;
+        this.log.warn({ dropped: this.stats.queueDrops, queueBytes: this.queue.bytes, queueDatagrams: this.queue.datagrams }, 'queue full: new datagrams are dropped');
+      }
+      if (!kept) return;
+      b = kept;
     }
     try {
       this.queue.push(b.body, b.count);
@@ -191,6 +201,20 @@ export class Forwarder {
 }
 
 const NEWLINE = Buffer.from('\n');
+
+/** The first lines of a batch that fit in `bytes` and `count`; undefined if not even one does. */
+function fittingPrefix(b: Batch, bytes: number, count: number): Batch | undefined {
+  let end = 0;
+  let n = 0;
+  while (n < count && end < b.body.length) {
+    const nl = b.body.indexOf(0x0a, end);
+    const next = nl < 0 ? b.body.length : nl + 1;
+    if (next > bytes) break;
+    end = next;
+    n++;
+  }
+  return n > 0 ? { body: b.body.subarray(0, end), count: n } : undefined;
+}
 
 function splitBatch(b: Batch): [Batch, Batch] | undefined {
   if (b.count < 2) return undefined;
