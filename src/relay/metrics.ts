@@ -18,6 +18,7 @@ export function createRelayMetrics(src: RelayMetricsSources): Registry {
   counter('beacon_relay_datagrams_received_total', 'Datagrams read from the socket.', () => s.received);
   counter('beacon_relay_datagrams_forwarded_total', 'Datagrams upstream has taken.', () => s.forwarded);
   counter('beacon_relay_datagrams_duplicate_total', 'Copies of datagrams already forwarded.', () => s.duplicates);
+  counter('beacon_relay_kernel_drops_total', 'Datagrams the kernel dropped because the receive buffer was full.', () => s.kernelDrops);
   counter('beacon_relay_datagrams_queued_total', 'Datagrams written to the disk queue while upstream was unreachable.', () => s.queued);
   counter('beacon_relay_queue_drops_total', 'Accepted datagrams dropped: the queue was full or the disk refused the write.', () => s.queueDrops);
   counter('beacon_relay_upstream_refused_total', 'Datagrams upstream refused as too large.', () => s.upstreamRefused);

@@ -5,6 +5,8 @@ export class RelayStats {
   /** Refused before forwarding, by reason (the collector's own reason names). */
   rejected: Record<'oversized' | 'not_json' | 'unknown_protocol', number> = { oversized: 0, not_json: 0, unknown_protocol: 0 };
   duplicates = 0;
+  /** Dropped by the kernel: the receive buffer was full. */
+  kernelDrops = 0;
   /** Upstream has them. */
   forwarded = 0;
   /** Written to the disk queue (a datagram queued twice over two outages counts twice). */
@@ -18,7 +20,7 @@ export class RelayStats {
 
   line(pending: number, queue: { bytes: number; datagrams: number }, down: boolean): Record<string, unknown> {
     return {
-      received: this.received, forwarded: this.forwarded, duplicates: this.duplicates, rateLimited: this.rateLimited,
+      received: this.received, forwarded: this.forwarded, duplicates: this.duplicates, rateLimited: this.rateLimited, kernelDrops: this.kernelDrops,
       rejected: this.rejected, queueDrops: this.queueDrops, pending, queueBytes: queue.bytes, queueDatagrams: queue.datagrams, upstreamDown: down,
     };
   }

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { KernelDrops } from '../receiver/kernel-drops.js';
 import { createLogger } from '../receiver/logger.js';
 import { listenUdp, RECV_BUFFER_BYTES, type Listening } from '../receiver/listen.js';
 import { serveMetrics } from '../receiver/metrics.js';
@@ -22,6 +23,16 @@ export async function runRelay(opts: RelayOptions): Promise<number> {
   queue.open();
   const udp: Listening = await listenUdp(opts.host, opts.port, RECV_BUFFER_BYTES);
   const stats = new RelayStats();
+  // Datagrams the kernel dropped because the relay did not read them fast enough: counted, as the receiver does.
+  const kernel = new KernelDrops(udp.port);
+  let lastDrops = kernel.read()?.drops ?? 0;
+  const pollKernel = (): void => {
+    const q = kernel.read();
+    if (!q) return;
+    if (q.drops > lastDrops) stats.kernelDrops += q.drops - lastDrops;
+    lastDrops = q.drops;
+  };
+  const kernelTimer = setInterval(pollKernel, 1000);
   const forwarder = new Forwarder(createUpstream(opts.forward, opts.token), queue, stats, log, opts.batchMs);
   let metricsServer: Server | undefined;
   if (opts.metricsPort !== undefined) {
@@ -29,6 +40,7 @@ export async function runRelay(opts: RelayOptions): Promise<number> {
     try {
       metricsServer = await serveMetrics(registry, opts.metricsHost, opts.metricsPort);
     } catch (e) {
+      clearInterval(kernelTimer);
       await udp.close();
       await forwarder.stop(0);
       throw e;
@@ -55,8 +67,10 @@ export async function runRelay(opts: RelayOptions): Promise<number> {
     process.on('SIGINT', onSignal);
   });
   // Stop reading first, so "everything accepted" is a fixed set.
+  pollKernel();
   await udp.close();
   clearInterval(statsTimer);
+  clearInterval(kernelTimer);
   await forwarder.stop();
   if (metricsServer) {
     metricsServer.closeAllConnections();
