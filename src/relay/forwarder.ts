@@ -3,10 +3,10 @@ import type { DiskQueue } from './disk-queue.js';
 import type { RelayStats } from './relay-stats.js';
 import type { SendOutcome, Upstream } from './upstream.js';
 
-/** A batch's body is kept under this (the collector's default limit is 1 MiB). */
-export const MAX_BATCH_BYTES = 256 * 1024;
-/** Batches kept in memory waiting for upstream before they go to disk. */
-const MAX_READY = 8;
+/** A batch's body is kept under this (the collector's default limit is 1 MiB, and a proxy's often 1 MB). */
+export const MAX_BATCH_BYTES = 512 * 1024;
+/** Batches kept in memory (at most 8 MiB) waiting for upstream before they go to disk. */
+const MAX_READY = 16;
 const SEND_TIMEOUT_MS = 15_000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
@@ -94,7 +94,12 @@ export class Forwarder {
       this.stats.queued += b.count;
     } catch (e) {
       this.stats.queueDrops += b.count;
-      this.log.error({ err: (e as NodeJS.ErrnoException).code ?? String(e), dropped: b.count }, 'cannot write to the queue directory: datagrams dropped');
+      // A full disk fails every batch: one line every 10 s, with the running total, is enough.
+      const now = Date.now();
+      if (now - this.lastDropLog > 10_000) {
+        this.lastDropLog = now;
+        this.log.error({ err: (e as NodeJS.ErrnoException).code ?? String(e), dropped: this.stats.queueDrops }, 'cannot write to the queue directory: datagrams dropped');
+      }
     }
   }
 
