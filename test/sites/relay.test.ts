@@ -175,6 +175,38 @@ describe('beacon relay: what it forwards and what it refuses', () => {
     }
   });
 
+  it('a batch upstream refuses as too large (413) is sent again in halves; nothing lost, nothing twice', async () => {
+    const lines: string[] = [];
+    let refused = 0;
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        if (body.length > 2000) {
+          refused++;
+          res.writeHead(413).end();
+          return;
+        }
+        lines.push(...body.toString('latin1').split('\n').filter((l) => l));
+        res.writeHead(202).end('{"overload_drops":0}');
+      });
+    });
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
+    try {
+      const r = await relay(`http://127.0.0.1:${(server.address() as { port: number }).port}/v1/datagrams`, ['--batch-ms', '1000']);
+      const all = runs(20);
+      for (const x of all) await send(r.port, x.datagrams);
+      await waitFor('40 forwarded', async () => (await metric(r.metrics, 'beacon_relay_datagrams_forwarded_total')) === 40 || undefined);
+      expect(refused).toBeGreaterThan(0);
+      expect(lines).toHaveLength(40);
+      expect(new Set(lines).size).toBe(40);
+      expect(await metric(r.metrics, 'beacon_relay_queue_drops_total')).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+
   it('rate-limits per source network like the receiver, and refuses junk before queueing it', async () => {
     const r = await relay('udp://127.0.0.1:9', ['--rate-limit', '5']);
     const ds = runs(30).map((x) => x.datagrams[0]!);
