@@ -13,10 +13,17 @@ export interface ReceiveCliOptions {
   rateLimit: string;
   logLevel: string;
   workers?: number;
+  /** HTTP ingest (src/receiver/http-ingest.ts): off unless a port is given. */
+  httpPort?: number;
+  httpHost?: string;
+  httpMaxBody?: number;
+  ingestTokenFile?: string;
 }
 
 /** The resolved options: the CLI's, with the rate limit parsed and environment settings added. */
-export interface ReceiveOptions extends Omit<ReceiveCliOptions, 'rateLimit' | 'workers'> {
+export interface ReceiveOptions extends Omit<ReceiveCliOptions, 'rateLimit' | 'workers' | 'httpHost' | 'httpMaxBody'> {
+  httpHost: string;
+  httpMaxBody: number;
   /** Datagrams per second per source network; undefined = off. */
   rateLimit?: number;
   /** How often totals are logged ($BEACON_RECEIVER_STATS_MS, default one minute). */
@@ -53,5 +60,9 @@ export function resolveReceiveOptions(o: ReceiveCliOptions, env: NodeJS.ProcessE
     logLevel: level,
     statsIntervalMs,
     workers: o.workers ?? 1,
+    httpPort: o.httpPort,
+    httpHost: o.httpHost ?? '127.0.0.1',
+    httpMaxBody: o.httpMaxBody ?? 1024 * 1024,
+    ingestTokenFile: o.ingestTokenFile,
   };
 }

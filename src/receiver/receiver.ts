@@ -17,6 +17,7 @@ import { RateLimiter } from './rate-limit.js';
 import { Stats } from './stats.js';
 import { useStoreThread, WorkerStore } from './worker-store.js';
 import { statsLine } from './stats-line.js';
+import { readTokenFile, startHttpIngest, type HttpIngest } from './http-ingest.js';
 import type { WorkerListening, WorkerRole } from './worker-role.js';
 
 /** How often kernel drops are read from /proc (cheap, but not per datagram). */
@@ -36,6 +37,8 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   let store: RunStore | undefined;
   let udp: Listening | undefined;
   let metricsServer: Server | undefined;
+  // Read before anything is opened: a missing token file is a usage error, not a half-started daemon.
+  const tokens = opts.httpPort !== undefined && opts.ingestTokenFile ? readTokenFile(opts.ingestTokenFile) : undefined;
   try {
     store = !opts.store && useStoreThread() ? await WorkerStore.open(opts.db) : await openStore({ db: opts.db, store: opts.store });
     udp = await listenUdp(opts.host, role?.port ?? opts.port, RECV_BUFFER_BYTES, role?.bind ?? 'exclusive');
@@ -58,8 +61,9 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     lastDrops = q.drops;
   };
 
+  let registry: ReturnType<typeof createMetricsRegistry> | undefined;
   if (opts.metricsPort !== undefined) {
-    const registry = createMetricsRegistry({
+    registry = createMetricsRegistry({
       stats,
       pending: () => batcher.pending,
       rxQueueBytes: () => rxQueueBytes,
@@ -82,13 +86,32 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     }
   }
 
+  const pipelineRecent = new RecentKeys();
   const handle = createPipeline({
     clock, stats, log,
-    recent: new RecentKeys(),
+    recent: pipelineRecent,
     limiter: opts.rateLimit === undefined ? undefined : new RateLimiter(opts.rateLimit),
     accept: (r) => batcher.add(r),
     hasRoom: () => batcher.hasRoom(),
   });
+  // HTTP ingest (one listener: the primary's first worker with --workers N). The same pipeline, minus
+  // the per-source rate limit: its clients are a few relays, each carrying a whole cluster.
+  let http: HttpIngest | undefined;
+  if (opts.httpPort !== undefined && (!role || role.slot === 0)) {
+    try {
+      http = await startHttpIngest(
+        { host: opts.httpHost, port: opts.httpPort, maxBodyBytes: opts.httpMaxBody, tokens },
+        { sink: createPipeline({ clock, stats, log, recent: pipelineRecent, accept: (r) => batcher.add(r), hasRoom: () => batcher.hasRoom() }),
+          stats, hasRoom: () => batcher.hasRoom(), commit: () => batcher.flush(), log, registry },
+      );
+    } catch (e) {
+      await udp.close();
+      metricsServer?.close();
+      await batcher.close();
+      await store.close();
+      throw e;
+    }
+  }
   // A UDP socket error after bind (rare: e.g. ENOMEM) must not kill the daemon with datagrams pending.
   udp.start(handle, (err) => log.error({ err }, 'socket error'));
   if (udp.reader === 'dgram' && process.platform === 'linux' && process.env.BEACON_UDP_READER !== 'dgram' && role?.bind !== 'shared') {
@@ -108,6 +131,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   log.info(
     { host: opts.host, port: udp.port, store: store.kind, db: store.kind === 'sqlite' ? opts.db : undefined, flushMs: opts.flushMs,
       storeThread: store instanceof WorkerStore, reader: udp.reader, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,
+      httpPort: http?.port, httpTokens: http ? (tokens?.length ?? 0) : undefined,
       bind: role?.bind },
     role ? 'worker listening' : 'listening',
   );
@@ -126,6 +150,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     process.on('SIGINT', onSignal);
   });
   // Stop reading first, so "everything accepted" is a fixed set, then commit it all.
+  await http?.close();
   await udp.close();
   clearInterval(kernelTimer);
   clearInterval(statsTimer);
