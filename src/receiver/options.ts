@@ -13,6 +13,7 @@ export interface ReceiveCliOptions {
   rateLimit: string;
   logLevel: string;
   workers?: number;
+  spillDir?: string;
 }
 
 /** The resolved options: the CLI's, with the rate limit parsed and environment settings added. */
@@ -53,5 +54,6 @@ export function resolveReceiveOptions(o: ReceiveCliOptions, env: NodeJS.ProcessE
     logLevel: level,
     statsIntervalMs,
     workers: o.workers ?? 1,
+    spillDir: o.spillDir ?? (env.BEACON_SPILL_DIR || undefined),
   };
 }

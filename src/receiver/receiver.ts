@@ -4,6 +4,7 @@ import { openStore } from '../store/open-store.js';
 import type { PostgresStore } from '../store/postgres-store.js';
 import { settleSeconds, startPostgresSettler, startSettler } from '../store/settler.js';
 import type { RunStore } from '../store/types.js';
+import { backlogBounds } from './backlog.js';
 import { Batcher } from './batcher.js';
 import { ReceiverClock } from './clock.js';
 import { RecentKeys } from './dedupe.js';
@@ -14,6 +15,8 @@ import { createMetricsRegistry, serveMetrics } from './metrics.js';
 import type { ReceiveOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import { RateLimiter } from './rate-limit.js';
+import { prepareReserve, spillPlace } from './spill.js';
+import { commitSpills, spillLeftover } from './spill-recovery.js';
 import { Stats } from './stats.js';
 import { useStoreThread, WorkerStore } from './worker-store.js';
 import { statsLine } from './stats-line.js';
@@ -36,8 +39,14 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   let store: RunStore | undefined;
   let udp: Listening | undefined;
   let metricsServer: Server | undefined;
+  const place = spillPlace(opts, role?.slot ?? 0);
+  const bounds = backlogBounds();
   try {
     store = !opts.store && useStoreThread() ? await WorkerStore.open(opts.db) : await openStore({ db: opts.db, store: opts.store });
+    // What an earlier run could not commit goes in first (one process does it: worker 0 starts alone).
+    if (!role || role.slot === 0) await commitSpills(store, place, log);
+    const noReserve = prepareReserve(place, bounds.bytes);
+    if (noReserve) log.warn({ dir: place.dir, err: noReserve }, 'no room for the spill reserve; a backlog left at exit needs free space there');
     udp = await listenUdp(opts.host, role?.port ?? opts.port, RECV_BUFFER_BYTES, role?.bind ?? 'exclusive');
   } catch (e) {
     await udp?.close();
@@ -46,7 +55,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   }
   const stats = new Stats();
   const clock = new ReceiverClock();
-  const batcher = new Batcher(store, stats, log, { flushMs: opts.flushMs });
+  const batcher = new Batcher(store, stats, log, { flushMs: opts.flushMs, bounds });
   const kernel = role?.countKernelDrops === false ? undefined : new KernelDrops(udp.port);
   let rxQueueBytes = 0;
   let lastDrops = kernel?.read()?.drops ?? 0;
@@ -88,6 +97,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     limiter: opts.rateLimit === undefined ? undefined : new RateLimiter(opts.rateLimit),
     accept: (r) => batcher.add(r),
     hasRoom: () => batcher.hasRoom(),
+    dropReason: () => batcher.dropReason(),
   });
   // A UDP socket error after bind (rare: e.g. ENOMEM) must not kill the daemon with datagrams pending.
   udp.start(handle, (err) => log.error({ err }, 'socket error'));
@@ -135,10 +145,14 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     metricsServer.close();
   }
   const committed = await batcher.close();
+  // The store would not take the backlog: it goes to a spill file the next start commits.
+  const left = committed ? undefined : batcher.takeLeftover();
+  const lost = left ? spillLeftover(left, place, log) : 0;
   await settler?.stop();
   await store.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
-  log.info({ signal, ...statsLine(stats, batcher.pending) }, committed ? 'stopped' : 'stopped with uncommitted datagrams');
-  return committed ? 0 : 1;
+  const line = { signal, ...statsLine(stats, batcher.pending), spilled: left && !lost ? left.records : 0, lost };
+  log.info(line, committed ? 'stopped' : lost ? 'stopped with uncommitted datagrams' : 'stopped; backlog spilled for the next start');
+  return lost ? 1 : 0;
 }
