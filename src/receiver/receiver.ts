@@ -3,6 +3,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { openStore } from '../store/open-store.js';
 import type { PostgresStore } from '../store/postgres-store.js';
 import { settleSeconds, startPostgresSettler, startSettler } from '../store/settler.js';
+import { SqliteStore } from '../store/sqlite-store.js';
 import type { RunStore } from '../store/types.js';
 import { backlogBounds } from './backlog.js';
 import { Batcher } from './batcher.js';
@@ -60,6 +61,8 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   let rxQueueBytes = 0;
   let lastDrops = kernel?.read()?.drops ?? 0;
   const pollKernel = (): void => {
+    // A store on this thread has its write-ahead log looked after here (the store thread has its own timer).
+    if (store instanceof SqliteStore) store.wal?.tick();
     const q = kernel?.read();
     if (!q) return;
     rxQueueBytes = q.rxQueueBytes;

@@ -37,8 +37,13 @@ try {
   port.postMessage(msg);
 }
 
+// The log is truncated when readers let go even if no batch comes (src/store/wal-bound.ts).
+const walTimer = setInterval(() => store?.wal?.tick(), 500);
+walTimer.unref();
+
 port.on('message', (m: ToStoreThread) => {
   if (m.type === 'close') {
+    clearInterval(walTimer);
     void store?.close().finally(() => {
       port.postMessage({ type: 'closed' } satisfies FromStoreThread);
       port.close();

@@ -13,7 +13,7 @@ export const REJECT_REASONS = [
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** What the store was doing when accepted datagrams had to be dropped (src/receiver/store-fault.ts). */
-export const OVERLOAD_REASONS = ['store_slow', 'disk_full', 'read_only', 'locked', 'unreachable', 'store_error'] as const;
+export const OVERLOAD_REASONS = ['store_slow', 'disk_full', 'read_only', 'locked', 'wal_full', 'unreachable', 'store_error'] as const;
 export type OverloadReason = (typeof OVERLOAD_REASONS)[number];
 
 export const COUNTER_NAMES = [

@@ -157,8 +157,9 @@ export class SqliteStore implements RunStore {
 
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
     try {
+      this.wal?.beforeWrite();
       const r = this.write(records, counters);
-      this.wal?.afterCommit();
+      this.wal?.tick();
       return Promise.resolve(r);
     } catch (e) {
       return Promise.reject(e);

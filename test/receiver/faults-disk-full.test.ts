@@ -80,7 +80,7 @@ describe.skipIf(!canMountTmpfs())('a store whose filesystem fills (tmpfs in a mo
     const held = await sendStarts(rx.port, 1000);
     await waitFor('the store error line', () => rx!.lines.find((l) => l.msg === 'store write failed; will retry'));
     expect(await rx.stop()).toBe(0);
-    const stopped = rx.lines.find((l) => l.msg.toString().startsWith('stopped'))!;
+    const stopped = rx.lines.find((l) => String(l.msg).startsWith('stopped'))!;
     expect(stopped).toMatchObject({ msg: 'stopped; backlog spilled for the next start', spilled: 1000, lost: 0 });
     const spills = readdirSync(disk.outside()).filter((n) => n.startsWith('usage.db.spill-') && n.endsWith('.bin'));
     expect(spills).toHaveLength(1);
