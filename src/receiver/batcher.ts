@@ -178,6 +178,11 @@ export class Batcher {
         counters = [];
         this.inFlight -= b.count;
         this.inFlightBytes -= b.bytes;
+        // Logged at the first commit after a failure: the rest of the backlog follows at the store's pace.
+        if (this.failures > 0) {
+          this.log.info({ failures: this.failures, reason: this.fault, failingMs: Date.now() - this.failingSince, pending: this.pending }, 'store writes recovered');
+          this.failures = 0;
+        }
       } catch (e) {
         if (counters.length > 0) this.stats.restore(counters);
         this.keepFailed(batches.slice(i), e);
@@ -185,10 +190,6 @@ export class Batcher {
       }
     }
     this.lastFlushMs = performance.now() - started;
-    if (this.failures > 0) {
-      this.log.info({ failures: this.failures, reason: this.fault, failingMs: Date.now() - this.failingSince }, 'store writes recovered');
-    }
-    this.failures = 0;
   }
 
   /** Keep what was accepted for the next flush; the store's transaction rolled back. */
