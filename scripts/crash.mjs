@@ -81,6 +81,8 @@ try {
   for (let k = 0; k < kills; k++) {
     const rx = await startReceiver(db);
     const traffic = startTraffic(rx.port);
+    // The random moment is counted from when the load is flowing (a node process takes a while to start).
+    while (traffic.ids.length === 0) await sleep(10);
     await sleep(minMs + Math.random() * (maxMs - minMs));
     // What the store shows committed now: all of it must survive the kill that follows.
     const before = committedRuns(db);
