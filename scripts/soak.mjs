@@ -8,7 +8,7 @@
 //   sent      = received + kernel drops                      (nothing vanishes on the way in)
 //   received  = stored + duplicates + rejected (all reasons, rate-limited included) + overload drops
 //   stored    = starts + ends in the store, and the store's daily_counters = the receiver's totals
-// Exits 1 if a book does not balance or the peak RSS passed --rss-mb (default 256).
+// Exits 1 if a book does not balance or the peak RSS passed --rss-mb (default 512; docs/receiver.md#memory says where it goes).
 //
 // Options: --minutes N (1), --rate R datagrams/s of the mix (2000), --rate-limit (500), --rss-mb.
 import { spawn } from 'node:child_process';
@@ -28,7 +28,7 @@ const opt = (name, dflt) => {
 const minutes = opt('minutes', 1);
 const rate = opt('rate', 2000);
 const rateLimit = opt('rate-limit', 500);
-const rssBoundMB = opt('rss-mb', 256);
+const rssBoundMB = opt('rss-mb', 512);
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'beacon-soak-'));
 const db = path.join(dir, 'usage.db');
@@ -41,7 +41,7 @@ function rssKB(pid, field = 'VmRSS') {
   }
 }
 
-const rx = spawn(process.execPath, [CLI, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--rate-limit', String(rateLimit)],
+const rx = spawn(process.execPath, [CLI, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--rate-limit', String(rateLimit), '--metrics-port', '0'],
   { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BEACON_RECEIVER_STATS_MS: '60000' } });
 const lines = [];
 let buf = '';
@@ -59,7 +59,18 @@ for (let t = 0; !lines.some((l) => l.msg === 'listening'); t++) {
   if (t > 300) throw new Error('receiver did not start');
   await new Promise((r) => setTimeout(r, 50));
 }
-const port = lines.find((l) => l.msg === 'listening').port;
+const { port, metricsPort } = lines.find((l) => l.msg === 'listening');
+/** The main thread's V8 heap (the store and settle threads have their own, and SQLite its caches). */
+async function mainHeapMB() {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    return +(Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1]) / 1048576).toFixed(1);
+  } catch {
+    return NaN;
+  }
+}
+const heapMBAtMinute = [];
+const heapTimer = setInterval(async () => heapMBAtMinute.push(await mainHeapMB()), 60_000);
 
 let peakRssKB = 0;
 const rssSamples = [];
@@ -80,6 +91,7 @@ const sent = JSON.parse(tout.trim().split('\n').pop());
 await new Promise((r) => setTimeout(r, 2500));
 const hwmKB = rssKB(rx.pid, 'VmHWM');
 clearInterval(sampler);
+clearInterval(heapTimer);
 rx.kill('SIGTERM');
 const exitCode = await rxExit;
 const stopped = lines.find((l) => l.msg === 'stopped') ?? {};
@@ -106,6 +118,7 @@ const result = {
   runsInStore: rows.runs, integrity, exitCode,
   peakRssMB: +(Math.max(peakRssKB, hwmKB) / 1024).toFixed(1),
   rssMBAtMinute: rssSamples.filter((_, i) => i % 60 === 59).map((kb) => +(kb / 1024).toFixed(1)),
+  mainHeapMBAtMinute: heapMBAtMinute,
   rssBoundMB, rssWithinBound: Math.max(peakRssKB, hwmKB) / 1024 <= rssBoundMB,
   books, balanced: books.wire && books.receiver && books.store,
 };
