@@ -102,6 +102,18 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     hasRoom: () => batcher.hasRoom(),
     dropReason: () => batcher.dropReason(),
   });
+  // Installed before the first datagram can be accepted, and before "listening" is logged (a
+  // supervisor may signal as soon as it reads that line: without a handler, SIGTERM's default
+  // action would kill the process; seen on a loaded machine). They stay installed until the end:
+  // a second signal during the (short) shutdown must not kill the process before everything
+  // accepted is committed. (A worker usually gets two: the primary forwards one, and systemd or a
+  // terminal signals the whole process group.)
+  let onSignal: (s: NodeJS.Signals) => void = () => {};
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = (s) => resolve(s);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
   // A UDP socket error after bind (rare: e.g. ENOMEM) must not kill the daemon with datagrams pending.
   udp.start(handle, (err) => log.error({ err }, 'socket error'));
   if (udp.reader === 'dgram' && process.platform === 'linux' && process.env.BEACON_UDP_READER !== 'dgram' && role?.bind !== 'shared') {
@@ -129,15 +141,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   const kernelTimer = setInterval(pollKernel, KERNEL_POLL_MS);
   const statsTimer = setInterval(() => log.info(statsLine(stats, batcher.pending), 'stats'), opts.statsIntervalMs);
 
-  // The handlers stay installed until the end: a second signal during the (short) shutdown must
-  // not kill the process before everything accepted is committed. (A worker usually gets two: the
-  // primary forwards one, and systemd or a terminal signals the whole process group.)
-  let onSignal: (s: NodeJS.Signals) => void = () => {};
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    onSignal = (s) => resolve(s);
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  const signal = await signalled;
   // Stop reading first, so "everything accepted" is a fixed set, then commit it all.
   await udp.close();
   clearInterval(kernelTimer);
