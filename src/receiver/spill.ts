@@ -78,8 +78,9 @@ export function prepareReserve(p: SpillPlace, bytes: number): string | undefined
   try {
     fd = openSync(path, 'w');
     const chunk = Buffer.alloc(1 << 20);
+    // Not synced: the filesystem counts written blocks against free space at write time (ext4's
+    // delayed allocation reserves them), which is all a reserve is for, and a start stays fast.
     for (let pos = 0; pos < want; pos += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, want - pos), pos);
-    fdatasyncSync(fd);
     return undefined;
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
