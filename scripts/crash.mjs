@@ -30,7 +30,7 @@ const maxMs = opt('max-ms', 3000);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function startReceiver(db) {
-  const child = spawn(process.execPath, [CLI, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--flush-ms', String(flushMs), '--rate-limit', 'off'],
+  const child = spawn(process.execPath, [CLI, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--flush-ms', String(flushMs), '--rate-limit', 'off', '--metrics-port', '0'],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BEACON_SETTLE_SECONDS: '2' } });
   let out = '';
   return new Promise((resolve, reject) => {
@@ -39,6 +39,7 @@ function startReceiver(db) {
       const line = out.split('\n').find((l) => l.includes('"msg":"listening"'));
       if (line && !child.port) {
         child.port = JSON.parse(line).port;
+        child.metricsPort = JSON.parse(line).metricsPort;
         resolve(child);
       }
       if (out.length > 1 << 16) out = out.slice(-4096);
@@ -84,6 +85,9 @@ try {
     // The random moment is counted from when the load is flowing (a node process takes a while to start).
     while (traffic.ids.length === 0) await sleep(10);
     await sleep(minMs + Math.random() * (maxMs - minMs));
+    // How many datagrams the receiver has read so far (the rest sent are still in its socket).
+    const text = await (await fetch(`http://127.0.0.1:${rx.metricsPort}/metrics`)).text();
+    const read = Number(/^beacon_receiver_datagrams_received_total (\S+)$/m.exec(text)?.[1]);
     // What the store shows committed now: all of it must survive the kill that follows.
     const before = committedRuns(db);
     const killedAt = Date.now();
@@ -101,8 +105,13 @@ try {
     const sentBefore = traffic.ids.filter((id) => uuidv7Ms(id) < killedAt);
     const missing = sentBefore.filter((id) => !after.has(id));
     const oldestMissing = missing.length ? Math.min(...missing.map(uuidv7Ms)) : undefined;
+    // Loopback keeps the order: the first `read` runs sent are the ones the receiver had read
+    // (a moment before the kill, so a lower bound); of those, the missing ones it had accepted
+    // and not committed. The rest of the loss was still queued in the socket.
+    const readIds = new Set(traffic.ids.slice(0, read));
+    const lostAfterRead = missing.filter((id) => readIds.has(id)).length;
     const round = {
-      kill: k + 1, integrity, committedBefore: before.size, vanished, sent: sentBefore.length, lost: missing.length,
+      kill: k + 1, integrity, committedBefore: before.size, vanished, sent: sentBefore.length, lost: missing.length, lostAfterRead,
       lossWindowMs: oldestMissing === undefined ? 0 : killedAt - oldestMissing,
     };
     rounds.push(round);
@@ -121,6 +130,8 @@ try {
     committedRunsVanished: rounds.reduce((n, r) => n + r.vanished, 0),
     sent: rounds.reduce((n, r) => n + r.sent, 0),
     lost: rounds.reduce((n, r) => n + r.lost, 0),
+    lostAfterRead: rounds.reduce((n, r) => n + r.lostAfterRead, 0),
+    worstLostAfterRead: Math.max(...rounds.map((r) => r.lostAfterRead)),
     worstLossWindowMs: worst.lossWindowMs,
     worstLossRound: worst.kill,
     lossWindowsMs: rounds.map((r) => r.lossWindowMs),
