@@ -151,7 +151,9 @@ describe('receiver lifecycle', () => {
     expect(text).toMatch(/^beacon_receiver_datagrams_duplicate_total 1$/m);
     expect(text).toMatch(/^beacon_receiver_datagrams_rejected_total\{reason="not_json"\} 1$/m);
     expect(text).toMatch(/^beacon_receiver_kernel_drops_total 0$/m);
-    const stats = await waitFor('a stats line with the totals', () => rx!.lines.find((l) => l.msg === 'stats' && l.received === 3));
+    // The first line with all three received may come before their commit (stats every 100 ms):
+    // the one to check is a line after it.
+    const stats = await waitFor('a stats line with the totals', () => rx!.lines.find((l) => l.msg === 'stats' && l.received === 3 && l.pending === 0));
     expect(stats).toMatchObject({ stored: 1, duplicates: 1, rejected: { not_json: 1 } });
   });
 });
