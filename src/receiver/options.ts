@@ -18,6 +18,7 @@ export interface ReceiveCliOptions {
   httpHost?: string;
   httpMaxBody?: number;
   ingestTokenFile?: string;
+  spillDir?: string;
 }
 
 /** The resolved options: the CLI's, with the rate limit parsed and environment settings added. */
@@ -64,5 +65,6 @@ export function resolveReceiveOptions(o: ReceiveCliOptions, env: NodeJS.ProcessE
     httpHost: o.httpHost ?? '127.0.0.1',
     httpMaxBody: o.httpMaxBody ?? 1024 * 1024,
     ingestTokenFile: o.ingestTokenFile,
+    spillDir: o.spillDir ?? (env.BEACON_SPILL_DIR || undefined),
   };
 }

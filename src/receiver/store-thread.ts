@@ -16,8 +16,13 @@ export type FromStoreThread =
   | { type: 'open'; ok: true }
   | { type: 'open'; ok: false; code?: string; message: string }
   | { type: 'done'; id: number; stored: number; duplicates: number }
-  | { type: 'failed'; id: number; message: string }
+  | { type: 'failed'; id: number; message: string; code?: string }
   | { type: 'closed' };
+
+function errorCode(e: unknown): string | undefined {
+  const c = (e as { code?: unknown } | undefined)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
 
 const port = parentPort!;
 let store: SqliteStore | undefined;
@@ -32,8 +37,13 @@ try {
   port.postMessage(msg);
 }
 
+// The log is truncated when readers let go even if no batch comes (src/store/wal-bound.ts).
+const walTimer = setInterval(() => store?.wal?.tick(), 500);
+walTimer.unref();
+
 port.on('message', (m: ToStoreThread) => {
   if (m.type === 'close') {
+    clearInterval(walTimer);
     void store?.close().finally(() => {
       port.postMessage({ type: 'closed' } satisfies FromStoreThread);
       port.close();
@@ -49,6 +59,7 @@ port.on('message', (m: ToStoreThread) => {
   }
   store!.writeBatch(records, m.counters).then(
     (r) => port.postMessage({ type: 'done', id: m.id, ...r } satisfies FromStoreThread),
-    (e: unknown) => port.postMessage({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e) } satisfies FromStoreThread),
+    // The SQLite code (SQLITE_FULL, SQLITE_READONLY, SQLITE_BUSY…) says why: the batcher counts drops by it.
+    (e: unknown) => port.postMessage({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e), code: errorCode(e) } satisfies FromStoreThread),
   );
 });
