@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   BEACON_ERR_BAD_MONTH: { exit: 2, summary: '--month is not a valid YYYY-MM.' },
   BEACON_ERR_BAD_FORMAT: { exit: 2, summary: '--format is not one of md, html, json, csv.' },
   BEACON_ERR_BAD_DURATION: { exit: 2, summary: 'A duration such as --older-than is not like 60d, 12h or 90m.' },
+  BEACON_ERR_RELAY_QUEUE: { exit: 1, summary: '`beacon relay` could not create or read its queue directory.' },
   BEACON_ERR_OUTPUT: { exit: 1, summary: 'The report could not be written to --out.' },
 } as const;
 

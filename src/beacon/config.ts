@@ -1,6 +1,7 @@
 import { os, path } from './builtins.js';
 import { DEFAULT_COLLECTOR, DEFAULT_COPIES, MAX_COPIES, parseCollector } from '../protocol/index.js';
 import type { CollectorAddress } from '../protocol/index.js';
+import type { SitePolicy } from './site-policy.js';
 
 /** Options an embedding tool passes to `startBeacon`. Every one is optional except `project`. */
 export interface BeaconOptions {
@@ -98,11 +99,20 @@ function clampCopies(value: unknown): number {
 }
 
 /**
+ * The collector: the tool's option → $BEACON_COLLECTOR → default; a site policy's collector
+ * replaces the tool's choice (option and default), but not the user's own $BEACON_COLLECTOR.
+ */
+export function collectorSpecFor(opts: BeaconOptions, env: NodeJS.ProcessEnv, site?: SitePolicy): string {
+  if (site?.status === 'ok' && site.collector) return env.BEACON_COLLECTOR || site.collector;
+  return opts.collector || env.BEACON_COLLECTOR || DEFAULT_COLLECTOR;
+}
+
+/**
  * Every setting, resolved option → environment variable → default, in this one place. Reads the
  * environment when called (at construction), never when the module loads.
  */
-export function resolveConfig(opts: BeaconOptions, env: NodeJS.ProcessEnv): BeaconConfig {
-  const collectorSpec = opts.collector || env.BEACON_COLLECTOR || DEFAULT_COLLECTOR;
+export function resolveConfig(opts: BeaconOptions, env: NodeJS.ProcessEnv, site?: SitePolicy): BeaconConfig {
+  const collectorSpec = collectorSpecFor(opts, env, site);
   const stateDir = stateDirFromEnv(env);
   return {
     project: opts.project || env.BEACON_PROJECT || 'unknown',

@@ -5,6 +5,7 @@ import { openSession } from './session.js';
 import { detectCi } from './ci-detect.js';
 import { cachedAddress, rememberAddress } from './collector-cache.js';
 import { builtinsAvailable } from './builtins.js';
+import { readSitePolicy, warnInvalidOnce, withSiteNotice } from './site-policy.js';
 
 export type OpenedRun =
   | { enabled: false; reason: string }
@@ -16,6 +17,8 @@ export interface RunContext {
   scriptKey: () => string;
   /** The caller will flush() before exiting (the CLI wrapper). */
   track?: boolean;
+  /** The user chose the collector on the command line (`beacon run --collector`): the site's does not replace it. */
+  userCollector?: boolean;
 }
 
 /**
@@ -27,10 +30,15 @@ export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: Run
   const consent = envConsent(env, options.optOutEnv);
   if (consent.choice === 'off') return { enabled: false, reason: consent.reason };
   if (!builtinsAvailable()) return { enabled: false, reason: `needs Node.js >= 20.16 (this is ${process.version})` };
-  const config = resolveConfig(options, env);
+  // The site's word comes next: "off" there is an opt-out for every user (no state file, socket or
+  // hash), and nothing a user sets turns it back on.
+  const site = readSitePolicy(env);
+  if (site.status === 'ok' && site.tracking === 'off') return { enabled: false, reason: `turned off for all users by the site policy (${site.path})` };
+  const config = resolveConfig(options, env, ctx.userCollector ? undefined : site);
   if (!config.collector) return { enabled: false, reason: `unusable collector "${config.collectorSpec}"` };
   const session = openSession(config, consent);
   if (!session.enabled) return session;
+  if (site.status === 'invalid') warnInvalidOnce(site, config.stateDir);
   // The environment is read now (the host may change it later); paths and hashing wait.
   const ci = detectCi(env);
   const secret = session.secret;
@@ -49,6 +57,6 @@ export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: Run
     buildIdentity(config, { secret, eph, runtime: ctx.runtime, scriptKey: ctx.scriptKey(), ci }, run);
   const emitter = createEmitter(config, collector, makeIdentity, transportOptions);
   emitter.start();
-  if (session.showNotice) writeNotice(noticeText(config.project, config.optOutEnv, emitter.collector));
+  if (session.showNotice) writeNotice(withSiteNotice(noticeText(config.project, config.optOutEnv, emitter.collector), site));
   return { enabled: true, reason: session.reason, eph: session.eph, config, emitter };
 }

@@ -4,6 +4,7 @@ import type { PreviewOptions } from '../commands/preview.js';
 import type { PruneCommandOptions } from '../commands/prune.js';
 import type { ReceiveCommandOptions } from '../commands/receive.js';
 import type { RefreshCommandOptions } from '../commands/refresh.js';
+import type { RelayCommandOptions } from '../commands/relay.js';
 import type { RunOptions } from '../commands/run.js';
 import { DEFAULT_DB } from '../store/location.js';
 
@@ -102,8 +103,32 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--rate-limit <n|off>', 'datagrams per second per source network', '200')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option('--workers <n>', 'receiver processes sharing the UDP port (see docs/deploy.md)', positiveInt('--workers'), 1)
+    .option('--http-port <n>', 'also accept POST /v1/datagrams from relays on this TCP port (behind a TLS proxy)', portNumber)
+    .option('--http-host <addr>', 'address for HTTP ingest', '127.0.0.1')
+    .option('--http-max-body <bytes>', 'largest HTTP ingest body; larger ones are refused (413) unread', positiveInt('--http-max-body'), 1048576)
+    .option('--ingest-token-file <path>', 'bearer tokens accepted on HTTP ingest, one per line (one per relay)')
+    .option('--spill-dir <dir>', 'where a backlog the store cannot take at exit is written (default: the --db directory; $BEACON_SPILL_DIR)')
     .action((opts: ReceiveCommandOptions) =>
       runner.run(async () => (await import('../commands/receive.js')).receiveCommand(opts)),
+    );
+
+  program
+    .command('relay')
+    .description('Forward datagrams from a cluster to a collector over HTTPS (or UDP), queueing on disk while it is unreachable')
+    .requiredOption('--forward <url>', 'https://host/v1/datagrams, http://host:port/v1/datagrams or udp://host:port')
+    .option('--host <addr>', 'address to listen on for UDP', '0.0.0.0')
+    .option('--port <n>', 'UDP port', portNumber, 50077)
+    .option('--queue-dir <path>', 'on-disk queue while upstream is unreachable', './relay-queue')
+    .option('--queue-max-mb <n>', 'queue bound in MiB (beyond it, new datagrams are dropped and counted)', positiveInt('--queue-max-mb'), 256)
+    .option('--queue-max-datagrams <n>', 'queue bound in datagrams', positiveInt('--queue-max-datagrams'), 1_000_000)
+    .option('--token-file <path>', 'file holding the bearer token sent upstream (first non-comment line)')
+    .option('--batch-ms <ms>', 'forward a batch at least this often', positiveInt('--batch-ms'), 200)
+    .option('--rate-limit <n|off>', 'datagrams per second per source network', '200')
+    .option('--metrics-port <n>', 'serve Prometheus metrics on this TCP port', portNumber)
+    .option('--metrics-host <addr>', 'address for the metrics server', '127.0.0.1')
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .action((opts: RelayCommandOptions) =>
+      runner.run(async () => (await import('../commands/relay.js')).relayCommand(opts)),
     );
 
   const reports = program.command('reports').description('Usage reports for funders and maintainers');

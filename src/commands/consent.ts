@@ -1,6 +1,7 @@
 import { BeaconError } from '../errors.js';
 import { DEFAULT_OPT_OUT_ENV, envConsent, stateDirFromEnv, STATE_FILE_NAME } from '../beacon/config.js';
 import { readState, writeState } from '../beacon/state-file.js';
+import { readSitePolicy } from '../beacon/site-policy.js';
 import { join } from 'node:path';
 
 export interface ConsentOptions {
@@ -28,6 +29,10 @@ export async function consentCommand(enabled: boolean, opts: ConsentOptions = {}
   const consent = envConsent(env, DEFAULT_OPT_OUT_ENV);
   if (consent.choice && (consent.choice === 'on') !== enabled) {
     out(`note: ${consent.reason} overrides this choice while it is set`);
+  }
+  const site = readSitePolicy(env);
+  if (enabled && site.status === 'ok' && site.tracking === 'off') {
+    out(`note: the site policy ${site.path} turns tracking off for all users of this machine; it stays off`);
   }
   return 0;
 }

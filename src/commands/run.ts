@@ -119,7 +119,7 @@ export async function runCommand(command: string[], opts: RunOptions = {}): Prom
   const opened = openRun(
     { project: opts.project || env.BEACON_PROJECT || basename(file), version: opts.toolVersion, collector },
     env,
-    { runtime: runtimeOf(file), scriptKey: () => scriptKeyOf(command), track: true },
+    { runtime: runtimeOf(file), scriptKey: () => scriptKeyOf(command), track: true, userCollector: opts.collector !== undefined },
   );
 
   const code = await exited;

@@ -2,6 +2,7 @@ import { BeaconError } from '../errors.js';
 import { DEFAULT_DB } from '../store/location.js';
 import { LOG_LEVELS } from './observe/logger.js';
 import type { UdpReader } from './native-udp.js';
+import { backlogBounds, type BacklogBounds } from './backlog.js';
 
 /** Options as commander hands them over (see src/cli/commands.ts). */
 export interface ReceiveCliOptions {
@@ -15,10 +16,18 @@ export interface ReceiveCliOptions {
   rateLimit: string;
   logLevel: string;
   workers?: number;
+  /** HTTP ingest (src/receiver/http-ingest.ts): off unless a port is given. */
+  httpPort?: number;
+  httpHost?: string;
+  httpMaxBody?: number;
+  ingestTokenFile?: string;
+  spillDir?: string;
 }
 
 /** The resolved options: the CLI's, with the rate limit parsed and environment settings added. */
-export interface ReceiveOptions extends Omit<ReceiveCliOptions, 'rateLimit' | 'workers'> {
+export interface ReceiveOptions extends Omit<ReceiveCliOptions, 'rateLimit' | 'workers' | 'httpHost' | 'httpMaxBody'> {
+  httpHost: string;
+  httpMaxBody: number;
   /** Datagrams per second per source network; undefined = off. */
   rateLimit?: number;
   /** How often totals are logged ($BEACON_RECEIVER_STATS_MS, default one minute). */
@@ -31,6 +40,8 @@ export interface ReceiveOptions extends Omit<ReceiveCliOptions, 'rateLimit' | 'w
   settleSeconds: number;
   /** Socket reader ($BEACON_UDP_READER=dgram forces node:dgram; default: native where built). */
   udpReader: UdpReader;
+  /** What the receiver holds for a failing store ($BEACON_BACKLOG_RECORDS, $BEACON_BACKLOG_MB). */
+  backlog: BacklogBounds;
 }
 
 export const DEFAULT_SETTLE_SECONDS = 300;
@@ -82,5 +93,11 @@ export function resolveReceiveOptions(o: ReceiveCliOptions, env: NodeJS.ProcessE
     storeThread: storeThread(env.BEACON_STORE_THREAD),
     settleSeconds: settleSeconds(env.BEACON_SETTLE_SECONDS),
     udpReader: env.BEACON_UDP_READER === 'dgram' ? 'dgram' : 'auto',
+    httpPort: o.httpPort,
+    httpHost: o.httpHost ?? '127.0.0.1',
+    httpMaxBody: o.httpMaxBody ?? 1024 * 1024,
+    ingestTokenFile: o.ingestTokenFile,
+    spillDir: o.spillDir ?? (env.BEACON_SPILL_DIR || undefined),
+    backlog: backlogBounds(env),
   };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { decodeParsl } from '../protocol/parsl.js';
 import type { RejectReason } from '../protocol/reject-reasons.js';
+import type { OverloadReason } from '../store/counters.js';
 import type { IngestRecord } from '../store/types.js';
 import type { ReceiverClock } from './clock.js';
 import { decodeDatagram } from '../protocol/decode.js';
@@ -21,6 +22,8 @@ export interface PipelineDeps {
   accept: (r: IngestRecord) => void;
   /** false when the store's queue is full. */
   hasRoom: () => boolean;
+  /** Why it is full (counted as overload.<reason>); `store_slow` if not given. */
+  dropReason?: () => OverloadReason;
   log: Logger;
 }
 
@@ -73,6 +76,7 @@ export function createPipeline(d: PipelineDeps): DatagramSink {
     // Checked before dedupe, so a dropped datagram's copy can still be accepted later.
     if (!d.hasRoom()) {
       stats.count('overload_drops', day);
+      stats.count(`overload.${d.dropReason?.() ?? 'store_slow'}`, day);
       return;
     }
     if (recent.seen(r.run, r.kind)) {

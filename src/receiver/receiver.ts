@@ -3,6 +3,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { openStore } from '../store/open-store.js';
 import type { PostgresStore } from '../store/postgres/store.js';
 import { startPostgresSettler, startSettler } from '../store/settler.js';
+import { SqliteStore } from '../store/sqlite/store.js';
 import type { RunStore } from '../store/types.js';
 import { Batcher } from './batcher.js';
 import { ReceiverClock } from './clock.js';
@@ -14,9 +15,12 @@ import { createMetricsRegistry, serveMetrics } from './observe/metrics.js';
 import type { ReceiveOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
 import { RateLimiter } from './rate-limit.js';
+import { prepareReserve, spillPlace } from './spill.js';
+import { commitSpills, spillLeftover } from './spill-recovery.js';
 import { Stats } from './observe/stats.js';
 import { WorkerStore } from '../store/sqlite/worker-store.js';
 import { statsLine } from './observe/stats-line.js';
+import { readTokenFile, startHttpIngest, type HttpIngest } from './http-ingest.js';
 import type { WorkerListening, WorkerRole } from './cluster/worker-role.js';
 
 /** How often kernel drops are read from /proc (cheap, but not per datagram). */
@@ -36,8 +40,16 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   let store: RunStore | undefined;
   let udp: Listening | undefined;
   let metricsServer: Server | undefined;
+  // Read before anything is opened: a missing token file is a usage error, not a half-started daemon.
+  const tokens = opts.httpPort !== undefined && opts.ingestTokenFile ? readTokenFile(opts.ingestTokenFile) : undefined;
+  const place = spillPlace(opts, role?.slot ?? 0);
+  const bounds = opts.backlog;
   try {
     store = !opts.store && opts.storeThread ? await WorkerStore.open(opts.db) : await openStore({ db: opts.db, store: opts.store });
+    // What an earlier run could not commit goes in first (one process does it: worker 0 starts alone).
+    if (!role || role.slot === 0) await commitSpills(store, place, log);
+    const noReserve = prepareReserve(place, bounds.bytes);
+    if (noReserve) log.warn({ dir: place.dir, err: noReserve }, 'no room for the spill reserve; a backlog left at exit needs free space there');
     udp = await listenUdp(opts.host, role?.port ?? opts.port, RECV_BUFFER_BYTES, role?.bind ?? 'exclusive', opts.udpReader);
   } catch (e) {
     await udp?.close();
@@ -46,11 +58,13 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   }
   const stats = new Stats();
   const clock = new ReceiverClock();
-  const batcher = new Batcher(store, stats, log, { flushMs: opts.flushMs });
+  const batcher = new Batcher(store, stats, log, { flushMs: opts.flushMs, bounds });
   const kernel = role?.countKernelDrops === false ? undefined : new KernelDrops(udp.port);
   let rxQueueBytes = 0;
   let lastDrops = kernel?.read()?.drops ?? 0;
   const pollKernel = (): void => {
+    // A store on this thread has its write-ahead log looked after here (the store thread has its own timer).
+    if (store instanceof SqliteStore) store.wal?.tick();
     const q = kernel?.read();
     if (!q) return;
     rxQueueBytes = q.rxQueueBytes;
@@ -58,8 +72,9 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     lastDrops = q.drops;
   };
 
+  let registry: ReturnType<typeof createMetricsRegistry> | undefined;
   if (opts.metricsPort !== undefined) {
-    const registry = createMetricsRegistry({
+    registry = createMetricsRegistry({
       stats,
       pending: () => batcher.pending,
       rxQueueBytes: () => rxQueueBytes,
@@ -82,13 +97,45 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     }
   }
 
+  const pipelineRecent = new RecentKeys();
   const handle = createPipeline({
     clock, stats, log,
-    recent: new RecentKeys(),
+    recent: pipelineRecent,
     limiter: opts.rateLimit === undefined ? undefined : new RateLimiter(opts.rateLimit),
     accept: (r) => batcher.add(r),
     hasRoom: () => batcher.hasRoom(),
+    dropReason: () => batcher.dropReason(),
   });
+  // Installed before the first datagram can be accepted, and before "listening" is logged (a
+  // supervisor may signal as soon as it reads that line: without a handler, SIGTERM's default
+  // action would kill the process; seen on a loaded machine). They stay installed until the end:
+  // a second signal during the (short) shutdown must not kill the process before everything
+  // accepted is committed. (A worker usually gets two: the primary forwards one, and systemd or a
+  // terminal signals the whole process group.)
+  let onSignal: (s: NodeJS.Signals) => void = () => {};
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = (s) => resolve(s);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  // HTTP ingest (one listener: the primary's first worker with --workers N). The same pipeline, minus
+  // the per-source rate limit: its clients are a few relays, each carrying a whole cluster.
+  let http: HttpIngest | undefined;
+  if (opts.httpPort !== undefined && (!role || role.slot === 0)) {
+    try {
+      http = await startHttpIngest(
+        { host: opts.httpHost, port: opts.httpPort, maxBodyBytes: opts.httpMaxBody, tokens },
+        { sink: createPipeline({ clock, stats, log, recent: pipelineRecent, accept: (r) => batcher.add(r), hasRoom: () => batcher.hasRoom(), dropReason: () => batcher.dropReason() }),
+          stats, hasRoom: () => batcher.hasRoom(), commit: () => batcher.flush(), log, registry },
+      );
+    } catch (e) {
+      await udp.close();
+      metricsServer?.close();
+      await batcher.close();
+      await store.close();
+      throw e;
+    }
+  }
   // A UDP socket error after bind (rare: e.g. ENOMEM) must not kill the daemon with datagrams pending.
   udp.start(handle, (err) => log.error({ err }, 'socket error'));
   if (udp.reader === 'dgram' && process.platform === 'linux' && opts.udpReader !== 'dgram' && role?.bind !== 'shared') {
@@ -108,6 +155,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   log.info(
     { host: opts.host, port: udp.port, store: store.kind, db: store.kind === 'sqlite' ? opts.db : undefined, flushMs: opts.flushMs,
       storeThread: store instanceof WorkerStore, reader: udp.reader, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,
+      httpPort: http?.port, httpTokens: http ? (tokens?.length ?? 0) : undefined,
       bind: role?.bind },
     role ? 'worker listening' : 'listening',
   );
@@ -116,16 +164,9 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   const kernelTimer = setInterval(pollKernel, KERNEL_POLL_MS);
   const statsTimer = setInterval(() => log.info(statsLine(stats, batcher.pending), 'stats'), opts.statsIntervalMs);
 
-  // The handlers stay installed until the end: a second signal during the (short) shutdown must
-  // not kill the process before everything accepted is committed. (A worker usually gets two: the
-  // primary forwards one, and systemd or a terminal signals the whole process group.)
-  let onSignal: (s: NodeJS.Signals) => void = () => {};
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    onSignal = (s) => resolve(s);
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  const signal = await signalled;
   // Stop reading first, so "everything accepted" is a fixed set, then commit it all.
+  await http?.close();
   await udp.close();
   clearInterval(kernelTimer);
   clearInterval(statsTimer);
@@ -135,10 +176,14 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     metricsServer.close();
   }
   const committed = await batcher.close();
+  // The store would not take the backlog: it goes to a spill file the next start commits.
+  const left = committed ? undefined : batcher.takeLeftover();
+  const lost = left ? spillLeftover(left, place, log) : 0;
   await settler?.stop();
   await store.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
-  log.info({ signal, ...statsLine(stats, batcher.pending) }, committed ? 'stopped' : 'stopped with uncommitted datagrams');
-  return committed ? 0 : 1;
+  const line = { signal, ...statsLine(stats, batcher.pending), spilled: left && !lost ? left.records : 0, lost };
+  log.info(line, committed ? 'stopped' : lost ? 'stopped with uncommitted datagrams' : 'stopped; backlog spilled for the next start');
+  return lost ? 1 : 0;
 }

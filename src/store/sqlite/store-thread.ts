@@ -16,11 +16,16 @@ export type FromStoreThread =
   | { type: 'open'; ok: true }
   | { type: 'open'; ok: false; code?: string; message: string }
   | { type: 'done'; id: number; stored: number; duplicates: number }
-  | { type: 'failed'; id: number; message: string }
+  | { type: 'failed'; id: number; message: string; code?: string }
   | { type: 'closed' };
 
 if (!parentPort) throw new Error('store-thread.js runs only as a worker thread');
 const port = parentPort;
+function errorCode(e: unknown): string | undefined {
+  const c = (e as { code?: unknown } | undefined)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
 let store: SqliteStore | undefined;
 try {
   // Off the socket's thread, so waiting out another writer (the settle thread's swap) is harmless.
@@ -33,8 +38,13 @@ try {
   port.postMessage(msg);
 }
 
+// The log is truncated when readers let go even if no batch comes (src/store/sqlite/wal-bound.ts).
+const walTimer = setInterval(() => store?.wal?.tick(), 500);
+walTimer.unref();
+
 port.on('message', (m: ToStoreThread) => {
   if (m.type === 'close') {
+    clearInterval(walTimer);
     void store?.close().finally(() => {
       port.postMessage({ type: 'closed' } satisfies FromStoreThread);
       port.close();
@@ -55,6 +65,7 @@ port.on('message', (m: ToStoreThread) => {
   }
   store.writeBatch(records, m.counters).then(
     (r) => port.postMessage({ type: 'done', id: m.id, ...r } satisfies FromStoreThread),
-    (e: unknown) => port.postMessage({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e) } satisfies FromStoreThread),
+    // The SQLite code (SQLITE_FULL, SQLITE_READONLY, SQLITE_BUSY…) says why: the batcher counts drops by it.
+    (e: unknown) => port.postMessage({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e), code: errorCode(e) } satisfies FromStoreThread),
   );
 });

@@ -5,6 +5,7 @@ import { MAX_PLAUSIBLE_DURATION_MS } from '../../protocol/limits.js';
 import type { CounterName } from '../counters.js';
 import { migrateSqlite } from './migrate.js';
 import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../types.js';
+import { walLimitBytes, WalBound } from './wal-bound.js';
 
 /**
  * The embedded default store. Dedupe is the primary key: a start (or end) upserts the run's row
@@ -139,6 +140,9 @@ export class SqliteStore implements RunStore {
   /** project NUL user → the first month user_first_month is known to hold (or an earlier one). */
   private readonly knownFirst = new Map<string, number>();
 
+  /** Set by openSqliteStore: keeps the write-ahead log under its limit (src/store/sqlite/wal-bound.ts). */
+  wal: WalBound | undefined;
+
   constructor(readonly db: Database) {
     this.startStmt = db.prepare(UPSERT_START);
     this.endStmt = db.prepare(UPSERT_END);
@@ -155,7 +159,10 @@ export class SqliteStore implements RunStore {
 
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
     try {
-      return Promise.resolve(this.write(records, counters));
+      this.wal?.beforeWrite();
+      const r = this.write(records, counters);
+      this.wal?.tick();
+      return Promise.resolve(r);
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
@@ -276,7 +283,8 @@ export function openSqliteStore(path: string, opts: { busyTimeoutMs?: number } =
     // Short by default: on the thread that reads the socket, a blocked write is retried by the
     // batcher rather than stalling the receive loop. The store thread may wait longer (the settle
     // thread's swap holds the write lock for a few hundred ms on a big month).
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 200))}`);
+    const busyTimeoutMs = Math.max(0, Math.floor(opts.busyTimeoutMs ?? 200));
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     db.pragma('cache_size = -32768');
     migrateSqlite(db);
     // The CHECK on run_facts.format (an IN list of three) makes SQLite build an ephemeral index
@@ -285,7 +293,9 @@ export function openSqliteStore(path: string, opts: { busyTimeoutMs?: number } =
     // compiled without CHECKs; the constraint still guards any other writer (an analyst's
     // connection). Set before the statements are prepared, which is when it takes effect.
     db.pragma('ignore_check_constraints = ON');
-    return new SqliteStore(db);
+    const store = new SqliteStore(db);
+    store.wal = new WalBound(db, walLimitBytes(), busyTimeoutMs);
+    return store;
   } catch (e) {
     if (db?.open) db.close();
     if (e instanceof BeaconError) throw e;

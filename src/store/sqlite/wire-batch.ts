@@ -71,6 +71,11 @@ export class WireBatchBuilder {
     return this.n;
   }
 
+  /** Bytes the batch holds so far (strings, lengths, numbers): what a backlog bound counts. */
+  get usedBytes(): number {
+    return this.pos + this.n * (STRINGS * 4 + NUMBERS * 8);
+  }
+
   add(r: IngestRecord): void {
     if ((this.n + 1) * NUMBERS > this.numbers.length) this.growRecords();
     const lengths = this.lengths;

@@ -21,7 +21,7 @@ export class WorkerStore implements RunStore {
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
       if (m.type === 'done') w?.resolve({ stored: m.stored, duplicates: m.duplicates });
-      else w?.reject(new Error(m.message));
+      else w?.reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
     });
     worker.on('error', (e) => this.failAll(e));
     worker.on('exit', () => {

@@ -1,0 +1,53 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { CLI, waitFor } from '../receiver/helpers.js';
+
+export interface Daemon {
+  child: ChildProcess;
+  lines: Array<Record<string, unknown>>;
+  listening: Record<string, unknown>;
+  stderr(): string;
+  exited: Promise<number | string>;
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** Starts `beacon <args>` as a real child process and waits for its "listening" log line. */
+export async function startDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const lines: Array<Record<string, unknown>> = [];
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    let i: number;
+    while ((i = out.indexOf('\n')) >= 0) {
+      const line = out.slice(0, i);
+      out = out.slice(i + 1);
+      if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+    }
+  });
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
+  let done = false;
+  void exited.then(() => (done = true));
+  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? ({}) : undefined));
+  if (listening.port === undefined) throw new Error(`${args[0]} exited early: ${err}`);
+  return { child, lines, listening, stderr: () => err, exited, stop: async (signal = 'SIGTERM') => (child.kill(signal), exited) };
+}
+
+/** A TCP port that was free a moment ago (for a receiver that must come back on the same port). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** A Prometheus sample by name (and label set text, e.g. `{outcome="unauthorized"}`). */
+export async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const esc = name.replace(/[{}"=]/g, (c) => `\\${c}`);
+  const m = new RegExp(`^${esc} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
