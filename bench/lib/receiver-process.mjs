@@ -20,7 +20,7 @@ export function startReceiver(args, pin = (_core, cmd, a) => [cmd, a], core = 0)
       const line = out.split('\n').find((l) => l.includes('"msg":"listening"'));
       if (line) {
         const j = JSON.parse(line);
-        resolve({ child, port: j.port, metricsPort: j.metricsPort, recvBufferBytes: j.recvBufferBytes, reader: j.reader });
+        resolve({ child, port: j.port, metricsPort: j.metricsPort, recvBufferBytes: j.recvBufferBytes, reader: j.reader, storeThreadTid: j.storeThreadTid });
       }
     });
     child.once('exit', (code) => reject(new Error(`receiver exited ${code}: ${out}`)));
