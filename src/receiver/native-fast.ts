@@ -54,17 +54,20 @@ function skipWs(buf: Buffer, end: number): void {
   while (pos < end && isWs(buf[pos]!)) pos++;
 }
 
-/** The key at buf[s, e) → its id, or -1. */
+/** The key at buf[s, e) → its id, or -1: one candidate by length and first letters, then one compare. */
 function keyId(buf: Buffer, s: number, e: number): number {
-  const n = e - s;
-  for (let k = 0; k < KEY_BYTES.length; k++) {
-    const kb = KEY_BYTES[k]!;
-    if (kb.length !== n) continue;
-    let i = 0;
-    while (i < n && buf[s + i] === kb[i]) i++;
-    if (i === n) return k;
+  const c = buf[s];
+  let k = -1;
+  switch (e - s) {
+    case 1: k = c === 0x76 ? K_V : c === 0x74 ? K_T : -1; break;
+    case 2: k = c === 0x6f ? K_OS : c === 0x63 ? K_CI : -1; break;
+    case 3: k = c === 0x72 ? K_RUN : c === 0x65 ? K_EPH : -1; break;
+    case 4: k = c === 0x6b ? K_KIND : c === 0x75 ? K_USER : c === 0x68 ? K_HOST : c === 0x61 ? K_ARCH : c === 0x65 ? K_EXIT : -1; break;
+    case 6: k = c === 0x73 ? K_SCRIPT : c === 0x64 ? K_DUR : -1; break;
+    case 7: k = c === 0x76 ? K_VERSION : c === 0x72 ? K_RUNTIME : c === 0x70 ? K_PROJECT : -1; break;
+    case 10: k = K_COMPONENTS; break;
   }
-  return -1;
+  return k >= 0 && equalsBytes(buf, s, e, KEY_BYTES[k]!) ? k : -1;
 }
 
 /**
@@ -227,6 +230,9 @@ function components(buf: Buffer, end: number): number {
  */
 export function fastNativeRecord(buf: Buffer, start: number, length: number, seenMs: number, month: number): IngestRecord | undefined {
   const end = start + length;
+  // One string of the whole datagram; the fields are slices of it (one conversion, not ten).
+  const text = buf.toString('latin1', start, end);
+  const str = (s: number, e: number): string => text.slice(s - start, e - start);
   pos = start;
   skipWs(buf, end);
   if (buf[pos] !== OPEN) return undefined;
@@ -264,7 +270,7 @@ export function fastNativeRecord(buf: Buffer, start: number, length: number, see
         const s = pos + 1;
         const e = plainString(buf, end, 36);
         if (e < 0 || !isRun(buf, s, e)) return undefined;
-        run = buf.toString('latin1', s, e);
+        run = str(s, e);
         break;
       }
       case K_USER:
@@ -273,7 +279,7 @@ export function fastNativeRecord(buf: Buffer, start: number, length: number, see
         const s = pos + 1;
         const e = plainString(buf, end, 32);
         if (e < 0 || !isId(buf, s, e)) return undefined;
-        const v = buf.toString('latin1', s, e);
+        const v = str(s, e);
         if (k === K_USER) user = v;
         else if (k === K_HOST) host = v;
         else script = v;
@@ -288,7 +294,7 @@ export function fastNativeRecord(buf: Buffer, start: number, length: number, see
         const s = pos + 1;
         const e = plainString(buf, end, max);
         if (e <= s || !printable(buf, s, e)) return undefined;
-        const v = buf.toString('latin1', s, e);
+        const v = str(s, e);
         if (k === K_PROJECT) project = v;
         else if (k === K_VERSION) version = v;
         else if (k === K_RUNTIME) runtime = v;
@@ -312,7 +318,7 @@ export function fastNativeRecord(buf: Buffer, start: number, length: number, see
         const s = pos;
         const n = components(buf, end);
         if (n < 0) return undefined;
-        comps = n > 0 ? buf.toString('latin1', s, pos) : null;
+        comps = n > 0 ? str(s, pos) : null;
         break;
       }
       case K_EXIT:
