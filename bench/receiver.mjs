@@ -7,6 +7,8 @@
 //   bare           node:dgram + JSON.parse + count: the floor of Node itself
 //   beacon_random  `beacon receive` (SQLite, WAL, --flush-ms 100: durable), random-looking run IDs
 //   beacon_seq     the same with run IDs sequential in their tail (issue 11's hash-flood pattern)
+//   base_random, base_seq  (only when BENCH_BASE_CLI names another build's dist/cli/beacon.js):
+//                  that build the same way, for before/after figures from one run
 // Every run sends its start and, up to 1000 runs later, its end. A step is lossless when ≥ 99.9%
 // of the datagrams sent were kept (for beacon: stored, counted in the SQLite file after the
 // commit). Per subject: the highest rate below which every tested rate was lossless (median of
@@ -17,7 +19,7 @@
 // Options: --workers N (also `beacon receive --workers N`, unpinned, random IDs: aggregate
 // lossless rate and its ratio to N × one core), --postgres (also bench/lib/pg-receivers.mjs: one
 // and two receivers on PostgreSQL). Environment: BENCH_RATES (comma list), BENCH_SECONDS (3),
-// BENCH_REPS (3), BENCH_FLUSH_MS (100), BENCH_PIN (1), BENCH_SUBJECTS (comma list of the above),
+// BENCH_REPS (3), BENCH_WARMUP_SECONDS (2), BENCH_FLUSH_MS (100), BENCH_PIN (1), BENCH_SUBJECTS (comma list of the above),
 // BENCH_CLI (another build); BEACON_UDP_READER=dgram measures the node:dgram fallback reader.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -37,8 +39,12 @@ const rates = (process.env.BENCH_RATES ?? '10000,15000,20000,25000,30000,40000,5
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const reps = Number(process.env.BENCH_REPS ?? 3);
 const flushMs = Number(process.env.BENCH_FLUSH_MS ?? 100);
-const SUBJECTS = (process.env.BENCH_SUBJECTS ?? 'statsd,bare,beacon_random,beacon_seq').split(',');
+const SUBJECTS = (process.env.BENCH_SUBJECTS ?? `statsd,bare,beacon_random,beacon_seq${process.env.BENCH_BASE_CLI ? ',base_random,base_seq' : ''}`).split(',');
 const workersN = flags.workers === undefined ? 0 : flags.workers === 'cores' ? os.cpus().length : Number(flags.workers);
+// Each freshly started receiver first gets this long at the step's rate, not counted: what is
+// measured is a running daemon, not V8 compiling its hot paths on the one core (which, on a busy
+// machine, cost a fresh `beacon receive` half of its first second's datagrams).
+const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const TARGET_VS_STATSD = 1.5;
 const RX_CORE = 0;
 const SENDER_CORE = 1;
@@ -62,8 +68,8 @@ const BEACON = { start: placeholder(enc.start(now)), end: placeholder(enc.end(no
 const STATSD = statsdTemplates(identity);
 
 /** One paced send of start+end pairs; returns {sent}. */
-function send(ports, rate, prefix, ids, templates, core = SENDER_CORE, p = pin) {
-  const [cmd, args] = p(core, sender.cmd, [ports.join(','), String(rate), String(seconds), prefix, templates.start, ids, templates.end]);
+function send(ports, rate, prefix, ids, templates, core = SENDER_CORE, p = pin, secs = seconds) {
+  const [cmd, args] = p(core, sender.cmd, [ports.join(','), String(rate), String(secs), prefix, templates.start, ids, templates.end]);
   return JSON.parse(execFileSync(cmd, args, { encoding: 'utf8' }));
 }
 
@@ -89,6 +95,10 @@ async function peerSteps(kind, rate) {
   const p = kind === 'statsd' ? await startStatsd(pin, RX_CORE, dir) : await startBare(pin, RX_CORE);
   const runs = [];
   try {
+    if (warmupSeconds > 0) {
+      send([p.port], rate, randomBytes(4).toString('hex'), 'random', kind === 'statsd' ? STATSD : BEACON, SENDER_CORE, pin, warmupSeconds);
+      await settled(p.kept);
+    }
     for (let i = 0; i < reps; i++) {
       const before = await p.kept();
       const t0 = threadCpuMs(p.child.pid);
@@ -107,16 +117,21 @@ async function peerSteps(kind, rate) {
 /** `beacon receive` at one rate, on a fresh SQLite store: reps steps. */
 async function beaconSteps(ids, rate) {
   const db = path.join(dir, `usage-${ids}-${rate}.db`);
-  const rx = await startReceiver(['--db', db, '--flush-ms', String(flushMs)], pin, RX_CORE);
+  const cli = ids.startsWith('base_') ? process.env.BENCH_BASE_CLI : undefined;
+  const rx = await startReceiver(['--db', db, '--flush-ms', String(flushMs)], pin, RX_CORE, cli);
   const reader = new Database(db, { readonly: true });
   const pid = rx.child.pid;
   const runs = [];
   try {
+    if (warmupSeconds > 0) {
+      send([rx.port], rate, randomBytes(4).toString('hex'), ids.endsWith('_seq') ? 'seq' : 'random', BEACON, SENDER_CORE, pin, warmupSeconds);
+      await settle([rx.metricsPort], flushMs);
+    }
     for (let i = 0; i < reps; i++) {
       const prefix = randomBytes(4).toString('hex');
       const before = await metrics(rx.metricsPort);
       const t0 = threadCpuMs(pid);
-      const { sent } = send([rx.port], rate, prefix, ids === 'beacon_seq' ? 'seq' : 'random', BEACON);
+      const { sent } = send([rx.port], rate, prefix, ids.endsWith('_seq') ? 'seq' : 'random', BEACON);
       const after = await settle([rx.metricsPort], flushMs);
       const cpu = cpuByThread(t0, threadCpuMs(pid), pid, { store: rx.storeThreadTid });
       const stored = reader.prepare('SELECT coalesce(sum(has_start) + sum(has_end), 0) AS n FROM run_facts WHERE run >= ? AND run < ?').get(`${prefix}-`, `${prefix}.`).n;
@@ -139,6 +154,10 @@ async function workersSteps(n, rate) {
   const reader = new Database(db, { readonly: true });
   const runs = [];
   try {
+    if (warmupSeconds > 0) {
+      send([rx.port], rate, randomBytes(4).toString('hex'), 'random', BEACON, SENDER_CORE, unpinned, warmupSeconds);
+      await settle([rx.metricsPort], flushMs);
+    }
     for (let i = 0; i < reps; i++) {
       const prefix = randomBytes(4).toString('hex');
       const { sent } = send([rx.port], rate, prefix, 'random', BEACON, SENDER_CORE, unpinned);
@@ -225,7 +244,7 @@ const out = {
     loadAverage: { before: loadBefore.map((x) => Number(x.toFixed(2))), after: os.loadavg().map((x) => Number(x.toFixed(2))) } },
   pinned, receiverCore: RX_CORE, senderCore: SENDER_CORE, sender: sender.kind,
   datagramBytes: { beaconStart: BEACON.start.length - 5 + 36, beaconEnd: BEACON.end.length - 5 + 36, statsdStart: STATSD.start.length - 5 + 36, statsdEnd: STATSD.end.length - 5 + 36 },
-  secondsPerStep: seconds, repetitions: reps, flushMs, lossless: `≥ ${LOSSLESS * 100}% of sent kept (beacon: stored)`,
+  secondsPerStep: seconds, repetitions: reps, warmupSeconds, flushMs, lossless: `≥ ${LOSSLESS * 100}% of sent kept (beacon: stored)`,
   reader: readerKind, recvBufferBytes,
   table: Object.fromEntries(Object.entries(results).map(([k, r]) => [k, { highestLosslessRate: r.highestLosslessRate, cpuUsPerDatagram: r.cpuUsPerDatagram, byThread: r.cpuUsPerDatagramByThread }])),
   ratios: {
@@ -233,6 +252,8 @@ const out = {
     beaconToBare: ratio(ours, rate('bare')),
     sequentialToRandomCpu: ratio(results.beacon_seq?.cpuUsPerDatagram, results.beacon_random?.cpuUsPerDatagram),
     sequentialToRandomRate: ratio(rate('beacon_seq'), ours),
+    ...(results.base_random ? { beaconToBaseRate: ratio(ours, rate('base_random')), baseToStatsd: ratio(rate('base_random'), rate('statsd')),
+      baseSequentialToRandomCpu: ratio(results.base_seq?.cpuUsPerDatagram, results.base_random?.cpuUsPerDatagram) } : {}),
     ...(workersN ? { workersToNTimesOne: ratio(rate('workers'), ours && ours * workersN) } : {}),
   },
   target: { beaconToStatsd: TARGET_VS_STATSD, sequentialToRandomCpuAtMost: 1.2 },

@@ -135,6 +135,17 @@ export function threadCpuMs(pid) {
 
 /** CPU used between two threadCpuMs snapshots, split into main thread, `named` threads, and the rest. */
 export function cpuByThread(before, after, pid, named = {}) {
+  // A build that does not log its store thread's id: the busiest thread but the main one is it.
+  if ('store' in named && named.store === undefined) {
+    let most = -1;
+    for (const [tid, ms] of after) {
+      const d = ms - (before.get(tid) ?? 0);
+      if (tid !== pid && d > most) {
+        most = d;
+        named = { ...named, store: tid };
+      }
+    }
+  }
   const res = { main: 0, ...Object.fromEntries(Object.keys(named).map((k) => [k, 0])), other: 0 };
   for (const [tid, ms] of after) {
     const d = ms - (before.get(tid) ?? 0);
