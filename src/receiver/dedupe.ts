@@ -37,6 +37,8 @@ export class RecentKeys {
   /** Insertion order, oldest at `head`: the key (words, or the string), and its kind. */
   private readonly ringWords: Int32Array;
   private readonly ringKind: Uint8Array;
+  /** The ring entry's hash, so evicting it needs no rehash. */
+  private readonly ringHash: Int32Array;
   private readonly ringOther: (string | undefined)[];
   private head = 0;
   private count = 0;
@@ -55,6 +57,7 @@ export class RecentKeys {
     this.hashes = new Int32Array(slots);
     this.ringWords = new Int32Array(this.capacity * 4);
     this.ringKind = new Uint8Array(this.capacity);
+    this.ringHash = new Int32Array(this.capacity);
     this.ringOther = new Array<string | undefined>(this.capacity).fill(undefined);
   }
 
@@ -63,8 +66,9 @@ export class RecentKeys {
     const k = kind === 'end' ? 2 : 1;
     const uuid = parseUuid(run, this.key);
     let otherKey: string | undefined;
+    let h = 0;
     if (uuid) {
-      const h = hashWords(this.hashKey, this.key, 0, 4, k);
+      h = hashWords(this.hashKey, this.key, 0, 4, k);
       if (this.find(this.key, 0, k, h) >= 0) return true;
       this.insert(this.key, k, h);
     } else {
@@ -79,7 +83,7 @@ export class RecentKeys {
       slot = this.head;
       const old = this.ringOther[slot];
       if (old !== undefined) this.other.delete(old);
-      else this.remove(this.ringWords, slot * 4, this.ringKind[slot]!);
+      else this.remove(this.ringWords, slot * 4, this.ringKind[slot]!, this.ringHash[slot]!);
       this.head = slot + 1 === cap ? 0 : slot + 1;
     } else {
       slot = this.head + this.count < cap ? this.head + this.count : this.head + this.count - cap;
@@ -87,7 +91,10 @@ export class RecentKeys {
     }
     this.ringKind[slot] = k;
     this.ringOther[slot] = otherKey;
-    if (otherKey === undefined) this.ringWords.set(this.key, slot * 4);
+    if (otherKey === undefined) {
+      this.ringWords.set(this.key, slot * 4);
+      this.ringHash[slot] = h;
+    }
     return false;
   }
 
@@ -131,9 +138,9 @@ export class RecentKeys {
   }
 
   /** Linear-probing delete with backward shift, so no tombstones accumulate. */
-  private remove(w: Int32Array, o: number, k: number): void {
+  private remove(w: Int32Array, o: number, k: number, h: number): void {
     const { words, state, hashes, mask } = this;
-    let i = this.find(w, o, k, hashWords(this.hashKey, w, o, 4, k));
+    let i = this.find(w, o, k, h);
     if (i < 0) return;
     for (let j = (i + 1) & mask; state[j] !== 0; j = (j + 1) & mask) {
       const h = hashes[j]! & mask;
