@@ -34,9 +34,9 @@ describe('PostgreSQL migrations', () => {
     await s.drop();
   });
 
-  it('mirror the SQLite schema versions up to 4; v5 is what SQLite v4 added for settled runs', () => {
-    expect(SQLITE_SCHEMA_VERSION).toBe(4);
-    expect(POSTGRES_SCHEMA_VERSION).toBe(5);
+  it('mirror the SQLite schema versions up to 4; v5 is what SQLite v4 added for settled runs; v6 is SQLite v5 (sketches)', () => {
+    expect(SQLITE_SCHEMA_VERSION).toBe(5);
+    expect(POSTGRES_SCHEMA_VERSION).toBe(6);
     expect(POSTGRES_MIGRATIONS.map((m) => m.version)).toEqual(POSTGRES_MIGRATIONS.map((_, i) => i + 1));
   });
 
@@ -88,8 +88,8 @@ describe('PostgreSQL migrations', () => {
     const pools = Array.from({ length: 4 }, () => pool(s.url));
     try {
       const applied = await Promise.all(pools.map((p) => migratePostgres(p)));
-      expect(applied.filter((a) => a.length > 0)).toEqual([[1, 2, 3, 4, 5]]);
-      expect((await s.admin.query('SELECT count(*)::int AS n FROM schema_migrations')).rows[0].n).toBe(5);
+      expect(applied.filter((a) => a.length > 0)).toEqual([[1, 2, 3, 4, 5, 6]]);
+      expect((await s.admin.query('SELECT count(*)::int AS n FROM schema_migrations')).rows[0].n).toBe(6);
     } finally {
       await Promise.all(pools.map((p) => p.end()));
     }

@@ -1,0 +1,1 @@
+export async function siteCommand(_o: unknown): Promise<number> { return 0; }
