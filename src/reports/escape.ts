@@ -31,7 +31,8 @@ export function escapeHtml(s: string): string {
  * terminal: a character is escaped only where Markdown would give it meaning in that position
  * (CommonMark allows a backslash before any ASCII punctuation, so an escape is always valid).
  * - always: `\` (escapes), `` ` `` (code), `*` (emphasis, also inside words), `[` `]` (links and
- *   images: `!` and `(` mean nothing without them), `<` (raw HTML, autolinks), `|` (cell break),
+ *   images: `!` and `(` mean nothing without them), `<` `>` (raw HTML, autolinks; `>` also so no
+ *   tag-like text reads as one), `|` (cell break),
  *   `~` (strikethrough), `$` (GitHub math), `@` (e-mail autolinks);
  * - `_` only at a word edge (GFM never opens emphasis inside a word: `app_fails` stays as is);
  * - `&` only when it would start an entity (`&amp;`), `:` only in `://` and `.` only after a
@@ -40,7 +41,7 @@ export function escapeHtml(s: string): string {
  * So `demo-sim`, `1.3.0` and `python/3.12` print unchanged. Whitespace runs (newlines too)
  * collapse to one space, so nothing can start a new line.
  */
-const MD_ALWAYS = new Set(['\\', '`', '*', '[', ']', '<', '|', '~', '$', '@']);
+const MD_ALWAYS = new Set(['\\', '`', '*', '[', ']', '<', '>', '|', '~', '$', '@']);
 const WORD = /[\p{L}\p{N}]/u;
 
 export function escapeMd(s: string): string {
