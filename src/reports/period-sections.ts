@@ -8,6 +8,14 @@ function distinctText(r: PeriodReport, c: PeriodReport['unique_users']): string 
   return r.distinct.method === 'estimate' && typeof c === 'number' ? `≈ ${t} (±${percent(r.distinct.relative_error_95)})` : t;
 }
 
+/** The trend the summary paragraph states, as a table row: first to last complete month with runs. */
+function growthRow(r: PeriodReport): string[][] {
+  const g = r.growth;
+  if (!g.first_month || !g.last_month) return [];
+  const pct = g.change_pct === null ? '' : ` (${g.change_pct > 0 ? '+' : g.change_pct < 0 ? '−' : '±'}${Math.abs(g.change_pct).toFixed(1)}%)`;
+  return [[`Monthly active users, ${g.first_month} → ${g.last_month}`, `${cellText(g.first)} → ${cellText(g.last)}${pct}`]];
+}
+
 export function periodSummaryTable(r: PeriodReport): Table {
   const d = r.duration_s;
   const scope = `${r.from} to ${r.to}`;
@@ -31,6 +39,7 @@ export function periodSummaryTable(r: PeriodReport): Table {
       ['Run length, median', duration(d.median)],
       ['Run length, mean', duration(d.mean)],
       ['Run length, 90th percentile', duration(d.p90)],
+      ...growthRow(r),
     ],
   };
 }
