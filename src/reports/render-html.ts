@@ -31,6 +31,7 @@ th { background: #f9fafb; font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td { overflow-wrap: anywhere; }
 .wide { overflow-x: auto; max-width: 100%; }
+.wide td:first-child, .wide th:first-child { white-space: nowrap; }
 .lead { font-size: 1.05rem; background: #f0f9ff; border-left: 4px solid #0284c7; padding: .6rem 1rem; }
 .notes { background: #fffbeb; border-left: 4px solid #f59e0b; padding: .5rem 1rem; margin: 1rem 0; }
 .notes p { margin: .3rem 0; }
