@@ -90,7 +90,7 @@ function histogramSpec(r: Pick<Report, 'run_length_histogram'>): Spec | null {
 }
 
 /** Linear: a bar's length is its share of runs (a log scale made exit 137 at 1.7 % look like 37 % of exit 0). */
-function exitCodeSpec(r: Pick<Report, 'exit_codes'>): Spec | null {
+export function exitCodeSpec(r: Pick<Report, 'exit_codes'>): Spec | null {
   const rows = r.exit_codes.filter((e) => typeof e.runs === 'number').map((e) => ({ code: String(e.code), runs: e.runs as number }));
   if (rows.length === 0) return null;
   return {
