@@ -12,8 +12,8 @@ import { createMonthGroups, DETAIL_COLUMNS, dropMonthGroups, DURATIONS, GROUPS }
 import { loadRollup, prunedMonths } from './queries/rollups.js';
 import { scopeKey } from './queries/scope.js';
 import { emptySketches, ID_KINDS, loadSketches, monthHasSketches, sketchKey, type Sketches } from './queries/sketches.js';
-import { cacheFeatures } from './queries/summary-cache.js';
-import { emptySummary, summarizeGroups, type MonthSummary } from './queries/summary.js';
+import { cacheFeatures, loadCached, monthChanges, saveCachedSummaries, type CacheEntry } from './queries/summary-cache.js';
+import { emptySummary, summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './queries/summary.js';
 import { MAX_COMPONENT_KEYS, TOP_N } from './collect.js';
 
 /**
@@ -112,10 +112,10 @@ async function stackMonth(db: QueryRunner, month: Month, first: boolean): Promis
   await db.exec(`INSERT INTO ${P_USERS} SELECT DISTINCT user_id, ${month.key} AS month FROM ${GROUPS} WHERE user_id IS NOT NULL`);
 }
 
-/** Makes the stacked period tables the "month" tables every report query reads. */
+/** Makes the stacked period tables the "month" tables every report query reads (a rename, not a copy). */
 async function periodAsGroups(db: QueryRunner): Promise<void> {
   await dropMonthGroups(db);
-  await db.exec(`CREATE TEMP TABLE ${GROUPS} AS SELECT * FROM ${P_GROUPS}`);
+  await db.exec(`ALTER TABLE ${tempTable(db.dialect, P_GROUPS)} RENAME TO ${GROUPS}`);
   await db.exec(`CREATE TEMP TABLE ${DURATIONS} AS SELECT duration_ms, sum(runs) AS runs FROM ${P_DURATIONS} GROUP BY duration_ms`);
 }
 
@@ -165,6 +165,7 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
     const stored = new Map<number, Sketches>();
     const histogram = new Array<number>(BIN_EDGES_S.length).fill(0);
     const counters: MonthCounters[] = [];
+    const pending: CacheEntry[] = [];
     for (const [i, m] of list.entries()) {
       opts.progress?.update(i, list.length + 2, `month ${m.label}`);
       counters.push(await monthCounters(db, m));
@@ -184,8 +185,14 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
         continue;
       }
       await createMonthGroups(db, { month: m, project: opts.project }, true);
-      const { summary, durations } = await summarizeGroups(db, { month: m, project: opts.project }, features.firstMonth);
-      durations.histogram.forEach((b, j) => (histogram[j]! += b.runs));
+      // The month's summary as the monthly report caches it (exact while its change count holds);
+      // only the months not cached are summarized here, and cached for the next report.
+      const changes = features.cache ? await monthChanges(db, m.key) : 0;
+      let summary = features.cache ? await loadCached<MonthSummary>(db, m.key, scope, changes, SUMMARY_VERSION) : null;
+      if (!summary) {
+        summary = (await summarizeGroups(db, { month: m, project: opts.project }, features.firstMonth)).summary;
+        if (features.cache) pending.push({ month: m.key, scope, changes, value: summary });
+      }
       await stackMonth(db, m, rawMonths.length === 0);
       rawMonths.push(m);
       months.push({ month: m, summary, source: 'runs', cumulative_users: null });
@@ -213,6 +220,7 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
       await dropDimensions(db);
     }
     // Every month's bins (rollups included); the percentiles above come from the raw months only.
+    durations.histogram.forEach((bin, j) => (histogram[j]! += bin.runs));
     durations = { ...durations, histogram: BIN_EDGES_S.map((from, j) => ({ from_s: from, to_s: BIN_EDGES_S[j + 1] ?? null, runs: histogram[j]! })) };
 
     const distinct: Distinct = { users: null, hosts: null, scripts: null, method: 'unknown', relative_error: null };
@@ -257,6 +265,7 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
     await dropMonthGroups(db);
     await dropPeriodTables(db);
     await db.exec('COMMIT');
+    await saveCachedSummaries(db, pending);
     return { months, total, distinct, durations, exitCodes, breakdowns, components, counters: sumCounters(counters), fromRollups, withoutSketch };
   } catch (e) {
     await db.exec('ROLLBACK').catch(() => {});
