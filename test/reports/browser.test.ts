@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
