@@ -8,8 +8,8 @@ import { createHmac } from 'node:crypto';
  * is counted by merging its months' sketches, and no month is ever counted twice.
  *
  * P = 14 (16,384 one-byte registers, 16 KiB per ID kind and month): relative standard error
- * 1.04 / sqrt(M) = 0.81 %; small counts (below 2.5 M) use linear counting, which is far more
- * precise there. The hash is HMAC-SHA-256 keyed with a per-store random key (sketch_key table),
+ * 1.04 / sqrt(M) = 0.81 % (1.6 % at 95 %), over the whole range with Ertl's estimator (below).
+ * The hash is HMAC-SHA-256 keyed with a per-store random key (sketch_key table),
  * so a sketch is not testable against a guessed ID without that key (docs/PRIVACY.md).
  */
 export const HLL_P = 14;
@@ -52,20 +52,21 @@ export class Hll {
     return this.registers.every((x) => x === 0);
   }
 
-  /** Estimated number of distinct IDs added (rounded). */
+  /**
+   * Estimated number of distinct IDs added (rounded): Ertl's improved estimator ("New cardinality
+   * estimation algorithms for HyperLogLog sketches", 2017), which needs no empirical bias tables
+   * and stays unbiased across the whole range, including where the classic estimator switches
+   * from linear counting to the raw estimate (2.5 M to 5 M IDs, measured 3 % off there).
+   */
   estimate(): number {
-    let sum = 0;
-    let zeros = 0;
-    for (const x of this.registers) {
-      sum += 2 ** -x;
-      if (x === 0) zeros++;
-    }
-    if (zeros === HLL_M) return 0;
-    const alpha = 0.7213 / (1 + 1.079 / HLL_M);
-    const raw = (alpha * HLL_M * HLL_M) / sum;
-    // Linear counting below 2.5 M: exact in expectation and far tighter for small sets.
-    if (raw <= 2.5 * HLL_M && zeros > 0) return Math.round(HLL_M * Math.log(HLL_M / zeros));
-    return Math.round(raw);
+    const q = 64 - HLL_P;
+    const c = new Array<number>(q + 2).fill(0);
+    for (const x of this.registers) c[x]!++;
+    if (c[0] === HLL_M) return 0;
+    let z = HLL_M * tau(1 - c[q + 1]! / HLL_M);
+    for (let k = q; k >= 1; k--) z = 0.5 * (z + c[k]!);
+    z += HLL_M * sigma(c[0]! / HLL_M);
+    return Math.round((HLL_M * HLL_M) / (2 * Math.LN2 * z));
   }
 
   /** Stored form: the registers in base64 (text, so SQLite and PostgreSQL store it alike). */
@@ -77,5 +78,31 @@ export class Hll {
     const b = Buffer.from(text, 'base64');
     if (b.length !== HLL_M) throw new Error(`HyperLogLog sketch has ${b.length} registers, expected ${HLL_M}`);
     return new Hll(new Uint8Array(b));
+  }
+}
+
+function sigma(x: number): number {
+  if (x === 1) return Infinity;
+  let y = 1;
+  let z = x;
+  for (;;) {
+    x *= x;
+    const prev = z;
+    z += x * y;
+    y += y;
+    if (z === prev) return z;
+  }
+}
+
+function tau(x: number): number {
+  if (x === 0 || x === 1) return 0;
+  let y = 1;
+  let z = 1 - x;
+  for (;;) {
+    x = Math.sqrt(x);
+    const prev = z;
+    y *= 0.5;
+    z -= (1 - x) ** 2 * y;
+    if (z === prev) return z / 3;
   }
 }

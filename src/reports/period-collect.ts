@@ -143,7 +143,8 @@ async function rawSketches(db: QueryRunner, key: Buffer, months: Month[]): Promi
     perMonth.get(count(r.month))!.user.add(key, 'user', String(r.user_id));
   }
   for (const kind of ['host', 'script'] as const) {
-    for (const r of await db.all(`SELECT DISTINCT ${kind}_id AS id FROM ${P_GROUPS} WHERE ${kind}_id IS NOT NULL`)) all[kind].add(key, kind, String(r.id));
+    // The stacked groups, renamed to the month tables' name by periodAsGroups.
+    for (const r of await db.all(`SELECT DISTINCT ${kind}_id AS id FROM ${GROUPS} WHERE ${kind}_id IS NOT NULL`)) all[kind].add(key, kind, String(r.id));
   }
   return { perMonth, all };
 }
