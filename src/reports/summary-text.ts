@@ -36,7 +36,7 @@ function qualityCaveat(q: Quality, runs: Cell, idless: Cell): string {
   } else {
     out.push(`an estimated ${percent(q.estimated_message_loss_rate, 3)} of messages were lost in transit (95% upper bound ${percent(q.message_loss_rate_upper_95, 3)}), so run counts may be low by about that much`);
   }
-  if (typeof idless === 'number' && idless > 0 && typeof runs === 'number') out.push(`${cellText(idless)} runs come from clients that send no user ID and count as runs only`);
+  if (typeof idless === 'number' && idless > 0 && typeof runs === 'number') out.push(`${cellText(idless)} ${idless === 1 ? 'run comes' : 'runs come'} from clients that send no user ID and ${idless === 1 ? 'counts' : 'count'} as runs only`);
   return `Data quality: ${out.join('; ')}.`;
 }
 
