@@ -105,8 +105,8 @@ describe('PostgreSQL reports through settled-run aggregates (schema v5)', () => 
     for (const format of ['json', 'csv'] as const) {
       out.push(await runReport({ db, store, month: '2026-10', format, minUsers: 2 }));
       out.push(await runReport({ db, store, month: '2026-10', project: 'parsl', format, minUsers: 2 }));
-      out.push(await runPeriod({ db, store, from: '2026-09', to: '2026-10', format, minUsers: 2 }));
     }
+    out.push(await runPeriod({ db, store, from: '2026-09', to: '2026-10', format: 'json', minUsers: 2 }));
     return out;
   };
   /** Both stores, cached summaries dropped, so each report is computed now. */
@@ -173,7 +173,7 @@ describe('PostgreSQL reports through settled-run aggregates (schema v5)', () => 
     } finally {
       await pool.end();
     }
-  });
+  }, 180_000);
 
   it('two settles of one month at once: one waits its turn (advisory lock), the aggregates stay right', async () => {
     const pool = new pg.Pool({ connectionString: withDefaultUser(pgUrl), max: 4 });
