@@ -100,7 +100,7 @@ function put(out: string, rel: string, text: string, result: SiteResult): void {
 
 const json = (x: unknown) => `${JSON.stringify(x, null, 2)}\n`;
 
-function indexHtml(title: string, period: PeriodReport | null, periodSvg: string | null, month: Report | null, months: Report[], periods: { spec: PeriodSpec; r: PeriodReport }[]): string {
+function indexHtml(k: number, title: string, period: PeriodReport | null, periodSvg: string | null, month: Report | null, months: Report[], periods: { spec: PeriodSpec; r: PeriodReport }[]): string {
   const e = escapeHtml;
   const body: string[] = [`<h1>${e(title)}</h1>`];
   if (!period || !month) {
@@ -123,7 +123,7 @@ function indexHtml(title: string, period: PeriodReport | null, periodSvg: string
     body.push(`<tr><td>${e(monthText(r.month, r.incomplete_month))}</td><td class="n">${e(cellText(r.unique_users))}</td><td class="n">${e(cellText(r.new_users))}</td><td class="n">${e(cellText(r.runs_started))}</td><td class="n">${e(hoursText(r.compute_hours))}</td><td><a href="months/${e(r.month)}.html">html</a> · <a href="months/${e(r.month)}.json">json</a></td></tr>`);
   }
   body.push('</tbody></table></div></section>');
-  body.push(`<footer>Made by usage-beacon (reports site). Cells backed by fewer than ${months[0]?.suppression.min_users ?? ''} distinct users are shown as "&lt; K"; the JSON files hold the same suppressed numbers. index.json lists every file.</footer>`);
+  body.push(`<footer>Made by usage-beacon (reports site). Cells backed by fewer than ${k} distinct users are shown as "&lt; ${k}"; the JSON files hold the same suppressed numbers. index.json lists every file.</footer>`);
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -182,7 +182,7 @@ export async function buildSite(opts: SiteOptions): Promise<SiteResult> {
     const month = months.at(-1) ?? null;
     const svg = period && !period.empty ? (await renderPeriodCharts(period)).trend : null;
     const title = project === null ? 'Usage of all projects' : `Usage of ${project}`;
-    put(out, 'index.html', indexHtml(title, period, svg, month, months, periods), result);
+    put(out, 'index.html', indexHtml(k, title, period, svg, month, months, periods), result);
     put(out, 'index.json', json({
       site: 'usage-beacon reports site',
       site_version: 1,
