@@ -93,7 +93,11 @@ function put(out: string, rel: string, text: string, result: SiteResult): void {
   } catch {
     // Missing or unreadable: write it.
   }
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+  } catch (e) {
+    throw new BeaconError('BEACON_ERR_OUTPUT', `cannot create ${path.dirname(file)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
   writeFileAtomic(file, text);
   result.written.push(rel);
 }
