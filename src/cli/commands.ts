@@ -41,6 +41,41 @@ export function addMonthlyCommand(parent: Command, runner: Runner): Command {
     );
 }
 
+export function addPeriodCommand(parent: Command, runner: Runner): Command {
+  return parent
+    .command('period')
+    .description('Build a usage report over a span of months (a grant year): distinct users over the whole period')
+    .option('--from <YYYY-MM>', 'first month of the period')
+    .option('--to <YYYY-MM>', 'last month of the period (inclusive)')
+    .option('--year <YYYY>', 'a year instead of --from/--to (January to December unless --year-start)')
+    .option('--year-start <MM>', 'with --year: the month the year starts, e.g. 09 for September to August')
+    .option('--db <path>', 'SQLite store', './usage.db')
+    .addOption(new Option('--store <url>', 'PostgreSQL store (postgres://…), instead of --db').env('BEACON_STORE'))
+    .option('--project <name>', 'only runs of this project')
+    .option('--format <fmt>', 'md, html, json or csv', 'md')
+    .option('--out <path>', 'write to this file (csv: a directory) instead of stdout')
+    .option('--min-users <K>', 'suppress cells backed by fewer than K distinct users', positiveInt('--min-users'), 5)
+    .option('--raw', 'JSON without small-count suppression (for the maintainers only)')
+    .action((opts) =>
+      runner.run(async () => (await import('../reports/period-command.js')).periodCommand(opts)),
+    );
+}
+
+export function addSiteCommand(parent: Command, runner: Runner): Command {
+  return parent
+    .command('site')
+    .description('Write a static, self-contained site of every monthly report, the latest period and their JSON')
+    .requiredOption('--out <dir>', 'directory to write (created if missing; only changed files are rewritten)')
+    .option('--db <path>', 'SQLite store', './usage.db')
+    .addOption(new Option('--store <url>', 'PostgreSQL store (postgres://…), instead of --db').env('BEACON_STORE'))
+    .option('--project <name>', 'only runs of this project')
+    .option('--min-users <K>', 'suppress cells backed by fewer than K distinct users', positiveInt('--min-users'), 5)
+    .option('--year-start <MM>', 'periods are years starting in this month (grant years), e.g. 09', '01')
+    .action((opts) =>
+      runner.run(async () => (await import('../reports/site.js')).siteCommand(opts)),
+    );
+}
+
 export function addBeaconCommands(program: Command, runner: Runner): void {
   program
     .command('run')
@@ -116,6 +151,8 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
 
   const reports = program.command('reports').description('Usage reports for funders and maintainers');
   addMonthlyCommand(reports, runner);
+  addPeriodCommand(reports, runner);
+  addSiteCommand(reports, runner);
 
   program
     .command('prune')
