@@ -23,11 +23,13 @@ import { SQLITE_MIGRATIONS } from '../dist/store/sqlite/migrations.js';
 import { migrateSqlite } from '../dist/store/sqlite/migrate.js';
 import { SqliteStore } from '../dist/store/sqlite/store.js';
 import { settleAll } from '../dist/store/sqlite/settle.js';
-import { ensureSyntheticStore, MONTHS, RUNS_PER_MONTH, TARGET_MONTH, USERS } from './synthetic-store.mjs';
+import { ensureSyntheticStore, monthOf, MONTHS, RUNS_PER_MONTH, TARGET_MONTH, USERS } from './synthetic-store.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.join(here, 'out');
-const dbFile = path.join(out, 'reports-12m.db');
+const dbFile = path.join(out, RUNS_PER_MONTH === 1_000_000 ? 'reports-12m.db' : `reports-${MONTHS}x${RUNS_PER_MONTH}.db`);
+// BENCH_ONLY=period: only the period report beside the new-month report (skips warm, cold and ingest).
+const ONLY_PERIOD = process.env.BENCH_ONLY === 'period';
 const cli = path.join(here, '../dist/cli/reports.js');
 const month = `${Math.floor(TARGET_MONTH / 100)}-${String(TARGET_MONTH % 100).padStart(2, '0')}`;
 const prevMonth = TARGET_MONTH % 100 === 1 ? TARGET_MONTH - 89 : TARGET_MONTH - 1;
@@ -63,15 +65,19 @@ function clearCache(which) {
   db.close();
 }
 
-function once(format) {
-  const file = path.join(out, `report.${format}`);
-  const args = [cli, 'monthly', '--db', dbFile, '--month', month, '--format', format, '--out', file];
+const firstMonth = `${Math.floor(monthOf(0) / 100)}-${String(monthOf(0) % 100).padStart(2, '0')}`;
+
+function once(format, kind = 'monthly') {
+  const file = path.join(out, `${kind}.${format}`);
+  const args = kind === 'period'
+    ? [cli, 'period', '--db', dbFile, '--from', firstMonth, '--to', month, '--format', format, '--out', file]
+    : [cli, 'monthly', '--db', dbFile, '--month', month, '--format', format, '--out', file];
   const t = process.hrtime.bigint();
   const r = hasTime
     ? spawnSync('/usr/bin/time', ['-f', 'maxrss_kb=%M', process.execPath, ...args], { encoding: 'utf8' })
     : spawnSync(process.execPath, args, { encoding: 'utf8' });
   const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-  if (r.status !== 0) throw new Error(`reports monthly --format ${format} failed: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`reports ${kind} --format ${format} failed: ${r.stderr}`);
   const kb = /maxrss_kb=(\d+)/.exec(r.stderr ?? '');
   return { seconds, rss_mb: kb ? Number(kb[1]) / 1024 : null, bytes: fs.statSync(file).size };
 }
@@ -93,10 +99,11 @@ function measure(format, situation, repeat) {
   const runs = [];
   for (let i = 0; i < repeat; i++) {
     if (situation === 'cold' || situation === 'cold_unsettled') clearCache('all');
-    if (situation === 'new_month') clearCache('recent');
+    // The period report of the same run: the year ending with the new month, the cache in the same state.
+    if (situation === 'new_month' || situation === 'period') clearCache('recent');
     if (situation === 'cold_unsettled') hideSettled(true);
     try {
-      runs.push(once(format));
+      runs.push(once(format, situation === 'period' ? 'period' : 'monthly'));
     } finally {
       if (situation === 'cold_unsettled') hideSettled(false);
     }
@@ -115,8 +122,29 @@ function measure(format, situation, repeat) {
 }
 
 const results = {};
+const period = {};
 for (const format of ['json', 'html']) {
   once(format); // fill the cache and the page cache: the warm numbers below are steady state
+  // Interleaved, so both see the same machine load: new month, period, new month, period, ...
+  const n = Math.max(3, Math.ceil(REPEAT / 2));
+  const pairs = { new_month: [], period: [] };
+  for (let i = 0; i < n; i++) {
+    pairs.new_month.push(measure(format, 'new_month', 1).median_s);
+    pairs.period.push(measure(format, 'period', 1).median_s);
+  }
+  const nm = median(pairs.new_month);
+  const pr = median(pairs.period);
+  period[format] = {
+    new_month_median_s: r3(nm),
+    period_median_s: r3(pr),
+    period_months: MONTHS,
+    ratio_period_to_new_month: r3(pr / nm),
+    meets_target: pr / nm <= 2,
+    all_new_month_s: pairs.new_month,
+    all_period_s: pairs.period,
+  };
+  process.stderr.write(`${format}: period ${r3(pr)} s vs new month ${r3(nm)} s: ratio ${r3(pr / nm)}\n`);
+  if (ONLY_PERIOD) continue;
   results[format] = {
     warm: measure(format, 'warm', REPEAT),
     new_month: measure(format, 'new_month', Math.max(3, Math.ceil(REPEAT / 2))),
@@ -156,7 +184,7 @@ async function ingestRate(migrations) {
   return batches.length / seconds;
 }
 let ingest = 0;
-for (let round = 0; round < 4; round++) ingest = Math.max(ingest, await ingestRate(SQLITE_MIGRATIONS));
+for (let round = 0; round < (ONLY_PERIOD ? 0 : 4); round++) ingest = Math.max(ingest, await ingestRate(SQLITE_MIGRATIONS));
 process.stderr.write(`store ingest: ${Math.round(ingest)}/s\n`);
 
 const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown';
@@ -173,6 +201,7 @@ console.log(JSON.stringify({
   },
   target: TARGET,
   results,
+  period_vs_new_month: { target_ratio: 2, ...period },
   store_ingest_datagrams_per_s: Math.round(ingest),
   machine: { node: process.version, cpu, cores: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) },
 }, null, 2));

@@ -6,8 +6,9 @@ import fs from 'node:fs';
 
 export const GENERATOR_VERSION = 7;
 export const MONTHS = 12;
-export const RUNS_PER_MONTH = 1_000_000;
-export const USERS = 50_000;
+// BENCH_RUNS_PER_MONTH scales the store down (or up) for a slow machine; users scale with it.
+export const RUNS_PER_MONTH = Number(process.env.BENCH_RUNS_PER_MONTH ?? 1_000_000);
+export const USERS = Math.max(100, Math.round(RUNS_PER_MONTH / 20));
 export const TARGET_MONTH = 202610;
 
 /** YYYYMM of the i-th month (0 = oldest) ending at TARGET_MONTH. */

@@ -3,7 +3,8 @@
 //  2. the real collector daemon (`beacon receive`) on a free UDP port;
 //  3. a population of real runs, each wrapped by the real beacon (`beacon run`), sending real UDP —
 //     plus a few datagrams in Parsl's own formats and some hostile junk for the data-quality section;
-//  4. `reports monthly` as self-contained HTML (written to demo-out/) and as Markdown (printed).
+//  4. `reports monthly` as self-contained HTML (written to demo-out/) and as Markdown (printed);
+//  5. `reports period` over the last 12 months (its summary paragraph printed) and `reports site`.
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -58,6 +59,18 @@ try {
   say(`HTML report: ${html}`);
   const md = await exec(process.execPath, [reportsCli, 'monthly', '--db', dbPath, '--month', month, '--format', 'md'], true);
   process.stdout.write(md);
+
+  // 5. the last 12 months as one period (distinct users counted once), and the static site.
+  const first = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 11, 1));
+  const from = `${first.getUTCFullYear()}-${String(first.getUTCMonth() + 1).padStart(2, '0')}`;
+  const periodHtml = join(outDir, `usage-report-${from}_${month}.html`);
+  await exec(process.execPath, [reportsCli, 'period', '--db', dbPath, '--from', from, '--to', month, '--format', 'html', '--out', periodHtml]);
+  say(`period report (${from} to ${month}): ${periodHtml}`);
+  const period = JSON.parse(await exec(process.execPath, [reportsCli, 'period', '--db', dbPath, '--from', from, '--to', month, '--format', 'json'], true));
+  say(`period summary, ready to paste into a grant report:\n\n${period.summary_text}\n`);
+  const site = join(outDir, 'site');
+  await exec(process.execPath, [reportsCli, 'site', '--db', dbPath, '--out', site]);
+  say(`static site (every month, the latest period, JSON): ${join(site, 'index.html')}`);
 } finally {
   // Never leave the daemon behind, even when a step above failed.
   receiver?.kill();

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   BEACON_ERR_SCHEMA_TOO_NEW: { exit: 78, summary: 'The store was migrated by a newer usage-beacon; this version refuses to use it.' },
   BEACON_ERR_DB_MISSING: { exit: 1, summary: 'The SQLite file given to a report or prune does not exist.' },
   BEACON_ERR_BAD_MONTH: { exit: 2, summary: '--month is not a valid YYYY-MM.' },
+  BEACON_ERR_BAD_PERIOD: { exit: 2, summary: 'The period of `reports period` (--from/--to or --year) is invalid, reversed or too long.' },
   BEACON_ERR_BAD_FORMAT: { exit: 2, summary: '--format is not one of md, html, json, csv.' },
   BEACON_ERR_BAD_DURATION: { exit: 2, summary: 'A duration such as --older-than is not like 60d, 12h or 90m.' },
   BEACON_ERR_RELAY_QUEUE: { exit: 1, summary: '`beacon relay` could not create or read its queue directory.' },

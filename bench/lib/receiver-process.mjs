@@ -7,8 +7,7 @@ import { ROOT } from './sender.mjs';
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts `beacon receive --port 0 --metrics-port 0 …args`; resolves once its "listening" line is out. */
-export function startReceiver(args, pin = (_core, cmd, a) => [cmd, a], core = 0) {
-  const cli = process.env.BENCH_CLI ?? path.join(ROOT, 'dist/cli/beacon.js');
+export function startReceiver(args, pin = (_core, cmd, a) => [cmd, a], core = 0, cli = process.env.BENCH_CLI ?? path.join(ROOT, 'dist/cli/beacon.js')) {
   const [cmd, argv] = pin(core, process.execPath, [cli, 'receive', '--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--rate-limit', 'off', ...args]);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -20,7 +19,7 @@ export function startReceiver(args, pin = (_core, cmd, a) => [cmd, a], core = 0)
       const line = out.split('\n').find((l) => l.includes('"msg":"listening"'));
       if (line) {
         const j = JSON.parse(line);
-        resolve({ child, port: j.port, metricsPort: j.metricsPort, recvBufferBytes: j.recvBufferBytes, reader: j.reader });
+        resolve({ child, port: j.port, metricsPort: j.metricsPort, recvBufferBytes: j.recvBufferBytes, reader: j.reader, storeThreadTid: j.storeThreadTid });
       }
     });
     child.once('exit', (code) => reject(new Error(`receiver exited ${code}: ${out}`)));

@@ -1,11 +1,13 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { MonthlyOptions } from '../commands/monthly.js';
+import type { PeriodCommandOptions } from '../commands/period.js';
 import type { PreviewOptions } from '../commands/preview.js';
 import type { PruneCommandOptions } from '../commands/prune.js';
 import type { ReceiveCommandOptions } from '../commands/receive.js';
 import type { RefreshCommandOptions } from '../commands/refresh.js';
 import type { RelayCommandOptions } from '../commands/relay.js';
 import type { RunOptions } from '../commands/run.js';
+import type { SiteOptions } from '../commands/site.js';
 import { DEFAULT_DB } from '../store/location.js';
 
 /**
@@ -56,6 +58,39 @@ export function addMonthlyCommand(parent: Command, runner: Runner): Command {
     .option('--raw', 'JSON without small-count suppression (for the maintainers only)')
     .action((opts: MonthlyOptions) =>
       runner.run(async () => (await import('../commands/monthly.js')).monthlyCommand(opts)),
+    );
+}
+
+export function addPeriodCommand(parent: Command, runner: Runner): Command {
+  const period = parent
+    .command('period')
+    .description('Build a usage report over a span of months (a grant year): distinct users over the whole period')
+    .option('--from <YYYY-MM>', 'first month of the period')
+    .option('--to <YYYY-MM>', 'last month of the period (inclusive)')
+    .option('--year <YYYY>', 'a year instead of --from/--to (January to December unless --year-start)')
+    .option('--year-start <MM>', 'with --year: the month the year starts, e.g. 09 for September to August');
+  return storeOptions(period)
+    .option('--project <name>', 'only runs of this project')
+    .option('--format <fmt>', 'md, html, json or csv', 'md')
+    .option('--out <path>', 'write to this file (csv: a directory) instead of stdout')
+    .option('--min-users <K>', 'suppress cells backed by fewer than K distinct users', positiveInt('--min-users'), 5)
+    .option('--raw', 'JSON without small-count suppression (for the maintainers only)')
+    .action((opts: PeriodCommandOptions) =>
+      runner.run(async () => (await import('../commands/period.js')).periodCommand(opts)),
+    );
+}
+
+export function addSiteCommand(parent: Command, runner: Runner): Command {
+  const site = parent
+    .command('site')
+    .description('Write a static, self-contained site of every monthly report, the latest period and their JSON')
+    .requiredOption('--out <dir>', 'directory to write (created if missing; only changed files are rewritten)');
+  return storeOptions(site)
+    .option('--project <name>', 'only runs of this project')
+    .option('--min-users <K>', 'suppress cells backed by fewer than K distinct users', positiveInt('--min-users'), 5)
+    .option('--year-start <MM>', 'periods are years starting in this month (grant years), e.g. 09', '01')
+    .action((opts: SiteOptions) =>
+      runner.run(async () => (await import('../commands/site.js')).siteCommand(opts)),
     );
 }
 
@@ -133,6 +168,8 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
 
   const reports = program.command('reports').description('Usage reports for funders and maintainers');
   addMonthlyCommand(reports, runner);
+  addPeriodCommand(reports, runner);
+  addSiteCommand(reports, runner);
 
   const prune = program
     .command('prune')

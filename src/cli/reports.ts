@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { runMain } from './main.js';
-import { addMonthlyCommand, type Runner } from './commands.js';
+import { addMonthlyCommand, addPeriodCommand, addSiteCommand, type Runner } from './commands.js';
 import { packageVersion } from './version.js';
 
 // `reports monthly …` is the same command as `beacon reports monthly …`.
@@ -10,6 +10,8 @@ const program = new Command('reports')
   .description('usage-beacon reports for funders and maintainers')
   .version(packageVersion(), '-V, --version');
 addMonthlyCommand(program, runner);
+addPeriodCommand(program, runner);
+addSiteCommand(program, runner);
 await runMain('reports', async () => {
   await program.parseAsync(process.argv);
 });

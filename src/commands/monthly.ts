@@ -33,7 +33,7 @@ export interface MonthlyOptions {
   stderr?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-function checkFormat(f: string): Format {
+export function checkFormat(f: string): Format {
   if (!(FORMATS as readonly string[]).includes(f)) {
     throw new BeaconError('BEACON_ERR_BAD_FORMAT', `--format must be one of ${FORMATS.join(', ')}, got ${JSON.stringify(f.slice(0, 40))}`);
   }
@@ -41,7 +41,7 @@ function checkFormat(f: string): Format {
 }
 
 /** Write atomically (temp file + rename), so a failed write never leaves half a report behind. */
-function writeFileAtomic(file: string, text: string): void {
+export function writeFileAtomic(file: string, text: string): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
     fs.writeFileSync(tmp, text);
@@ -53,7 +53,7 @@ function writeFileAtomic(file: string, text: string): void {
   }
 }
 
-function writeOutput(format: Format, out: string, text: string | Map<string, string>): void {
+export function writeOutput(format: Format, out: string, text: string | Map<string, string>): void {
   if (typeof text === 'string') return writeFileAtomic(out, text);
   try {
     fs.mkdirSync(out, { recursive: true });
@@ -64,7 +64,7 @@ function writeOutput(format: Format, out: string, text: string | Map<string, str
   for (const [name, csv] of text) writeFileAtomic(path.join(out, `${name}.csv`), csv);
 }
 
-async function writeStdout(stream: NodeJS.WritableStream, text: string): Promise<void> {
+export async function writeStdout(stream: NodeJS.WritableStream, text: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     stream.write(text, (err) => (err ? reject(new BeaconError('BEACON_ERR_OUTPUT', `cannot write the report: ${err.message}`)) : resolve()));
   });

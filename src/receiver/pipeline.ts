@@ -7,6 +7,9 @@ import type { ReceiverClock } from './clock.js';
 import { decodeDatagram } from '../protocol/decode.js';
 import type { RecentKeys } from './dedupe.js';
 import { fromNative, fromParsl } from './normalize.js';
+import { fastNativeRecord } from './native-fast.js';
+import { FLAG_NON_ASCII, FLAG_TRUNCATED } from '../protocol/decode.js';
+import { RECEIVER_MAX_BYTES } from '../protocol/limits.js';
 import { checkComponents, plausibleClientMs, plausibleDuration } from '../protocol/plausibility.js';
 import { networkLabel } from './network-key.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -28,22 +31,20 @@ export interface PipelineDeps {
 }
 
 /**
- * One datagram: rate limit → size → UTF-8 → JSON → protocol sniff → schema (native) or Parsl
- * decoder → plausibility → dedupe → accept. Never throws and never answers the sender; every
- * outcome is a counter. The pipeline never sees a source address, only its network's key: for
- * the rate limit, and at debug level as the network (src/receiver/network-key.ts).
+ * Datagram → record or reject reason: size → UTF-8 → JSON → protocol sniff → schema (native) or
+ * Parsl decoder → plausibility. `fast: false` skips the native fast path (the reference the
+ * fast path is tested against).
  */
-export function createPipeline(d: PipelineDeps): DatagramSink {
+export function createRecordReader(opts: { fast?: boolean } = {}): (buf: Buffer, start: number, length: number, flags: number, now: number, month: number) => IngestRecord | RejectReason {
   const validate = compileNativeValidator();
-  const debug = d.log.isLevelEnabled('debug');
-  const { clock, stats, recent, limiter, accept } = d;
-
-  const reject = (reason: RejectReason, day: string, length: number, net: number): void => {
-    stats.reject(reason, day);
-    if (debug) d.log.debug({ reason, bytes: length, net: networkLabel(net) }, 'rejected');
-  };
-
-  const toRecord = (buf: Buffer, start: number, length: number, flags: number, now: number, month: number): IngestRecord | RejectReason => {
+  const fastPath = opts.fast !== false;
+  return (buf, start, length, flags, now, month) => {
+    // What every beacon sends takes the fast path (src/receiver/native-fast.ts); it only ever
+    // accepts what the full path below would accept, and leaves everything else to it.
+    if (fastPath && !(flags & (FLAG_NON_ASCII | FLAG_TRUNCATED)) && length <= RECEIVER_MAX_BYTES && length > 0) {
+      const fast = fastNativeRecord(buf, start, length, now, month);
+      if (fast !== undefined) return fast;
+    }
     const dec = decodeDatagram(buf, start, length, flags);
     if (typeof dec === 'string') return dec;
     if (dec.format === 'native') {
@@ -59,6 +60,24 @@ export function createPipeline(d: PipelineDeps): DatagramSink {
     if (!plausibleClientMs(p.clientMs) || !plausibleDuration(p.durationMs)) return 'implausible';
     return fromParsl(p, now, month);
   };
+}
+
+/**
+ * One datagram: rate limit → size → UTF-8 → JSON → protocol sniff → schema (native) or Parsl
+ * decoder → plausibility → dedupe → accept. Never throws and never answers the sender; every
+ * outcome is a counter. The pipeline never sees a source address, only its network's key: for
+ * the rate limit, and at debug level as the network (src/receiver/network-key.ts).
+ */
+export function createPipeline(d: PipelineDeps): DatagramSink {
+  const debug = d.log.isLevelEnabled('debug');
+  const { clock, stats, recent, limiter, accept } = d;
+
+  const reject = (reason: RejectReason, day: string, length: number, net: number): void => {
+    stats.reject(reason, day);
+    if (debug) d.log.debug({ reason, bytes: length, net: networkLabel(net) }, 'rejected');
+  };
+
+  const toRecord = createRecordReader();
 
   return (buf, start, length, flags, net) => {
     const now = clock.tick();

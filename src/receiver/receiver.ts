@@ -154,7 +154,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     : store.kind === 'sqlite' ? startSettler(opts.db, opts.settleSeconds, log) : null;
   log.info(
     { host: opts.host, port: udp.port, store: store.kind, db: store.kind === 'sqlite' ? opts.db : undefined, flushMs: opts.flushMs,
-      storeThread: store instanceof WorkerStore, reader: udp.reader, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,
+      storeThread: store instanceof WorkerStore, storeThreadTid: store instanceof WorkerStore ? store.tid : undefined, reader: udp.reader, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,
       httpPort: http?.port, httpTokens: http ? (tokens?.length ?? 0) : undefined,
       bind: role?.bind },
     role ? 'worker listening' : 'listening',

@@ -4,6 +4,7 @@ import { addMonths, isIncomplete, type Month } from './month.js';
 import type { MonthData } from './collect.js';
 import type { MonthSummary } from './queries/summary.js';
 import { buildQuality } from './quality.js';
+import { monthlySummaryText } from './summary-text.js';
 import type { Cell, Change, HistogramRow, Report } from './report-types.js';
 import { breakdownRows, cell, exitCodeRows, type Suppression } from './suppress.js';
 
@@ -33,7 +34,7 @@ function meanS(s: MonthSummary): number | null {
 }
 
 /** Headline counts of one month, suppressed; user-based counts are null when no run has a user ID. */
-function headline(s: MonthSummary, sup: Suppression) {
+export function headline(s: MonthSummary, sup: Suppression) {
   // Unknown only when there are runs and none carries a user ID; a month without runs has 0 users.
   const idKnown = s.runs === 0 || s.runs > s.runs_without_user_id;
   const backing = s.unique_users + s.runs_without_user_id;
@@ -59,7 +60,7 @@ function change(now: Cell | number | null, prev: Cell | number | null): Change {
   return { previous: p, change: r4(now - p), change_pct: p !== 0 ? r1(((now - p) / Math.abs(p)) * 100) : null };
 }
 
-function histogramLabel(from: number, to: number | null): string {
+export function histogramLabel(from: number, to: number | null): string {
   const f = (s: number) => (s < 60 ? `${s}s` : s < 3600 ? `${s / 60}m` : s < 86400 ? `${s / 3600}h` : `${s / 86400}d`);
   return to === null ? `≥ ${f(from)}` : `${f(from)}–${f(to)}`;
 }
@@ -100,6 +101,12 @@ function rollupNote(d: MonthData, o: BuildOptions): string | null {
 }
 
 export function buildReport(d: MonthData, o: BuildOptions): Report {
+  const r = buildNumbers(d, o);
+  r.summary_text = monthlySummaryText(r);
+  return r;
+}
+
+function buildNumbers(d: MonthData, o: BuildOptions): Report {
   const sup = o.suppression;
   const s = d.summary;
   const empty = s.runs === 0;
@@ -159,6 +166,7 @@ export function buildReport(d: MonthData, o: BuildOptions): Report {
     }),
     quality: buildQuality(s, d.counters),
     notes: notes(s, d, o, empty),
+    summary_text: '',
   };
 }
 

@@ -1,4 +1,6 @@
-import type { Report } from './report-types.js';
+import { monthText } from './format.js';
+import type { PeriodReport } from './period-types.js';
+import type { Cell, Report } from './report-types.js';
 
 /**
  * The html report's charts: Vega-Lite specs compiled to Vega and rendered to SVG strings in Node
@@ -16,17 +18,16 @@ const CONFIG = {
   background: 'white',
 };
 
-function trendSpec(r: Report): Spec | null {
-  const rows: { month: string; metric: string; value: number }[] = [];
-  const metrics = [
-    ['unique_users', 'Unique users'],
-    ['runs_started', 'Runs started'],
-    ['compute_hours', 'Compute hours'],
-  ] as const;
-  for (const t of r.trend) {
+/**
+ * Small multiples, one linear panel per metric (each with its own y scale, all from 0). A month
+ * that has not ended is labelled "(partial)" on the x axis and drawn as a hollow point.
+ */
+function monthsSpec(points: { month: string; partial: boolean; values: Record<string, Cell> }[], metrics: readonly (readonly [string, string])[]): Spec | null {
+  const rows: { month: string; metric: string; value: number; partial: boolean }[] = [];
+  for (const t of points) {
     for (const [key, label] of metrics) {
-      const v = t[key];
-      if (typeof v === 'number') rows.push({ month: t.month, metric: label, value: v });
+      const v = t.values[key];
+      if (typeof v === 'number') rows.push({ month: monthText(t.month, t.partial), metric: label, value: v, partial: t.partial });
     }
   }
   if (rows.length === 0) return null;
@@ -37,17 +38,43 @@ function trendSpec(r: Report): Spec | null {
     spec: {
       width: 560,
       height: 110,
-      mark: { type: 'line', point: true, color: '#2563eb' },
+      layer: [
+        { mark: { type: 'line', color: '#2563eb' } },
+        {
+          mark: { type: 'point', color: '#2563eb', size: 40 },
+          encoding: { fill: { condition: { test: 'datum.partial', value: 'white' }, value: '#2563eb' } },
+        },
+      ],
       encoding: {
-        x: { field: 'month', type: 'ordinal', title: null, sort: r.trend.map((t) => t.month), axis: { labelAngle: -40 } },
-        y: { field: 'value', type: 'quantitative', title: null, axis: { format: ',~s' } },
+        x: { field: 'month', type: 'ordinal', title: null, sort: points.map((t) => monthText(t.month, t.partial)), axis: { labelAngle: -40 } },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: true }, axis: { format: ',~s' } },
       },
     },
     config: CONFIG,
   };
 }
 
-function histogramSpec(r: Report): Spec | null {
+function trendSpec(r: Report): Spec | null {
+  const points = r.trend.map((t) => ({ month: t.month, partial: r.incomplete_month && t.month === r.month, values: { ...t } }));
+  return monthsSpec(points, [
+    ['unique_users', 'Unique users'],
+    ['runs_started', 'Runs started'],
+    ['compute_hours', 'Compute hours'],
+  ]);
+}
+
+function periodMonthsSpec(r: PeriodReport): Spec | null {
+  const points = r.monthly.map((m) => ({ month: m.month, partial: m.partial, values: { ...m } as unknown as Record<string, Cell> }));
+  return monthsSpec(points, [
+    ['unique_users', 'Active users'],
+    ['new_users', 'New users'],
+    ['cumulative_users', 'Cumulative distinct users'],
+    ['runs_started', 'Runs started'],
+    ['compute_hours', 'Compute hours'],
+  ]);
+}
+
+function histogramSpec(r: Pick<Report, 'run_length_histogram'>): Spec | null {
   if (r.run_length_histogram.every((h) => h.runs === 0)) return null;
   return {
     width: 560,
@@ -62,7 +89,8 @@ function histogramSpec(r: Report): Spec | null {
   };
 }
 
-function exitCodeSpec(r: Report): Spec | null {
+/** Linear: a bar's length is its share of runs (a log scale made exit 137 at 1.7 % look like 37 % of exit 0). */
+export function exitCodeSpec(r: Pick<Report, 'exit_codes'>): Spec | null {
   const rows = r.exit_codes.filter((e) => typeof e.runs === 'number').map((e) => ({ code: String(e.code), runs: e.runs as number }));
   if (rows.length === 0) return null;
   return {
@@ -72,7 +100,7 @@ function exitCodeSpec(r: Report): Spec | null {
     mark: { type: 'bar', color: '#7c3aed' },
     encoding: {
       y: { field: 'code', type: 'ordinal', title: 'Exit code', sort: rows.map((x) => x.code) },
-      x: { field: 'runs', type: 'quantitative', title: 'Completed runs (log scale)', scale: { type: 'symlog' }, axis: { format: ',~s', tickCount: 4 } },
+      x: { field: 'runs', type: 'quantitative', title: 'Completed runs', scale: { zero: true }, axis: { format: ',~s', tickCount: 5 } },
     },
     config: CONFIG,
   };
@@ -99,6 +127,14 @@ async function toSvg(spec: Spec | null): Promise<string | null> {
 export async function renderCharts(r: Report): Promise<Charts> {
   return {
     trend: await toSvg(trendSpec(r)),
+    histogram: await toSvg(histogramSpec(r)),
+    exitCodes: await toSvg(exitCodeSpec(r)),
+  };
+}
+
+export async function renderPeriodCharts(r: PeriodReport): Promise<Charts> {
+  return {
+    trend: await toSvg(periodMonthsSpec(r)),
     histogram: await toSvg(histogramSpec(r)),
     exitCodes: await toSvg(exitCodeSpec(r)),
   };

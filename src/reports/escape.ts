@@ -27,13 +27,40 @@ export function escapeHtml(s: string): string {
 }
 
 /**
- * Safe inside a GitHub-flavoured Markdown table cell or paragraph. CommonMark lets any ASCII
- * punctuation be backslash-escaped, so all of it is (except `/ , '`, which mean nothing): no
- * link, image, emphasis, raw HTML (`\<`), autolink (`www\.`, `http\:`, `a\@b`) or cell break
- * (`\|`) can form. Whitespace runs (including newlines) collapse to one space.
+ * Safe inside a GitHub-flavoured Markdown table cell, heading or paragraph, yet readable in a
+ * terminal: a character is escaped only where Markdown would give it meaning in that position
+ * (CommonMark allows a backslash before any ASCII punctuation, so an escape is always valid).
+ * - always: `\` (escapes), `` ` `` (code), `*` (emphasis, also inside words), `[` `]` (links and
+ *   images: `!` and `(` mean nothing without them), `<` `>` (raw HTML, autolinks; `>` also so no
+ *   tag-like text reads as one), `|` (cell break),
+ *   `~` (strikethrough), `$` (GitHub math), `@` (e-mail autolinks);
+ * - `_` only at a word edge (GFM never opens emphasis inside a word: `app_fails` stays as is);
+ * - `&` only when it would start an entity (`&amp;`), `:` only in `://` and `.` only after a
+ *   bare `www` (the extended autolinks);
+ * - at the start: `#` `>` `+` `-` `=` (heading, quote, list, setext) and `1.`/`1)` (ordered list).
+ * So `demo-sim`, `1.3.0` and `python/3.12` print unchanged. Whitespace runs (newlines too)
+ * collapse to one space, so nothing can start a new line.
  */
+const MD_ALWAYS = new Set(['\\', '`', '*', '[', ']', '<', '>', '|', '~', '$', '@']);
+const WORD = /[\p{L}\p{N}]/u;
+
 export function escapeMd(s: string): string {
-  return s.replace(/[!-&(-+\-.:-@[-`{-~]/g, (c) => `\\${c}`).replace(/\s+/g, ' ');
+  const t = s.replace(/\s+/g, ' ');
+  let out = '';
+  for (let i = 0; i < t.length; i++) {
+    const c = t[i]!;
+    const prev = t[i - 1] ?? '';
+    const next = t[i + 1] ?? '';
+    const escape =
+      MD_ALWAYS.has(c) ||
+      (c === '_' && (!WORD.test(prev) || !WORD.test(next))) ||
+      (c === '&' && /^&(#\d+|#x[0-9a-f]+|[a-z][a-z0-9]*);/i.test(t.slice(i, i + 40))) ||
+      (c === ':' && t.startsWith('//', i + 1)) ||
+      (c === '.' && /(^|[^\p{L}\p{N}])www$/iu.test(t.slice(Math.max(0, i - 4), i))) ||
+      (i === 0 && '#>+-='.includes(c));
+    out += escape ? `\\${c}` : c;
+  }
+  return out.replace(/^(\d+)([.)])(?= |$)/, '$1\\$2');
 }
 
 /**

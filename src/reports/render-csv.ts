@@ -54,7 +54,8 @@ export function csvSections(r: Report): [string, string][] {
     ['breakdowns', csv(['month', 'dimension', 'value', 'runs', 'share', 'users'], breakdowns.map((row) => [r.month, ...row]))],
     ['quality', csv(['month', 'measure', 'value'], quality.map((row) => [r.month, ...row]))],
     ['uncertainty', csv(['month', 'number', 'effect_of_loss'], Object.entries(q.uncertainty).map(([k, v]) => [r.month, k, v]))],
-    ['notes', csv(['month', 'note'], r.notes.map((n) => [r.month, n]))],
+    // The summary paragraph first, then the notes: the same text the md and html open with.
+    ['notes', csv(['month', 'kind', 'text'], [[r.month, 'summary', r.summary_text], ...r.notes.map((n): Value[] => [r.month, 'note', n])])],
   ];
 }
 

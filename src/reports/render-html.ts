@@ -19,7 +19,7 @@ import {
  * opens offline and prints cleanly. A Content-Security-Policy forbids loading anything even if a
  * string slipped through. Every text node and attribute value goes through escapeHtml.
  */
-const CSS = `
+export const CSS = `
 :root { color-scheme: light; }
 body { font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #111827; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }
 h1 { font-size: 1.6rem; margin-bottom: .25rem; }
@@ -29,6 +29,10 @@ table { border-collapse: collapse; margin: .5rem 0 1rem; min-width: 24rem; }
 th, td { padding: .25rem .6rem; border-bottom: 1px solid #e5e7eb; text-align: left; vertical-align: top; }
 th { background: #f9fafb; font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td { overflow-wrap: anywhere; }
+.wide { overflow-x: auto; max-width: 100%; }
+.wide td:first-child, .wide th:first-child { white-space: nowrap; }
+.lead { font-size: 1.05rem; background: #f0f9ff; border-left: 4px solid #0284c7; padding: .6rem 1rem; }
 .notes { background: #fffbeb; border-left: 4px solid #f59e0b; padding: .5rem 1rem; margin: 1rem 0; }
 .notes p { margin: .3rem 0; }
 .intro { color: #4b5563; }
@@ -43,12 +47,12 @@ footer { margin-top: 3rem; color: #6b7280; font-size: .85rem; }
   .notes { border-left-color: #000; background: none; }
 }`;
 
-function table(t: Table, level = 'h2'): string {
+export function table(t: Table, level = 'h2', none = 'None this month.'): string {
   const heading = escapeHtml(t.title + (t.subject ?? ''));
   const out = [`<section id="${escapeHtml(t.id)}">`, `<${level}>${heading}</${level}>`];
   if (t.intro) out.push(`<p class="intro">${escapeHtml(t.intro)}</p>`);
   if (t.rows.length === 0) {
-    out.push('<p><em>None this month.</em></p></section>');
+    out.push(`<p><em>${escapeHtml(t.empty ?? none)}</em></p></section>`);
     return out.join('\n');
   }
   const cls = (i: number) => (t.numeric[i] ? ' class="n"' : '');
@@ -58,7 +62,7 @@ function table(t: Table, level = 'h2'): string {
   return out.join('\n');
 }
 
-function figure(svg: string | null, caption: string): string {
+export function figure(svg: string | null, caption: string): string {
   return svg === null ? '' : `<figure>${svg}<figcaption class="intro">${escapeHtml(caption)}</figcaption></figure>`;
 }
 
@@ -67,7 +71,7 @@ export async function renderHtml(r: Report, charts?: { charts(r: Report): Promis
   const svg = r.empty ? { trend: null, histogram: null, exitCodes: null } : await (charts ? charts.charts(r) : renderCharts(r));
   const t = title(r);
   const heading = escapeHtml(`${t.before}${t.subject}${t.after}`);
-  const body: string[] = [`<h1>${heading}</h1>`];
+  const body: string[] = [`<h1>${heading}</h1>`, `<p class="lead">${escapeHtml(r.summary_text)}</p>`];
   if (r.notes.length) body.push(`<div class="notes">${r.notes.map((n) => `<p>${escapeHtml(n)}</p>`).join('')}</div>`);
   body.push(table(summaryTable(r)));
   body.push(table(trendTable(r)), figure(svg.trend, 'Unique users, runs started and compute hours per month.'));

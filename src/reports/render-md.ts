@@ -18,11 +18,11 @@ import {
  * the project name) go through escapeMd; the rest is text this module writes itself, made of
  * words, numbers and punctuation that carries no Markdown meaning, left readable.
  */
-function table(t: Table, level = '##'): string {
+export function table(t: Table, level = '##', none = 'None this month.'): string {
   const lines = [`${level} ${t.title}${t.subject === undefined ? '' : escapeMd(t.subject)}`, ''];
   // Intros and methodology are fixed prose written for Markdown; only data-bearing text is escaped.
   if (t.intro) lines.push(t.intro, '');
-  if (t.rows.length === 0) return [...lines, '_None this month._', ''].join('\n');
+  if (t.rows.length === 0) return [...lines, `_${t.empty ?? none}_`, ''].join('\n');
   lines.push(`| ${t.head.join(' | ')} |`);
   lines.push(`|${t.numeric.map((n) => (n ? ' ---: ' : ' --- ')).join('|')}|`);
   for (const row of t.rows) lines.push(`| ${row.map((c, i) => (t.data?.[i] ? escapeMd(c) : c)).join(' | ')} |`);
@@ -34,6 +34,8 @@ export function renderMarkdown(r: Report): string {
   const t = title(r);
   const out: string[] = [`# ${t.before}${escapeMd(t.subject)}${t.after}`, ''];
   // Notes are fixed sentences with numbers (build-report.ts never puts sender strings in them).
+  // The paragraph for a grant report comes first; it holds no sender strings (summary-text.ts).
+  out.push(r.summary_text, '');
   for (const n of r.notes) out.push(`> ${n}`, '>');
   if (r.notes.length) out.pop();
   out.push('');

@@ -102,4 +102,6 @@ export interface Report extends Headline {
   trend: TrendPoint[];
   quality: Quality;
   notes: string[];
+  /** One paragraph for a grant report, built from the numbers above (summary-text.ts). */
+  summary_text: string;
 }

@@ -1,4 +1,4 @@
-import { cellText, changeText, duration, int, percent } from './format.js';
+import { cellText, changeText, duration, hoursText, int, monthText, percent } from './format.js';
 import type { BreakdownRow, Report } from './report-types.js';
 
 /**
@@ -18,6 +18,14 @@ export interface Table {
   /** Columns holding strings that came from datagrams; md escapes exactly these (html escapes all). */
   data?: boolean[];
   rows: string[][];
+  /** One line shown instead of the table when there are no rows (or nothing above the threshold). */
+  empty?: string;
+}
+
+/** A table whose every row is suppressed says so in one line instead of a table of "< K". */
+function collapsed(t: Table, k: number): Table {
+  if (t.rows.length === 0 || !t.rows.every((row) => row[1]!.startsWith('<'))) return t;
+  return { ...t, rows: [], empty: `Nothing to show: no value is backed by ${k} or more users.` };
 }
 
 export const BREAKDOWN_TITLES: Record<string, string> = {
@@ -41,7 +49,7 @@ export function summaryTable(r: Report): Table {
     ['Runs started', cellText(r.runs_started), prevText(r, 'runs_started'), changeText(c.runs_started)],
     ['Runs completed', cellText(r.runs_completed), prevText(r, 'runs_completed'), changeText(c.runs_completed)],
     ['Success rate (exit 0)', percent(r.success_rate), percent(c.success_rate?.previous ?? null), changeText(c.success_rate, 'rate')],
-    ['Compute hours', cellText(r.compute_hours), prevText(r, 'compute_hours'), changeText(c.compute_hours)],
+    ['Compute hours', hoursText(r.compute_hours), hoursText(c.compute_hours?.previous ?? null), changeText(c.compute_hours, 'hours')],
     ['Run length, median', duration(d.median), duration(c['duration_s.median']?.previous ?? null), changeText(c['duration_s.median'], 'seconds')],
     ['Run length, mean', duration(d.mean), duration(c['duration_s.mean']?.previous ?? null), changeText(c['duration_s.mean'], 'seconds')],
     ['Run length, 90th percentile', duration(d.p90), duration(c['duration_s.p90']?.previous ?? null), changeText(c['duration_s.p90'], 'seconds')],
@@ -49,10 +57,15 @@ export function summaryTable(r: Report): Table {
   return {
     id: 'summary',
     title: 'Summary',
-    head: ['Metric', r.month, r.previous_month, 'Change'],
+    head: ['Metric', monthText(r.month, r.incomplete_month), r.previous_month, 'Change'],
     numeric: [false, true, true, true],
     rows,
   };
+}
+
+/** The trend's point for the reported month is marked when that month has not ended. */
+export function trendMonth(r: Report, month: string): string {
+  return monthText(month, r.incomplete_month && month === r.month);
 }
 
 function prevText(r: Report, key: string): string {
@@ -66,7 +79,7 @@ export function trendTable(r: Report): Table {
     title: 'Trend, last 12 months',
     head: ['Month', 'Unique users', 'Runs started', 'Compute hours'],
     numeric: [false, true, true, true],
-    rows: r.trend.map((t) => [t.month, cellText(t.unique_users), cellText(t.runs_started), cellText(t.compute_hours)]),
+    rows: r.trend.map((t) => [trendMonth(r, t.month), cellText(t.unique_users), cellText(t.runs_started), hoursText(t.compute_hours)]),
   };
 }
 
@@ -74,18 +87,18 @@ function shareText(s: number | null): string {
   return s === null ? '' : percent(s);
 }
 
-export function exitCodeTable(r: Report): Table {
-  return {
+export function exitCodeTable(r: Pick<Report, 'exit_codes' | 'suppression'>): Table {
+  return collapsed({
     id: 'exit_codes',
     title: 'Exit codes',
     intro: 'Completed runs that report an exit code (Parsl clients send none). 0 is success; 128 + n means killed by signal n.',
     head: ['Exit code', 'Runs', 'Share', 'Users'],
     numeric: [false, true, true, true],
     rows: r.exit_codes.map((e) => [String(e.code), cellText(e.runs), shareText(e.share), cellText(e.users)]),
-  };
+  }, r.suppression.min_users);
 }
 
-export function histogramTable(r: Report): Table {
+export function histogramTable(r: Pick<Report, 'run_length_histogram'>): Table {
   return {
     id: 'run_length',
     title: 'Run length',
@@ -96,8 +109,8 @@ export function histogramTable(r: Report): Table {
   };
 }
 
-export function breakdownTable(id: string, title: string, rows: BreakdownRow[], subject?: string): Table {
-  return {
+export function breakdownTable(id: string, title: string, rows: BreakdownRow[], k: number, subject?: string): Table {
+  return collapsed({
     id,
     title,
     subject,
@@ -105,17 +118,18 @@ export function breakdownTable(id: string, title: string, rows: BreakdownRow[], 
     numeric: [false, true, true, true],
     data: [true, false, false, false],
     rows: rows.map((b) => [b.value, cellText(b.runs), shareText(b.share), cellText(b.users)]),
-  };
+  }, k);
 }
 
-export function breakdownTables(r: Report): Table[] {
+export function breakdownTables(r: Pick<Report, 'breakdowns' | 'components' | 'suppression'>): Table[] {
   const out: Table[] = [];
-  for (const [name, rows] of Object.entries(r.breakdowns)) out.push(breakdownTable(name, BREAKDOWN_TITLES[name] ?? name, rows));
-  for (const [key, rows] of Object.entries(r.components)) out.push(breakdownTable(`component-${out.length}`, 'Component: ', rows, key));
+  const k = r.suppression.min_users;
+  for (const [name, rows] of Object.entries(r.breakdowns)) out.push(breakdownTable(name, BREAKDOWN_TITLES[name] ?? name, rows, k));
+  for (const [key, rows] of Object.entries(r.components)) out.push(breakdownTable(`component-${out.length}`, 'Component: ', rows, k, key));
   return out;
 }
 
-export function qualityTable(r: Report): Table {
+export function qualityTable(r: Pick<Report, 'quality'>, span = "the month's"): Table {
   const q = r.quality;
   const rows: string[][] = [
     ['Datagrams received', int(q.datagrams_received)],
@@ -133,14 +147,14 @@ export function qualityTable(r: Report): Table {
   return {
     id: 'quality',
     title: 'Data quality',
-    intro: `Receiver counters for the month's UTC days (${q.days_with_counters} days with counters), and what the runs themselves show.`,
+    intro: `Receiver counters for ${span} UTC days (${q.days_with_counters} days with counters), and what the runs themselves show.`,
     head: ['Measure', 'Value'],
     numeric: [false, true],
     rows,
   };
 }
 
-export function uncertaintyTable(r: Report): Table {
+export function uncertaintyTable(r: Pick<Report, 'quality'>): Table {
   const names: Record<string, string> = {
     runs_started: 'Runs started',
     runs_completed: 'Runs completed',

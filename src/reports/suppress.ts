@@ -35,7 +35,9 @@ function row(v: ValueCount, total: number, s: Suppression): BreakdownRow {
   return {
     value: typeof v.value === 'number' ? String(v.value) : cleanLabel(v.value),
     runs: shown ? v.runs : hidden(s),
-    users: shown ? v.users : hidden(s),
+    // Never a user count between 1 and K-1 under the banner that says such cells are hidden
+    // (a row can be shown because runs without user IDs back it, each counted as one person).
+    users: shown && (s.raw || v.users === 0 || v.users >= s.k) ? v.users : hidden(s),
     share: shown ? share(v.runs, total) : null,
   };
 }

@@ -2,6 +2,7 @@ import { MAX_COMPONENT_KEYS, TOP_N } from '../reports/collect.js';
 import { monthFromKey, type Month } from '../reports/month.js';
 import { computeRollup } from '../reports/queries/rollups.js';
 import { scopeKey } from '../reports/queries/scope.js';
+import { saveSketches, sketchKey, sketchRuns, type Sketches } from '../reports/queries/sketches.js';
 import { count, num, type QueryRunner } from '../store/query-runner.js';
 
 /**
@@ -63,7 +64,7 @@ interface Plan {
   runs: number;
   /** Sum of report_month_changes up to the month: any write that could change its rollups moves it. */
   changes: number;
-  rollups: { scope: string; runs: number; data: string }[];
+  rollups: { scope: string; runs: number; data: string; sketches: Sketches | null }[];
 }
 
 /** What pruning the month would write, or why it is kept. Read-only: runs in any transaction. */
@@ -79,9 +80,12 @@ async function plan(db: QueryRunner, month: Month, opts: PruneOptions): Promise<
   const [c] = await db.all('SELECT sum(changes) AS n FROM report_month_changes WHERE month <= ?', [month.key]);
   const projects = await db.all('SELECT DISTINCT project FROM run_facts WHERE month = ? ORDER BY project', [month.key]);
   const rollups: Plan['rollups'] = [];
+  // Distinct-count sketches (no IDs) so periods spanning this month can still count people.
+  const key = await sketchKey(db);
   for (const project of [null, ...projects.map((p) => String(p.project))]) {
     const r = await computeRollup(db, { month, project }, { topN: TOP_N, maxComponentKeys: MAX_COMPONENT_KEYS });
-    rollups.push({ scope: scopeKey(project), runs: r.summary.runs, data: JSON.stringify(r) });
+    const sketches = key ? await sketchRuns(db, { month, project }, key) : null;
+    rollups.push({ scope: scopeKey(project), runs: r.summary.runs, data: JSON.stringify(r), sketches });
   }
   return { runs, changes: count(c?.n), rollups };
 }
@@ -118,6 +122,7 @@ async function pruneMonth(db: QueryRunner, month: Month, opts: PruneOptions): Pr
          ON CONFLICT (month, scope) DO UPDATE SET runs = excluded.runs, data = excluded.data, created_ms = excluded.created_ms`,
         [month.key, r.scope, r.runs, r.data, opts.nowMs],
       );
+      if (r.sketches) await saveSketches(db, month.key, r.scope, r.sketches);
     }
     await db.exec('INSERT INTO pruned_months (month, pruned_ms, cutoff_ms, runs_deleted) VALUES (?, ?, ?, ?)', [month.key, opts.nowMs, opts.cutoffMs, p.runs]);
     await opts.beforeDelete?.(month);

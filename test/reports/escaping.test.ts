@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import MarkdownIt from 'markdown-it';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanLabel, escapeCsv, escapeHtml, escapeMd } from '../../src/reports/escape.js';
 import { hexId, tempDir, TestStore, times } from './store-fixture.js';
@@ -27,10 +28,33 @@ describe('escape functions', () => {
     expect(escapeHtml(HOSTILE.img)).not.toMatch(/[<>"]/);
   });
   it('md: no link, tag or cell break', () => {
-    expect(escapeMd(HOSTILE.mdLink)).toBe('\\[click\\]\\(https\\://evil\\.example/x\\)');
+    // Only what would form the link is escaped: the brackets and the autolink's "://".
+    expect(escapeMd(HOSTILE.mdLink)).toBe('\\[click\\](https\\://evil.example/x)');
     expect(escapeMd(HOSTILE.pipe)).toBe('a\\|b\\|c');
     expect(escapeMd(HOSTILE.newline)).not.toMatch(/\n/);
     expect(escapeMd(HOSTILE.script)).not.toMatch(/(^|[^\\])</);
+  });
+  it('md: readable in a terminal, no escapes where Markdown means nothing', () => {
+    for (const plain of ['demo-sim', '1.3.0', 'app_fails', 'python/3.12.1', 'linux/x64', 'a-b.c_d', 'exit (137)']) expect(escapeMd(plain)).toBe(plain);
+    expect(escapeMd('__proto__')).toBe('\\_\\_proto\\_\\_');
+    expect(escapeMd('1. item')).toBe('1\\. item');
+    expect(escapeMd('- item')).toBe('\\- item');
+    expect(escapeMd('AT&T &amp;')).toBe('AT&T \\&amp;');
+  });
+  it('md: hostile strings render as the same plain text (checked with a real CommonMark/GFM parser)', () => {
+    const md = new MarkdownIt({ html: true, linkify: true });
+    const hostile = [...Object.values(HOSTILE), '*bold* _em_ **x**', '`code`', '![i](x.png)', '<https://evil.example>', 'www.evil.example',
+      'mail@evil.example', '&lt;b&gt;', '~~strike~~', '# heading', '> quote', '1) list', '+ list', 'a\\*b', '$x^2$', '<b>bold</b>'];
+    for (const h of hostile) {
+      const text = cleanLabel(h);
+      // As a table cell: the row must keep its cells and render to exactly the text, nothing else.
+      const html = md.render(`| v | n |\n| --- | --- |\n| ${escapeMd(text)} | 1 |\n`);
+      expect(html, h).not.toMatch(/<(a|em|strong|code|img|del|h\d|blockquote|ol|ul|b|script)[\s>]/);
+      const cell = /<tbody>\n<tr>\n<td>(.*)<\/td>\n<td>1<\/td>/.exec(html);
+      expect(cell, h).not.toBeNull();
+      const decoded = cell![1]!.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+      expect(decoded, h).toBe(text.replace(/\s+/g, ' ').trim());
+    }
   });
   it('csv: formula injection defused, quoting per RFC 4180', () => {
     expect(escapeCsv(HOSTILE.formula)).toBe('"\'=HYPERLINK(""http://evil.example"",""x"")"');

@@ -9,6 +9,9 @@ import { settlePostgresAll, settlePostgresMonth } from '../../src/store/postgres
 import type { IngestRecord } from '../../src/store/types.js';
 import { hexId, tempDir } from './store-fixture.js';
 import { runReport } from './run-report.js';
+import { runPeriod } from './run-period.js';
+import { pruneCommand } from '../../src/commands/prune.js';
+import { Writable } from 'node:stream';
 
 /**
  * The same datagrams stored through the real SQLite and PostgreSQL stores (127.0.0.1:5432, db
@@ -80,6 +83,22 @@ describe('SQLite and PostgreSQL give the same report', () => {
   });
 });
 
+describe('SQLite and PostgreSQL give the same period report', () => {
+  for (const format of ['json', 'md', 'csv', 'html'] as const) {
+    it(format, async () => {
+      const opts = { from: '2026-09', to: '2026-10', format, minUsers: 2 };
+      const fromSqlite = await runPeriod({ db, ...opts });
+      expect(await runPeriod({ db, store: pgUrl, ...opts })).toBe(fromSqlite);
+      if (format === 'json') expect(JSON.parse(fromSqlite).distinct.method).toBe('exact');
+    });
+  }
+  it('per project, and over a calendar year', async () => {
+    for (const opts of [{ from: '2026-09', to: '2026-10', project: 'parsl' }, { year: '2026' }]) {
+      expect(await runPeriod({ db, store: pgUrl, ...opts, minUsers: 2 })).toBe(await runPeriod({ db, ...opts, minUsers: 2 }));
+    }
+  });
+});
+
 describe('PostgreSQL reports through settled-run aggregates (schema v5)', () => {
   const reportsOf = async (store?: string) => {
     const out: string[] = [];
@@ -87,6 +106,7 @@ describe('PostgreSQL reports through settled-run aggregates (schema v5)', () => 
       out.push(await runReport({ db, store, month: '2026-10', format, minUsers: 2 }));
       out.push(await runReport({ db, store, month: '2026-10', project: 'parsl', format, minUsers: 2 }));
     }
+    out.push(await runPeriod({ db, store, from: '2026-09', to: '2026-10', format: 'json', minUsers: 2 }));
     return out;
   };
   /** Both stores, cached summaries dropped, so each report is computed now. */
@@ -153,7 +173,7 @@ describe('PostgreSQL reports through settled-run aggregates (schema v5)', () => 
     } finally {
       await pool.end();
     }
-  });
+  }, 180_000);
 
   it('two settles of one month at once: one waits its turn (advisory lock), the aggregates stay right', async () => {
     const pool = new pg.Pool({ connectionString: withDefaultUser(pgUrl), max: 4 });
@@ -164,6 +184,32 @@ describe('PostgreSQL reports through settled-run aggregates (schema v5)', () => 
       expect(r.fromPostgres).toEqual(r.fromSqlite);
     } finally {
       await pool.end();
+    }
+  });
+});
+
+describe('after beacon prune, SQLite and PostgreSQL still agree (sketches with the same key)', () => {
+  it('the period report estimates the same distinct counts from the same registers', async () => {
+    // Each store makes its own random sketch key; give both the same one, as a copied store would have.
+    const key = 'ab'.repeat(32);
+    const lite = new Database(db);
+    lite.prepare('UPDATE sketch_key SET key = ?').run(key);
+    lite.close();
+    const pool = new pg.Pool({ connectionString: withDefaultUser(pgUrl) });
+    await pool.query('UPDATE sketch_key SET key = $1', [key]);
+    await pool.end();
+    const now = () => Date.UTC(2026, 10, 15);
+    const sink = new Writable({ write(_c, _e, cb) { cb(); } });
+    for (const loc of [{ db }, { db, store: pgUrl }]) await pruneCommand({ ...loc, olderThan: '40d', now, stdout: sink });
+    for (const format of ['json', 'md'] as const) {
+      const opts = { from: '2026-09', to: '2026-10', format, minUsers: 2 };
+      const fromSqlite = await runPeriod({ db, ...opts });
+      expect(await runPeriod({ db, store: pgUrl, ...opts })).toBe(fromSqlite);
+      if (format === 'json') {
+        const r = JSON.parse(fromSqlite);
+        expect(r.source.months_from_rollups).toEqual(['2026-09']);
+        expect(r.distinct.method).toBe('estimate');
+      }
     }
   });
 });

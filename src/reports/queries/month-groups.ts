@@ -24,7 +24,7 @@ export const DURATIONS = 'rep_durations';
 // What the summary needs; the reported month also groups by the columns its breakdowns show.
 // Past months (trend, previous month) group by the short list: a narrower sort key is a faster sort.
 const SUMMARY_COLUMNS = 'project, user_id, host_id, script_id, exit_code, format, eph, has_start, has_end';
-const DETAIL_COLUMNS = `${SUMMARY_COLUMNS}, version, runtime, os, arch, ci, components`;
+export const DETAIL_COLUMNS = `${SUMMARY_COLUMNS}, version, runtime, os, arch, ci, components`;
 
 /** The settled cut usable for this month, or null (no aggregates, or a delete since). */
 async function settledCut(db: QueryRunner, month: number): Promise<unknown> {

@@ -273,6 +273,28 @@ CREATE TRIGGER run_facts_settled_edit AFTER UPDATE ON run_facts
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION run_facts_settled_edit();
 `,
   },
+  {
+    // Distinct counts that survive pruning: SQLite v5 explains it (src/reports/hll.ts). The key
+    // comes from gen_random_uuid(), which PostgreSQL draws from a cryptographic source.
+    version: 6,
+    name: 'monthly distinct-count sketches',
+    sql: `
+CREATE TABLE sketch_key (
+  id  integer PRIMARY KEY CHECK (id = 1),
+  key text NOT NULL
+);
+INSERT INTO sketch_key (id, key) VALUES (1, replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));
+
+CREATE TABLE monthly_sketches (
+  month     integer NOT NULL,
+  scope     text COLLATE "C" NOT NULL,
+  kind      text COLLATE "C" NOT NULL CHECK (kind IN ('user', 'host', 'script')),
+  p         integer NOT NULL,
+  registers text NOT NULL,
+  PRIMARY KEY (month, scope, kind)
+);
+`,
+  },
 ];
 
 /** Highest schema version this build knows; a store migrated further is refused. */

@@ -213,6 +213,30 @@ CREATE TABLE report_settled_months (
 );
 `,
   },
+  {
+    // Distinct counts that survive pruning (src/reports/hll.ts): per month and scope, one
+    // HyperLogLog sketch per ID kind (user, host, script), written by beacon prune next to the
+    // month's rollups. A sketch holds register maxima of keyed hashes, never an ID. The key is
+    // random per store, made here, and never leaves it.
+    version: 5,
+    name: 'monthly distinct-count sketches',
+    sql: `
+CREATE TABLE sketch_key (
+  id  INTEGER PRIMARY KEY CHECK (id = 1),
+  key TEXT NOT NULL
+);
+INSERT INTO sketch_key (id, key) VALUES (1, lower(hex(randomblob(32))));
+
+CREATE TABLE monthly_sketches (
+  month     INTEGER NOT NULL,
+  scope     TEXT NOT NULL,
+  kind      TEXT NOT NULL CHECK (kind IN ('user', 'host', 'script')),
+  p         INTEGER NOT NULL,
+  registers TEXT NOT NULL,
+  PRIMARY KEY (month, scope, kind)
+) WITHOUT ROWID;
+`,
+  },
 ];
 
 /** Highest schema version this build knows; a store migrated further is refused. */

@@ -1,3 +1,4 @@
+import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { isBeaconError } from '../../errors.js';
 import { openSqliteStore, type SqliteStore } from './store.js';
@@ -13,7 +14,7 @@ export type ToStoreThread =
   | { type: 'close' };
 
 export type FromStoreThread =
-  | { type: 'open'; ok: true }
+  | { type: 'open'; ok: true; tid?: number }
   | { type: 'open'; ok: false; code?: string; message: string }
   | { type: 'done'; id: number; stored: number; duplicates: number }
   | { type: 'failed'; id: number; message: string; code?: string }
@@ -26,11 +27,22 @@ function errorCode(e: unknown): string | undefined {
   return typeof c === 'string' ? c : undefined;
 }
 
+
+/** This thread's OS id on Linux (/proc/thread-self → <pid>/task/<tid>): lets an operator or the
+ * benchmark tell the store thread's CPU apart in /proc/<pid>/task. */
+function osThreadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) ? tid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 let store: SqliteStore | undefined;
 try {
   // Off the socket's thread, so waiting out another writer (the settle thread's swap) is harmless.
   store = openSqliteStore((workerData as { path: string }).path, { busyTimeoutMs: 2000 });
-  port.postMessage({ type: 'open', ok: true } satisfies FromStoreThread);
+  port.postMessage({ type: 'open', ok: true, tid: osThreadId() } satisfies FromStoreThread);
 } catch (e) {
   const msg: FromStoreThread = isBeaconError(e)
     ? { type: 'open', ok: false, code: e.code, message: e.message }

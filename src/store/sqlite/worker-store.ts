@@ -15,7 +15,14 @@ export class WorkerStore implements RunStore {
   private exited = false;
   private readonly waiting = new Map<number, { resolve: (r: WriteResult) => void; reject: (e: Error) => void }>();
 
-  private constructor(private readonly worker: Worker) {
+  /** The store thread's OS thread id (Linux), for per-thread CPU accounting. */
+  readonly tid: number | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    tid?: number,
+  ) {
+    this.tid = tid;
     worker.on('message', (m: FromStoreThread) => {
       if (m.type !== 'done' && m.type !== 'failed') return;
       const w = this.waiting.get(m.id);
@@ -36,7 +43,7 @@ export class WorkerStore implements RunStore {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
-    if (first.type === 'open' && first.ok) return new WorkerStore(worker);
+    if (first.type === 'open' && first.ok) return new WorkerStore(worker, first.tid);
     await worker.terminate();
     const f = first as { code?: string; message: string };
     const code: ErrorCode = f.code && f.code in ERROR_CODES ? (f.code as ErrorCode) : 'BEACON_ERR_DB_OPEN';
