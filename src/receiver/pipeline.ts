@@ -1,17 +1,13 @@
 import type { Logger } from 'pino';
-import { decodeParsl } from '../protocol/parsl.js';
 import type { RejectReason } from '../store/counters.js';
 import type { IngestRecord } from '../store/types.js';
 import type { ReceiverClock } from './clock.js';
-import { decodeDatagram } from './decode.js';
+import { createClassifier } from './classify.js';
 import type { RecentKeys } from './dedupe.js';
-import { fromNative, fromParsl } from './normalize.js';
-import { checkComponents, plausibleClientMs, plausibleDuration } from './plausibility.js';
 import { networkLabel } from './network-key.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { DatagramSink } from './listen.js';
 import type { Stats } from './stats.js';
-import { compileNativeValidator } from './validate.js';
 
 export interface PipelineDeps {
   clock: ReceiverClock;
@@ -31,7 +27,6 @@ export interface PipelineDeps {
  * the rate limit, and at debug level as the network (src/receiver/network-key.ts).
  */
 export function createPipeline(d: PipelineDeps): DatagramSink {
-  const validate = compileNativeValidator();
   const debug = d.log.isLevelEnabled('debug');
   const { clock, stats, recent, limiter, accept } = d;
 
@@ -40,22 +35,7 @@ export function createPipeline(d: PipelineDeps): DatagramSink {
     if (debug) d.log.debug({ reason, bytes: length, net: networkLabel(net) }, 'rejected');
   };
 
-  const toRecord = (buf: Buffer, start: number, length: number, flags: number, now: number, month: number): IngestRecord | RejectReason => {
-    const dec = decodeDatagram(buf, start, length, flags);
-    if (typeof dec === 'string') return dec;
-    if (dec.format === 'native') {
-      const m = dec.value;
-      if (!validate(m)) return 'schema';
-      if (!plausibleClientMs(m.t) || (m.kind === 'end' && !plausibleDuration(m.dur_ms))) return 'implausible';
-      const c = checkComponents(m.components);
-      if (c !== true) return c;
-      return fromNative(m, now, month);
-    }
-    const p = decodeParsl(dec.value, dec.format === 'parsl-1');
-    if (typeof p === 'string') return p;
-    if (!plausibleClientMs(p.clientMs) || !plausibleDuration(p.durationMs)) return 'implausible';
-    return fromParsl(p, now, month);
-  };
+  const toRecord = createClassifier();
 
   return (buf, start, length, flags, net) => {
     const now = clock.tick();
