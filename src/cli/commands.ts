@@ -86,6 +86,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--rate-limit <n|off>', 'datagrams per second per source network', '200')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option('--workers <n>', 'receiver processes sharing the UDP port (see docs/deploy.md)', positiveInt('--workers'), 1)
+    .addOption(new Option('--secret-file <path>', 'collector secret, created 0600 if absent (default: <db>.secret; with --store: ./usage-beacon.secret)').env('BEACON_SECRET_FILE'))
     .action((opts) =>
       runner.run(async () => (await import('../receiver/command.js')).receiveCommand(opts)),
     );

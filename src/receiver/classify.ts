@@ -2,7 +2,7 @@ import { decodeParsl } from '../protocol/parsl.js';
 import type { RejectReason } from '../store/counters.js';
 import type { IngestRecord } from '../store/types.js';
 import { decodeDatagram } from './decode.js';
-import { fromNative, fromParsl } from './normalize.js';
+import { fromNative, fromParsl, type LegacyIdKey } from './normalize.js';
 import { checkComponents, plausibleClientMs, plausibleDuration } from './plausibility.js';
 import { compileNativeValidator } from './validate.js';
 
@@ -14,7 +14,7 @@ export type Classify = (buf: Buffer, start: number, length: number, flags: numbe
  * (no socket, no store, no clock), so the fuzz tests (test/protocol/fuzz-*.test.ts) drive exactly
  * the code the receiver runs.
  */
-export function createClassifier(): Classify {
+export function createClassifier(legacyId: LegacyIdKey): Classify {
   const validate = compileNativeValidator();
   return (buf, start, length, flags, now, month) => {
     const dec = decodeDatagram(buf, start, length, flags);
@@ -30,6 +30,6 @@ export function createClassifier(): Classify {
     const p = decodeParsl(dec.value, dec.format === 'parsl-1');
     if (typeof p === 'string') return p;
     if (!plausibleClientMs(p.clientMs) || !plausibleDuration(p.durationMs)) return 'implausible';
-    return fromParsl(p, now, month);
+    return fromParsl(p, now, month, legacyId);
   };
 }

@@ -3,6 +3,7 @@ import type { RejectReason } from '../store/counters.js';
 import type { IngestRecord } from '../store/types.js';
 import type { ReceiverClock } from './clock.js';
 import { createClassifier } from './classify.js';
+import type { CollectorSecret } from './collector-secret.js';
 import type { RecentKeys } from './dedupe.js';
 import { networkLabel } from './network-key.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -18,6 +19,8 @@ export interface PipelineDeps {
   /** false when the store's queue is full. */
   hasRoom: () => boolean;
   log: Logger;
+  /** Re-keys legacy Parsl IDs and tags source networks per day (src/receiver/collector-secret.ts). */
+  secret: CollectorSecret;
 }
 
 /**
@@ -35,7 +38,7 @@ export function createPipeline(d: PipelineDeps): DatagramSink {
     if (debug) d.log.debug({ reason, bytes: length, net: networkLabel(net) }, 'rejected');
   };
 
-  const toRecord = createClassifier();
+  const toRecord = createClassifier(d.secret.legacyId);
 
   return (buf, start, length, flags, net) => {
     const now = clock.tick();
@@ -59,6 +62,8 @@ export function createPipeline(d: PipelineDeps): DatagramSink {
       stats.count('duplicates', day);
       return;
     }
+    // Only for records that will be stored (a keyed hash per datagram would be wasted on copies).
+    if (net >= 0) r.net_tag = d.secret.netTag(day, net);
     accept(r);
   };
 }

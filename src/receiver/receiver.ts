@@ -13,6 +13,8 @@ import { createLogger } from './logger.js';
 import { createMetricsRegistry, serveMetrics } from './metrics.js';
 import type { ReceiveOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
+import { loadCollectorSecret, type CollectorSecret } from './collector-secret.js';
+import { bindSecretPostgres, bindSecretSqlite } from '../store/legacy-rekey.js';
 import { RateLimiter } from './rate-limit.js';
 import { Stats } from './stats.js';
 import { useStoreThread, WorkerStore } from './worker-store.js';
@@ -36,8 +38,13 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   let store: RunStore | undefined;
   let udp: Listening | undefined;
   let metricsServer: Server | undefined;
+  let secret: CollectorSecret;
+  let secretLog: Record<string, unknown>;
   try {
     store = !opts.store && useStoreThread() ? await WorkerStore.open(opts.db) : await openStore({ db: opts.db, store: opts.store });
+    secret = loadCollectorSecret(opts.secretFile, (msg) => log.warn(msg));
+    const bound = store.kind === 'postgres' ? await bindSecretPostgres((store as PostgresStore).pool, secret) : bindSecretSqlite(opts.db, secret);
+    secretLog = { secretFile: secret.path, secretCreated: secret.created, secretFingerprint: secret.fingerprint, legacyIdsRekeyed: bound.rekeyed };
     udp = await listenUdp(opts.host, role?.port ?? opts.port, RECV_BUFFER_BYTES, role?.bind ?? 'exclusive');
   } catch (e) {
     await udp?.close();
@@ -86,6 +93,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     clock, stats, log,
     recent: new RecentKeys(),
     limiter: opts.rateLimit === undefined ? undefined : new RateLimiter(opts.rateLimit),
+    secret,
     accept: (r) => batcher.add(r),
     hasRoom: () => batcher.hasRoom(),
   });
@@ -108,7 +116,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   log.info(
     { host: opts.host, port: udp.port, store: store.kind, db: store.kind === 'sqlite' ? opts.db : undefined, flushMs: opts.flushMs,
       storeThread: store instanceof WorkerStore, reader: udp.reader, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,
-      bind: role?.bind },
+      bind: role?.bind, ...secretLog },
     role ? 'worker listening' : 'listening',
   );
   if (role) process.send?.({ type: 'beacon:listening', port: udp.port, store: store.kind, recvBufferBytes: udp.recvBufferBytes } satisfies WorkerListening);

@@ -276,6 +276,25 @@ CREATE TRIGGER run_facts_settled_edit AFTER UPDATE ON run_facts
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION run_facts_settled_edit();
 `,
   },
+  {
+    version: 6,
+    name: 'collector secret fingerprint, daily network tags',
+    // Self-contained (usage-beacon security work, issue 11): renumber freely if another migration
+    // lands first; it only adds.
+    sql: `
+-- Which collector secret keyed this store's legacy Parsl IDs and network tags: a fingerprint
+-- (16 hex of an HMAC of the secret), never the secret. Receivers sharing this store must share
+-- the secret; one with another secret refuses to start.
+CREATE TABLE collector_secret (
+  id                integer PRIMARY KEY CHECK (id = 1),
+  fingerprint       text NOT NULL,
+  legacy_rekeyed_ms bigint
+);
+
+-- The source network's daily tag at the run's first datagram (src/receiver/collector-secret.ts).
+ALTER TABLE run_facts ADD COLUMN net_tag text COLLATE "C";
+`,
+  },
 ];
 
 /** Highest schema version this build knows; a store migrated further is refused. */

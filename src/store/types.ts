@@ -40,6 +40,12 @@ export interface IngestRecord {
    * client clocks of the start and the end once both are stored, if between 0 and one year.
    */
   duration_ms: number | null;
+  /**
+   * The source network's tag on the day it arrived: a keyed hash (the collector secret) of the
+   * network and the UTC day, never the address (src/receiver/collector-secret.ts). Links the runs
+   * of one network within one day, for the report's poisoning checks. Null or absent when unknown.
+   */
+  net_tag?: string | null;
 }
 
 export interface WriteResult {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_COMPONENTS } from '../../src/protocol/limits.js';
 import { createClassifier } from '../../src/receiver/classify.js';
 import { FLAG_NON_ASCII } from '../../src/receiver/native-udp.js';
+import { TEST_SECRET } from './fuzz/oracle.js';
 import { anyCase, arbitraryBytes, edgeCase, mutatedDatagram, validCase, type FuzzCase } from './fuzz/arbitraries.js';
 import { checkCase, emptyTally, runFuzz } from './fuzz/run.js';
 
@@ -13,7 +14,7 @@ import { checkCase, emptyTally, runFuzz } from './fuzz/run.js';
  * rejects a datagram built to the protocol. A modest number of cases here; `npm run fuzz` runs
  * 10^6. A failure prints fast-check's seed and the shrunk datagram.
  */
-const classify = createClassifier();
+const classify = createClassifier(TEST_SECRET.legacyId);
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const bytes = (s: string | number[]) => (typeof s === 'string' ? new Uint8Array(Buffer.from(s)) : new Uint8Array(s));
 const run = (c: FuzzCase) => checkCase(classify, c);

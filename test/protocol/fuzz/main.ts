@@ -5,6 +5,7 @@
  * on a failure, after printing the shrunk counterexample on stderr.
  */
 import { createClassifier } from '../../../src/receiver/classify.js';
+import { TEST_SECRET } from './oracle.js';
 import { emptyTally, runFuzz } from './run.js';
 
 function arg(name: string, fallback: number): number {
@@ -17,7 +18,7 @@ function arg(name: string, fallback: number): number {
 const cases = arg('cases', 1_000_000);
 const seed = arg('seed', Date.now() % 2 ** 31);
 const chunk = 50_000;
-const classify = createClassifier();
+const classify = createClassifier(TEST_SECRET.legacyId);
 const tally = emptyTally();
 const started = process.hrtime.bigint();
 let failure: string | null = null;

@@ -4,6 +4,10 @@ import { MAX_PLAUSIBLE_DURATION_MS, RECEIVER_MAX_BYTES } from '../../../src/prot
 import type { RejectReason } from '../../../src/store/counters.js';
 import type { IngestRecord } from '../../../src/store/types.js';
 import { jsonbSafe } from '../../../src/store/postgres-batch.js';
+import { secretFromKey } from '../../../src/receiver/collector-secret.js';
+
+/** The secret the fuzzed classifier re-keys legacy IDs with; the oracle checks the keyed form. */
+export const TEST_SECRET = secretFromKey(Buffer.alloc(32, 0x5a));
 
 /**
  * The reference the fuzz compares the receiver against, written from the documents, not from the
@@ -118,7 +122,10 @@ export function recordProblems(r: IngestRecord, parsed: Parsed): string[] {
     need(r.project === 'parsl' && r.script_id === null && r.arch === null && r.ci === null && r.eph === false && r.exit_code === null, 'Parsl constants');
     if (legacy) {
       need(r.kind === (o.start !== undefined ? 'start' : 'end'), 'legacy kind');
-      need([r.user_id, r.host_id].every((x) => x === null || /^[0-9a-f]{10}$/.test(x)), 'legacy IDs are not 10 hex');
+      // Never the raw, dictionary-reversible prefix: the keyed form of exactly the sent value.
+      const keyed = (kind: 'user' | 'host', v: unknown) => (typeof v === 'string' && /^[0-9a-f]{10}$/.test(v) ? TEST_SECRET.legacyId(kind, v) : null);
+      need(r.user_id === keyed('user', o.start !== undefined ? o.uname : undefined), 'legacy user ID is not the keyed uname');
+      need(r.host_id === keyed('host', o.start !== undefined ? o.hname : undefined), 'legacy host ID is not the keyed hname');
       need(r.weak_ids === (r.user_id !== null || r.host_id !== null), 'weak_ids');
     } else {
       need(r.user_id === null && r.host_id === null && !r.weak_ids, 'format 1 carries no IDs');
@@ -143,7 +150,7 @@ export function parslMappingProblems(r: IngestRecord, o: Record<string, unknown>
     need(r.runtime === (py === null ? null : `python/${py}`), 'runtime is not python/<python_v>');
     const os = clean(legacy ? o.os : o['platform.system'], 32);
     need(r.os === (os === null ? null : os.toLowerCase()), 'os');
-    if (legacy) need(r.user_id === o.uname && r.host_id === o.hname, 'uname / hname');
+    if (legacy) need(r.user_id === TEST_SECRET.legacyId('user', o.uname as string) && r.host_id === TEST_SECRET.legacyId('host', o.hname as string), 'uname / hname');
     else need(c.tracking_level === o.tracking_level, 'tracking_level');
   } else if (legacy) {
     need(c.apps === o.t_apps && c.app_fails === o.failed && c.executors === o.sites, 't_apps / failed / sites');
