@@ -4,6 +4,7 @@ import { addMonths, isIncomplete, type Month } from './month.js';
 import type { MonthData } from './collect.js';
 import type { MonthSummary } from './queries/summary.js';
 import { buildQuality } from './quality.js';
+import { buildPoisoning } from './poisoning.js';
 import type { Cell, Change, HistogramRow, Report } from './report-types.js';
 import { breakdownRows, cell, exitCodeRows, type Suppression } from './suppress.js';
 
@@ -157,7 +158,7 @@ export function buildReport(d: MonthData, o: BuildOptions): Report {
       const h = headline(t.summary, sup);
       return { month: t.month.label, unique_users: h.unique_users, runs_started: h.runs_started, compute_hours: h.compute_hours };
     }),
-    quality: buildQuality(s, d.counters),
+    quality: { ...buildQuality(s, d.counters), poisoning: d.poisoning ? buildPoisoning(d.poisoning, sup) : null },
     notes: notes(s, d, o, empty),
   };
 }
