@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadCollectorSecret, secretFromKey } from '../../src/receiver/collector-secret.js';
+import { networkKey } from '../../src/receiver/network-key.js';
 import { bindSecretPostgres, bindSecretSqlite } from '../../src/store/legacy-rekey.js';
 import { openPostgresStore } from '../../src/store/postgres-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
@@ -159,6 +160,12 @@ describe('legacy Parsl IDs at rest', () => {
     expect(text).toContain(secret.legacyId('user', parslHash('root')));
     expect(text).toContain(secret.fingerprint); // the fingerprint, never the secret itself
     expect(text).not.toContain(readFileSync(`${tmp.db}.secret`, 'utf8').trim());
+    // The run's network is stored as the day's keyed tag of 127.0.0/24, never as an address.
+    const d = new Database(tmp.db, { readonly: true });
+    const row = d.prepare('SELECT net_tag, first_seen_ms FROM run_facts').get() as { net_tag: string; first_seen_ms: number };
+    d.close();
+    expect(row.net_tag).toBe(secret.netTag(new Date(row.first_seen_ms).toISOString().slice(0, 10), networkKey('127.0.0.1')));
+    expect(text).not.toMatch(/127\.0\.0/);
   });
 
   it('a receiver given another secret than its store was keyed with exits 78 with one line', async () => {
