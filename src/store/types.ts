@@ -18,7 +18,7 @@ export interface IngestRecord {
   user_id: string | null;
   host_id: string | null;
   script_id: string | null;
-  /** Parsl legacy uname/hname: truncated unsalted hashes, reversible by dictionary. */
+  /** Parsl legacy uname/hname: sent as truncated unsalted hashes; user_id/host_id hold them re-keyed with the collector secret. */
   weak_ids: boolean;
   eph: boolean;
   version: string | null;
