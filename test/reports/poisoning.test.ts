@@ -1,5 +1,8 @@
 import path from 'node:path';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/open-store.js';
+import type { IngestRecord } from '../../src/store/types.js';
 import { hexId, tempDir, TestStore, times, type RunRow } from './store-fixture.js';
 import { jsonReport, runReport } from './run-report.js';
 import fs from 'node:fs';
@@ -103,5 +106,56 @@ describe('report poisoning checks', () => {
     const p = (await jsonReport({ db, month: '2026-10', minUsers: 1 })).quality.poisoning;
     expect(p.one_off_bursts.days).toEqual([]);
     expect(p.flagged).toBe(false);
+  });
+});
+
+describe('report poisoning checks on both stores', () => {
+  const schema = `poisoning_${process.pid}`;
+  const pgUrl = `postgres://127.0.0.1:5432/test?options=-csearch_path%3D${schema}`;
+
+  /** Written through the real stores' write path, network tags included. */
+  function records(): IngestRecord[] {
+    const out: IngestRecord[] = [];
+    const rec = (n: string, i: number, day: number, tag: string): void => {
+      const ms = Date.UTC(2026, 9, day, 12);
+      for (const kind of ['start', 'end'] as const) {
+        out.push({
+          run: `00000000-0000-4000-8000-${String(out.length >> 1).padStart(12, '0')}`, kind, project: 'parsl', format: 'native',
+          user_id: hexId(`u-${n}`), host_id: hexId(`h-${n}`), script_id: hexId(`s-${n}`), weak_ids: false, eph: false, version: '1.0',
+          runtime: 'node/20', os: 'linux', arch: 'x64', ci: false, components: null, seen_ms: ms + i, month: OCT, client_ms: ms,
+          exit_code: kind === 'end' ? 0 : null, duration_ms: kind === 'end' ? 60_000 : null, net_tag: tag,
+        });
+      }
+    };
+    for (let i = 0; i < 40; i++) for (const day of [2, 12, 22]) rec(`g${i}`, i, day + (i % 5), `genuine${i}`.padEnd(16, '0'));
+    for (let i = 0; i < 150; i++) rec('heavy', i, 1 + (i % 28), `heavy${i % 28}`.padEnd(16, '0'));
+    for (let i = 0; i < 80; i++) rec(`burst${i}`, i, 15, `burst${i}`.padEnd(16, '0'));
+    for (let i = 0; i < 30; i++) rec(`net${i}`, i, 20, 'bbbbbbbbbbbbbbbb');
+    return out;
+  }
+
+  it('SQLite and PostgreSQL flag the same and give the same numbers without them', async () => {
+    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+    await admin.connect();
+    try {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; CREATE SCHEMA ${schema}`);
+      for (const loc of [{ db }, { db, store: pgUrl }]) {
+        const store = await openStore(loc);
+        await store.writeBatch(records(), []);
+        await store.close();
+      }
+      const fromSqlite = await jsonReport({ db, month: '2026-10', minUsers: 1 });
+      const fromPostgres = await jsonReport({ db, store: pgUrl, month: '2026-10', minUsers: 1 });
+      expect(fromPostgres.quality.poisoning).toEqual(fromSqlite.quality.poisoning);
+      const p = fromSqlite.quality.poisoning;
+      expect(p.headline).toMatchObject({ runs_started: 380, unique_users: 151, new_users: 151 });
+      expect(p.heavy_ids).toMatchObject({ ids: 1, runs: 150 });
+      expect(p.one_off_bursts.days).toEqual([{ day: '2026-10-15', one_off_users: 80 }]);
+      expect(p.one_network).toMatchObject({ flagged: 1, runs_tagged: 380, networks: [{ day: '2026-10-20', new_users: 30 }] });
+      expect(p.without_flagged).toMatchObject({ runs_started: 120, unique_users: 40, new_users: 40, compute_hours: 2 });
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    }
   });
 });
