@@ -17,16 +17,31 @@ function arg(name: string, fallback: number): number {
 
 const cases = arg('cases', 1_000_000);
 const seed = arg('seed', Date.now() % 2 ** 31);
-const chunk = 50_000;
+const chunk = 20_000;
 const classify = createClassifier(TEST_SECRET.legacyId);
 const tally = emptyTally();
 const started = process.hrtime.bigint();
 let failure: string | null = null;
+
+function report(interrupted: boolean): void {
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  process.stdout.write(`${JSON.stringify({
+    cases: tally.cases, seed, seconds: Math.round(seconds * 10) / 10, interrupted, accepted: tally.accepted, rejected: tally.rejected,
+    families: tally.families, failure: failure === null ? null : failure.split('\n')[0],
+  }, null, 2)}\n`);
+}
+// Stopped early (SIGINT / SIGTERM, between chunks): still print what was covered, marked as such.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    report(true);
+    process.exit(130);
+  });
+}
 for (let done = 0, i = 0; done < cases && failure === null; done += chunk, i++) {
   failure = runFuzz(classify, Math.min(chunk, cases - done), seed + i, tally);
   process.stderr.write(`fuzz: ${tally.cases} cases\n`);
+  await new Promise((r) => setImmediate(r)); // lets a signal in between chunks
 }
-const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 if (failure) process.stderr.write(`${failure}\n`);
-process.stdout.write(`${JSON.stringify({ cases: tally.cases, seed, seconds: Math.round(seconds * 10) / 10, accepted: tally.accepted, rejected: tally.rejected, families: tally.families, failure: failure === null ? null : failure.split('\n')[0] }, null, 2)}\n`);
+report(false);
 process.exitCode = failure === null ? 0 : 1;
