@@ -172,7 +172,7 @@ export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promi
     }
     trend.push({ month: opts.month, summary: d.summary });
     const counters = await monthCounters(db, opts.month);
-    const poisoning = rollup ? null : await poisoningData(db, scope);
+    const poisoning = rollup ? (rollup.poisoning ?? null) : await poisoningData(db, scope);
     await db.exec('COMMIT');
     await saveCachedSummaries(db, pending);
     const previous = trend[trend.length - 2]!.summary;

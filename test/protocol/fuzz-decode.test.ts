@@ -34,7 +34,7 @@ describe(`decode → validate fuzz (seed ${seed})`, () => {
     fc.assert(fc.property(arb, (c) => {
       expect(run(c)).toEqual([]);
     }), { numRuns: runs, seed });
-  });
+  }, 120_000); // CPU-bound: generous on a shared, busy machine
 
   it('the mixed run used by npm run fuzz tallies every case under one outcome', () => {
     const tally = emptyTally();
@@ -45,7 +45,7 @@ describe(`decode → validate fuzz (seed ${seed})`, () => {
     // The generators reach every stage: all three formats accepted, every decode-stage reason seen.
     expect(Object.keys(tally.accepted).sort()).toEqual(['native', 'parsl-1', 'parsl-legacy']);
     for (const r of ['not_json', 'schema', 'oversized', 'unknown_protocol']) expect(tally.rejected[r]).toBeGreaterThan(0);
-  });
+  }, 120_000);
 
   it('the oracle itself catches a receiver that accepts too much (a check that can fail)', () => {
     const lax = (() => ({ ...(classify(Buffer.from(VALID_START), 0, VALID_START.length, 0, 0, 202612) as object), run: 'not-a-uuid' })) as unknown as typeof classify;
