@@ -1,3 +1,5 @@
+import type { Poisoning } from './poisoning.js';
+
 /**
  * The report's data object. The JSON format is exactly this object (JSON.stringify with 2-space
  * indent); md, html and csv are renderings of it. Numbers are computed in SQL; renderers only
@@ -63,6 +65,8 @@ export interface Quality {
   estimated_unfinished_runs: number | null;
   /** How far each headline number could be off because of datagram loss. */
   uncertainty: Record<string, string>;
+  /** What could inflate the headline numbers (src/reports/poisoning.ts); null for a month read from rollups. */
+  poisoning?: Poisoning | null;
 }
 
 export interface Headline {

@@ -12,7 +12,7 @@ import { createRecordReader } from '../../src/receiver/pipeline.js';
  * sure of goes to the full path.) And it is not a path that bails on everything: the datagrams
  * the beacon's own encoder writes take it.
  */
-const full = createRecordReader({ fast: false });
+const full = createRecordReader({ fast: false, legacyId: (_kind, raw) => raw });
 const NOW = 1_780_000_000_000;
 const MONTH = 202606;
 
