@@ -70,7 +70,7 @@ describe('PostgreSQL migrations', () => {
       await v1Row(randomUUID(), Date.UTC(2026, 1, 3), false);
       await v1Row(randomUUID(), Date.UTC(2026, 2, 3), false);
       await v1Row(randomUUID(), Date.UTC(2026, 2, 3), true); // one run completed before v5
-      expect(await migratePostgres(p)).toEqual([2, 3, 4, 5, 6]);
+      expect(await migratePostgres(p)).toEqual([2, 3, 4, 5, 6, 7]);
       expect((await s.admin.query('SELECT project, user_id, month FROM user_first_month')).rows).toEqual([{ project: 'demo', user_id: user, month: 202602 }]);
       // v5 stamps runs completed before it as settled before any cut; open runs stay unstamped.
       expect((await s.admin.query('SELECT has_end, settled_xid::text AS x FROM run_facts ORDER BY has_end, run')).rows)
