@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CLI, cleanEnv, tempHome } from './helpers.js';
-import { inWorld, runTimed, withoutNotice, type World } from './worlds.js';
+import { WORLDS, inWorld, runTimed, withoutNotice, type World } from './worlds.js';
 
 // The bug: on a machine whose DNS never answers, or with no network at all, `beacon run` exited 13
 // (Node's "unsettled top-level await") instead of its command's status, because its flush waited
@@ -10,12 +10,12 @@ import { inWorld, runTimed, withoutNotice, type World } from './worlds.js';
 
 const COMMAND = ['sh', '-c', 'echo ran; echo "to stderr" >&2; exit 3'];
 
-const cases: Array<[string, World, string]> = [
-  ['no network (lo down), IP-literal collector', 'offline', '127.0.0.1:50077'],
-  ['no network (lo down), hostname collector', 'offline', 'collector.example.org:50077'],
-  ['DNS that never answers, hostname collector', 'dns-silent', 'collector.example.org:50077'],
-  ['DNS that never answers, IP-literal collector nothing answers on', 'dns-silent', '10.53.0.9:50077'],
-];
+const cases: Array<[string, (dir: string) => World, string]> = [
+  ['no network (lo down), IP-literal collector', WORLDS.offline, '127.0.0.1:50077'],
+  ['no network (lo down), hostname collector', WORLDS.offline, 'collector.example.org:50077'],
+  ['DNS that never answers, hostname collector', WORLDS.dnsSilent, 'collector.example.org:50077'],
+  ['DNS that never answers, IP-literal collector nothing answers on', WORLDS.dnsSilent, '10.53.0.9:50077'],
+]
 
 describe('beacon run exits with its command status in every network situation', () => {
   for (const [name, world, collector] of cases) {
@@ -23,8 +23,8 @@ describe('beacon run exits with its command status in every network situation', 
       const home = tempHome();
       try {
         const env = cleanEnv({ BEACON_HOME: home.home });
-        const bare = inWorld(world, home.dir, COMMAND[0]!, COMMAND.slice(1));
-        const wrapped = inWorld(world, home.dir, process.execPath, [CLI, 'run', '--project', 'x', '--collector', collector, '--', ...COMMAND]);
+        const bare = inWorld(world(home.dir), COMMAND[0]!, COMMAND.slice(1));
+        const wrapped = inWorld(world(home.dir), process.execPath, [CLI, 'run', '--project', 'x', '--collector', collector, '--', ...COMMAND]);
         const without = await runTimed(bare.file, bare.args, env);
         for (const run of [1, 2]) {
           // Run 1 creates the state file and shows the notice; run 2 is the usual run.
@@ -47,7 +47,7 @@ describe('beacon run exits with its command status in every network situation', 
     const home = tempHome();
     try {
       const env = cleanEnv({ BEACON_HOME: home.home });
-      const w = inWorld('offline', home.dir, process.execPath, [CLI, 'run', '--collector', 'collector.example.org:50077', '--', 'sh', '-c', 'kill -TERM $$']);
+      const w = inWorld(WORLDS.offline(), process.execPath, [CLI, 'run', '--collector', 'collector.example.org:50077', '--', 'sh', '-c', 'kill -TERM $$']);
       const r = await runTimed(w.file, w.args, env);
       expect(r.code).toBe(143);
     } finally {
