@@ -49,6 +49,6 @@ export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: Run
     buildIdentity(config, { secret, eph, runtime: ctx.runtime, scriptKey: ctx.scriptKey(), ci }, run);
   const emitter = createEmitter(config, collector, makeIdentity, transportOptions);
   emitter.start();
-  if (session.showNotice) writeNotice(noticeText(config.project, config.optOutEnv, emitter.collector));
+  if (session.showNotice) writeNotice(noticeText(config.project, config.optOutEnv, emitter.collector, config.optOutCommand));
   return { enabled: true, reason: session.reason, eph: session.eph, config, emitter };
 }

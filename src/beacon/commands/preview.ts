@@ -37,7 +37,7 @@ export async function previewCommand(opts: PreviewOptions = {}): Promise<number>
   const on = tracking.startsWith('on');
 
   out(`tracking:    ${tracking}`);
-  out(`opt out:     ${cfg.optOutEnv}=off, DO_NOT_TRACK=1, or \`beacon disable\``);
+  out(`opt out:     ${cfg.optOutEnv}=false, DO_NOT_TRACK=1, or \`${cfg.optOutCommand}\``);
   out(`collector:   ${cfg.collectorSpec}${cfg.collector ? '' : ' (unusable: nothing would be sent)'}`);
   out(`state file:  ${cfg.statePath} (${read.status === 'ok' ? 'exists' : read.status === 'missing' ? 'not created yet' : `unusable: ${read.detail}`})`);
   out(`debug:       ${cfg.debug ? 'BEACON_DEBUG is set: datagrams are printed to stderr, not sent' : 'off'}`);
