@@ -248,9 +248,14 @@ async function runRow(mode: Mode, row: Row): Promise<void> {
     } else {
       expect(withoutNotice(withBeacon.stderr)).toBe(without.stderr);
     }
-    expect(added).toBeLessThan(1000);
-    // `beacon run` waits at most its 20 ms flush bound after the command; the rest is its exit.
-    if (afterCommand !== undefined) expect(afterCommand).toBeLessThan(1000);
+    if (afterCommand === undefined) {
+      expect(added).toBeLessThan(1000);
+    } else {
+      // `beacon run`: what it adds to the command's wall time is what it does after the command
+      // ended (a flush of at most 20 ms, then its exit). Its own Node start-up, before the command
+      // starts, is the wrapper's cost with or without telemetry; the table reports it in `added`.
+      expect(afterCommand).toBeLessThan(1000);
+    }
 
     if (!row.collector) {
       // Reachable collector: the beacon really ran, and its end says what the host did.
