@@ -4,7 +4,7 @@
 // than its whole import budget (bench:beacon), while one file costs one. Source stays split into
 // small modules; only the shipped entry points are flattened, and only node:* stays external.
 // The unbundled modules stay in dist/ for the CLI commands.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -40,3 +40,7 @@ await Promise.all(
     }),
   ),
 );
+
+// tsc's maps of the two entry points describe the files the bundles replaced: a published map must
+// match its file (and carry its sources, which the other maps do: inlineSources in tsconfig.build).
+if (outDir === dist) for (const name of ['index', 'register']) rmSync(join(dist, 'beacon', `${name}.js.map`), { force: true });

@@ -13,6 +13,11 @@ export interface BeaconOptions {
   collector?: string;
   /** Name of the tool's opt-out variable (set to false/0/no/off to opt out). Default PARSL_TRACKING. */
   optOutEnv?: string;
+  /**
+   * The command your users run to opt out for good, shown in the first-run notice, e.g.
+   * `mytool telemetry off`. Falls back to $BEACON_OPT_OUT_COMMAND, then `npx usage-beacon disable`.
+   */
+  optOutCommand?: string;
   /** Small description of the configuration, e.g. `{ executors: 2 }` (see docs/protocol.md). */
   components?: Record<string, unknown>;
   /** How many times each datagram is sent (identical bytes). Falls back to $BEACON_COPIES, then 2. */
@@ -28,6 +33,7 @@ export interface BeaconConfig {
   /** Undefined when the spec is unusable: the library then sends nothing (it never throws). */
   collector: CollectorAddress | undefined;
   optOutEnv: string;
+  optOutCommand: string;
   copies: number;
   components: Record<string, unknown> | undefined;
   debug: boolean;
@@ -37,6 +43,12 @@ export interface BeaconConfig {
 }
 
 export const DEFAULT_OPT_OUT_ENV = 'PARSL_TRACKING';
+/**
+ * Commands printed for the reader: `npx usage-beacon …` runs this package's own bin wherever npm is,
+ * inside a project that depends on it or not (`npx beacon` would fetch an unrelated package there).
+ */
+export const DEFAULT_OPT_OUT_COMMAND = 'npx usage-beacon disable';
+export const PREVIEW_COMMAND = 'npx usage-beacon preview';
 export const STATE_FILE_NAME = 'state.json';
 
 const FALSY = /^\s*(false|0|no|off)\s*$/i;
@@ -120,6 +132,7 @@ export function resolveConfig(opts: BeaconOptions, env: NodeJS.ProcessEnv, site?
     collectorSpec,
     collector: parseCollector(collectorSpec),
     optOutEnv: opts.optOutEnv || DEFAULT_OPT_OUT_ENV,
+    optOutCommand: opts.optOutCommand || env.BEACON_OPT_OUT_COMMAND || DEFAULT_OPT_OUT_COMMAND,
     copies: clampCopies(opts.copies ?? env.BEACON_COPIES),
     components: opts.components,
     debug: isTruthy(env.BEACON_DEBUG),

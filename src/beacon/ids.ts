@@ -1,6 +1,6 @@
 import { fs, os } from './builtins.js';
 import { ID_HEX_LENGTH } from '../protocol/index.js';
-import { hmacSha256 } from './sha256.js';
+import { hmacSha256Key } from './sha256.js';
 
 /**
  * Anonymized IDs: HMAC-SHA-256 keyed with a secret that never leaves the machine, truncated to
@@ -8,9 +8,16 @@ import { hmacSha256 } from './sha256.js';
  * someone holding every collected datagram and this source code (see docs/PRIVACY.md).
  */
 export function keyedId(key: string | Buffer, message: string): string {
-  const k = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
-  const mac = hmacSha256(k, Buffer.from(message, 'utf8'));
-  return Buffer.from(mac.buffer, mac.byteOffset, mac.length).toString('hex').slice(0, ID_HEX_LENGTH);
+  return idHasher(typeof key === 'string' ? Buffer.from(key, 'utf8') : key)(message);
+}
+
+/** keyedId for several messages under one key (the key's HMAC blocks are hashed once). */
+function idHasher(key: Buffer): (message: string) => string {
+  const mac = hmacSha256Key(key);
+  return (message) => {
+    const m = mac(Buffer.from(message, 'utf8'));
+    return Buffer.from(m.buffer, m.byteOffset, m.length).toString('hex').slice(0, ID_HEX_LENGTH);
+  };
 }
 
 const MACHINE_ID = /^[0-9a-f]{32}$/;
@@ -43,14 +50,14 @@ export interface AnonymousIds {
  * the parts: it can occur in none of them, so no two inputs run together into the same message.
  */
 export function deriveIds(secret: string, project: string, scriptKey: string): AnonymousIds {
-  const key = Buffer.from(secret, 'hex');
+  const keyed = idHasher(Buffer.from(secret, 'hex'));
   const machineId = readMachineId();
   return {
-    user: keyedId(key, `user\0${project}`),
+    user: keyed(`user\0${project}`),
     host: machineId
       ? keyedId(Buffer.from(machineId, 'hex'), `usage-beacon:host:${project}`)
-      : keyedId(key, `host\0${project}\0${os().hostname()}`),
-    script: keyedId(key, `script\0${project}\0${scriptKey}`),
+      : keyed(`host\0${project}\0${os().hostname()}`),
+    script: keyed(`script\0${project}\0${scriptKey}`),
   };
 }
 
@@ -58,7 +65,8 @@ export function deriveIds(secret: string, project: string, scriptKey: string): A
 export function existingFile(p: string | undefined): string | undefined {
   if (!p) return undefined;
   try {
-    const real = fs().realpathSync(p);
+    // The native realpath is one realpath(3) call; the JS one lstat()s every path component.
+    const real = fs().realpathSync.native(p);
     return fs().statSync(real).isFile() ? real : undefined;
   } catch {
     return undefined;

@@ -57,6 +57,6 @@ export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: Run
     buildIdentity(config, { secret, eph, runtime: ctx.runtime, scriptKey: ctx.scriptKey(), ci }, run);
   const emitter = createEmitter(config, collector, makeIdentity, transportOptions);
   emitter.start();
-  if (session.showNotice) writeNotice(withSiteNotice(noticeText(config.project, config.optOutEnv, emitter.collector), site));
+  if (session.showNotice) writeNotice(withSiteNotice(noticeText(config.project, config.optOutEnv, emitter.collector, config.optOutCommand), site));
   return { enabled: true, reason: session.reason, eph: session.eph, config, emitter };
 }

@@ -5,4 +5,12 @@
  */
 import { startBeacon } from './index.js';
 
-startBeacon({ optOutEnv: process.env.BEACON_OPT_OUT_ENV || undefined });
+// Node runs --import modules again in every worker thread the program starts; a run is the
+// process, so only the main thread starts the beacon. A worker is told apart by Node's stub for
+// process.chdir there (it throws ERR_WORKER_UNSUPPORTED_OPERATION and is flagged `disabled`), which
+// costs nothing, where importing node:worker_threads for `isMainThread` loads ~25 modules (~2 ms).
+// Should a future Node drop the flag, each worker would count as a run of its own: visible in the
+// failure-mode matrix test, harmless to the program.
+const inWorker = (process.chdir as { disabled?: boolean }).disabled === true;
+
+if (!inWorker) startBeacon({ optOutEnv: process.env.BEACON_OPT_OUT_ENV || undefined });

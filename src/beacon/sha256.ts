@@ -57,15 +57,16 @@ function compress(h: Uint32Array, w: Uint32Array, data: Uint8Array, off: number)
   h[7] = (h[7]! + k) | 0;
 }
 
-export function sha256(data: Uint8Array): Uint8Array {
+/** Finish a hash whose state `h0` already covers `prefixBytes` bytes (whole blocks) with `data`. */
+function finish(h0: ArrayLike<number>, data: Uint8Array, prefixBytes: number): Uint8Array {
   const padded = new Uint8Array(((data.length + 9 + 63) >> 6) << 6);
   padded.set(data);
   padded[data.length] = 0x80;
-  const bits = data.length * 8;
+  const bits = (prefixBytes + data.length) * 8;
   const view = new DataView(padded.buffer);
   view.setUint32(padded.length - 8, Math.floor(bits / 0x100000000));
   view.setUint32(padded.length - 4, bits >>> 0);
-  const h = new Uint32Array(IV);
+  const h = new Uint32Array(h0);
   const w = new Uint32Array(64);
   for (let off = 0; off < padded.length; off += 64) compress(h, w, padded, off);
   const out = new Uint8Array(32);
@@ -74,16 +75,29 @@ export function sha256(data: Uint8Array): Uint8Array {
   return out;
 }
 
-export function hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
+export function sha256(data: Uint8Array): Uint8Array {
+  return finish(IV, data, 0);
+}
+
+/**
+ * HMAC-SHA-256 with one key for several messages: the key's two padded blocks are compressed once,
+ * so each message costs two compressions (short messages) instead of four. The beacon's IDs hash
+ * two messages with the same secret, and this runs once per process, in the interpreter.
+ */
+export function hmacSha256Key(key: Uint8Array): (message: Uint8Array) => Uint8Array {
   const block = new Uint8Array(64);
   block.set(key.length > 64 ? sha256(key) : key);
-  const inner = new Uint8Array(64 + message.length);
-  const outer = new Uint8Array(64 + 32);
-  for (let i = 0; i < 64; i++) {
-    inner[i] = block[i]! ^ 0x36;
-    outer[i] = block[i]! ^ 0x5c;
-  }
-  inner.set(message, 64);
-  outer.set(sha256(inner), 64);
-  return sha256(outer);
+  const pad = new Uint8Array(64);
+  const w = new Uint32Array(64);
+  const inner = new Uint32Array(IV);
+  const outer = new Uint32Array(IV);
+  for (let i = 0; i < 64; i++) pad[i] = block[i]! ^ 0x36;
+  compress(inner, w, pad, 0);
+  for (let i = 0; i < 64; i++) pad[i] = block[i]! ^ 0x5c;
+  compress(outer, w, pad, 0);
+  return (message) => finish(outer, finish(inner, message, 64), 64);
+}
+
+export function hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
+  return hmacSha256Key(key)(message);
 }

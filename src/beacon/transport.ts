@@ -11,7 +11,10 @@ export interface Transport {
    * the start waits in a queue; datagrams beyond it are dropped.
    */
   send(datagram: Buffer): void;
-  /** Wait until queued datagrams left the socket, at most `maxMs` (the CLI wrapper; the library never waits). */
+  /**
+   * Wait until queued datagrams left the socket, at most `maxMs`, and always settle by then, whatever
+   * the network does (the CLI wrapper; the library never waits).
+   */
   flush(maxMs: number): Promise<void>;
   close(): void;
 }
@@ -107,8 +110,12 @@ export function createUdpTransport(collector: CollectorAddress, copies: number, 
     flush(maxMs) {
       if (closed || (pending === 0 && queued.length === 0)) return Promise.resolve();
       return new Promise((resolve) => {
+        // Ref'd, unlike everything else here: a caller that awaits flush() (the CLI wrapper, after
+        // its command ended) has nothing else keeping the event loop alive. Unref'd, the loop
+        // would empty while a datagram could not go out (no route, DNS never answering), the
+        // promise would never settle, and Node would end the wrapper with 13 (unsettled top-level
+        // await) instead of the command's status. Ref'd, it settles within maxMs, always.
         const timer = setTimeout(resolve, maxMs);
-        timer.unref();
         waiters.push(() => {
           clearTimeout(timer);
           resolve();

@@ -4,12 +4,15 @@ import { runMain } from './main.js';
 import { addBeaconCommands, type Runner } from './commands.js';
 import { packageVersion } from './version.js';
 
-const runner: Runner = { run: (fn) => runMain('beacon', fn) };
-const program = new Command('beacon')
+// Installed as two bins, `beacon` and `usage-beacon` (the one `npx usage-beacon …` finds anywhere);
+// messages and --help name the one the user typed.
+const prog = /(^|[\\/])usage-beacon(\.[cm]?js)?$/.test(process.argv[1] ?? '') ? 'usage-beacon' : 'beacon';
+const runner: Runner = { run: (fn) => runMain(prog, fn) };
+const program = new Command(prog)
   .description('usage-beacon: opt-out, anonymized usage telemetry — emitter, collector and reports')
   .version(packageVersion(), '-V, --version')
   .enablePositionalOptions();
 addBeaconCommands(program, runner);
-await runMain('beacon', async () => {
+await runMain(prog, async () => {
   await program.parseAsync(process.argv);
 });

@@ -143,6 +143,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--http-max-body <bytes>', 'largest HTTP ingest body; larger ones are refused (413) unread', positiveInt('--http-max-body'), 1048576)
     .option('--ingest-token-file <path>', 'bearer tokens accepted on HTTP ingest, one per line (one per relay)')
     .option('--spill-dir <dir>', 'where a backlog the store cannot take at exit is written (default: the --db directory; $BEACON_SPILL_DIR)')
+    .addOption(new Option('--secret-file <path>', 'collector secret, created 0600 if absent (default: <db>.secret; with --store: ./usage-beacon.secret)').env('BEACON_SECRET_FILE'))
     .action((opts: ReceiveCommandOptions) =>
       runner.run(async () => (await import('../commands/receive.js')).receiveCommand(opts)),
     );

@@ -41,7 +41,7 @@ export async function previewCommand(opts: PreviewOptions = {}): Promise<number>
   const on = tracking.startsWith('on');
 
   out(`tracking:    ${tracking}`);
-  out(`opt out:     ${cfg.optOutEnv}=off, DO_NOT_TRACK=1, or \`beacon disable\``);
+  out(`opt out:     ${cfg.optOutEnv}=false, DO_NOT_TRACK=1, or \`${cfg.optOutCommand}\``);
   out(`site policy: ${describeSite(site)}`);
   if (site.status === 'ok' && site.notice) out(`site notice: ${site.notice.replace(/\n/g, ' / ')}`);
   const fromSite = site.status === 'ok' && site.collector !== undefined && cfg.collectorSpec === site.collector && !opts.collector && !env.BEACON_COLLECTOR;

@@ -124,6 +124,10 @@ export async function runCommand(command: string[], opts: RunOptions = {}): Prom
 
   const code = await exited;
   for (const s of HOOKED_SIGNALS) process.removeListener(s, forward);
+  // Recorded before the best-effort flush: when the event loop empties, Node exits with
+  // process.exitCode (not 13 for a top-level await left unsettled), so nothing the telemetry does
+  // after this point can change the status the wrapper reports for its command.
+  process.exitCode = code;
 
   if (opened.enabled) {
     opened.emitter.end(code);

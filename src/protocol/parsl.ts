@@ -82,6 +82,9 @@ function mapComponents(list: unknown, out: Components): boolean {
   if (list === undefined || list === null) return true;
   if (!Array.isArray(list)) return false;
   let executors = 0;
+  // Counted aside and added last: the DataFlowKernel may come after any number of executor
+  // classes, and its counts (and the executor total) must fit the limit before the per-class keys.
+  const perClass = new Map<string, number>();
   for (const c of list) {
     const name = classOf(c);
     if (name === undefined) continue;
@@ -100,10 +103,16 @@ function mapComponents(list: unknown, out: Components): boolean {
     if (/\.executors\./.test(name) || /Executor$/.test(name)) {
       executors++;
       const key = `executor.${shortClass(name)}`;
-      if (key in out || Object.keys(out).length < MAX_COMPONENTS - 1) out[key] = ((out[key] as number) ?? 0) + 1;
+      perClass.set(key, (perClass.get(key) ?? 0) + 1);
     }
   }
   if (executors > 0) out.executors = executors;
+  // The first classes seen, as many as the protocol's component limit leaves room for.
+  let room = MAX_COMPONENTS - Object.keys(out).length;
+  for (const [key, n] of perClass) {
+    if (room-- <= 0) break;
+    out[key] = n;
+  }
   return true;
 }
 

@@ -1,5 +1,6 @@
 import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../store/types.js';
-import { encodeBatch, WireBatchBuilder, type WireBatch } from '../store/sqlite/wire-batch.js';
+import type { WireBatch } from '../store/types.js';
+import { encodeBatch, WireBatchBuilder } from '../store/sqlite/wire-batch.js';
 
 /**
  * How much the receiver holds in memory for a store that is slow or failing (disk full, read-only,

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { CounterDelta, IngestRecord, RunStore } from '../store/types.js';
 import { backlogBounds, RecordList, WireList, type BacklogBounds, type Pending } from './backlog.js';
-import type { WireBatch } from '../store/sqlite/wire-batch.js';
+import type { WireBatch } from '../store/types.js';
 import type { Stats } from './observe/stats.js';
 import { faultReason, type FaultReason } from './store-fault.js';
 

@@ -5,9 +5,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { BeaconError } from '../errors.js';
-import { REJECT_REASONS } from '../store/counters.js';
+import { REJECT_REASONS } from '../protocol/reject-reasons.js';
 import type { DatagramSink } from './listen.js';
-import { FLAG_NON_ASCII } from './native-udp.js';
+import { FLAG_NON_ASCII } from '../protocol/decode.js';
 import type { Stats } from './observe/stats.js';
 
 /**

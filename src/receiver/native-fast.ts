@@ -362,5 +362,7 @@ export function fastNativeRecord(buf: Buffer, start: number, length: number, see
     client_ms: t,
     exit_code: end_ ? exit : null,
     duration_ms: end_ ? dur : null,
+    // Same shape as the full path's record (normalize.ts): the pipeline sets the tag if stored.
+    net_tag: null,
   };
 }

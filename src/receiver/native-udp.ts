@@ -16,8 +16,6 @@ export interface NativeUdp {
 
 // The per-datagram flags the reader writes (FLAG_TRUNCATED, FLAG_NON_ASCII) are the decoder's
 // input, so they are defined beside it: src/protocol/decode.ts.
-/** @deprecated import from src/protocol/decode.ts (kept while other branches merge). */
-export { FLAG_NON_ASCII, FLAG_TRUNCATED } from '../protocol/decode.js';
 /** Numbers per datagram in the meta array: length, flags, network key. */
 export const META = 3;
 

@@ -34,19 +34,25 @@ export function fromNative(m: BeaconMessage, seenMs: number, month: number): Ing
     client_ms: m.t,
     exit_code: end ? m.exit : null,
     duration_ms: end ? m.dur_ms : null,
+    net_tag: null,
   };
 }
 
-export function fromParsl(m: ParslMessage, seenMs: number, month: number): IngestRecord {
+/** Legacy Parsl uname / hname (10 hex of an unsalted SHA-256) → the collector's keyed ID. */
+export type LegacyIdKey = (kind: 'user' | 'host', raw: string) => string;
+
+export function fromParsl(m: ParslMessage, seenMs: number, month: number, legacyId: LegacyIdKey): IngestRecord {
   return {
     run: m.run,
     kind: m.kind,
     project: 'parsl',
     format: m.format,
-    user_id: m.user,
-    host_id: m.host,
+    // Re-keyed before anything is stored: the raw prefix is dictionary-reversible, the keyed one
+    // only with the collector secret (docs/PRIVACY.md).
+    user_id: m.user === null ? null : legacyId('user', m.user),
+    host_id: m.host === null ? null : legacyId('host', m.host),
     script_id: null,
-    // Legacy uname/hname are 10 hex chars of an unsalted SHA-256: flagged so reports can tell.
+    // Legacy uname/hname came from an unsalted hash of a name: flagged so reports can tell.
     weak_ids: m.user !== null || m.host !== null,
     eph: false,
     version: m.version,
@@ -61,5 +67,6 @@ export function fromParsl(m: ParslMessage, seenMs: number, month: number): Inges
     // Parsl never sends an exit code: none is stored rather than one invented.
     exit_code: null,
     duration_ms: m.durationMs,
+    net_tag: null,
   };
 }

@@ -22,12 +22,18 @@ export interface ReceiveCliOptions {
   httpMaxBody?: number;
   ingestTokenFile?: string;
   spillDir?: string;
+  secretFile?: string;
 }
 
 /** The resolved options: the CLI's, with the rate limit parsed and environment settings added. */
-export interface ReceiveOptions extends Omit<ReceiveCliOptions, 'rateLimit' | 'workers' | 'httpHost' | 'httpMaxBody'> {
+export interface ReceiveOptions extends Omit<ReceiveCliOptions, 'rateLimit' | 'workers' | 'httpHost' | 'httpMaxBody' | 'secretFile'> {
   httpHost: string;
   httpMaxBody: number;
+  /**
+   * The collector secret (src/receiver/collector-secret.ts). Beside the SQLite file by default; with
+   * PostgreSQL in the working directory, and every receiver of one store needs a copy of the same file.
+   */
+  secretFile: string;
   /** Datagrams per second per source network; undefined = off. */
   rateLimit?: number;
   /** How often totals are logged ($BEACON_RECEIVER_STATS_MS, default one minute). */
@@ -78,10 +84,13 @@ export function resolveReceiveOptions(o: ReceiveCliOptions, env: NodeJS.ProcessE
   }
   const statsText = env.BEACON_RECEIVER_STATS_MS;
   const statsIntervalMs = statsText && /^\d+$/.test(statsText) && Number(statsText) > 0 ? Number(statsText) : 60_000;
+  const db = o.db ?? DEFAULT_DB;
+  const secretFile = o.secretFile?.trim() || (o.store ? './usage-beacon.secret' : `${db}.secret`);
   return {
+    secretFile,
     host: o.host ?? '0.0.0.0',
     port: o.port ?? 50077,
-    db: o.db ?? DEFAULT_DB,
+    db,
     store: o.store,
     flushMs: o.flushMs ?? 100,
     metricsPort: o.metricsPort,

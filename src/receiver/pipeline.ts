@@ -1,21 +1,19 @@
 import type { Logger } from 'pino';
-import { decodeParsl } from '../protocol/parsl.js';
 import type { RejectReason } from '../protocol/reject-reasons.js';
 import type { OverloadReason } from '../store/counters.js';
 import type { IngestRecord } from '../store/types.js';
 import type { ReceiverClock } from './clock.js';
-import { decodeDatagram } from '../protocol/decode.js';
+import { createClassifier } from './classify.js';
+import type { CollectorSecret } from './collector-secret.js';
 import type { RecentKeys } from './dedupe.js';
-import { fromNative, fromParsl } from './normalize.js';
+import type { LegacyIdKey } from './normalize.js';
 import { fastNativeRecord } from './native-fast.js';
 import { FLAG_NON_ASCII, FLAG_TRUNCATED } from '../protocol/decode.js';
 import { RECEIVER_MAX_BYTES } from '../protocol/limits.js';
-import { checkComponents, plausibleClientMs, plausibleDuration } from '../protocol/plausibility.js';
 import { networkLabel } from './network-key.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { DatagramSink } from './listen.js';
 import type { Stats } from './observe/stats.js';
-import { compileNativeValidator } from '../protocol/validate.js';
 
 export interface PipelineDeps {
   clock: ReceiverClock;
@@ -28,6 +26,8 @@ export interface PipelineDeps {
   /** Why it is full (counted as overload.<reason>); `store_slow` if not given. */
   dropReason?: () => OverloadReason;
   log: Logger;
+  /** Re-keys legacy Parsl IDs and tags source networks per day (src/receiver/collector-secret.ts). */
+  secret: CollectorSecret;
 }
 
 /**
@@ -35,30 +35,17 @@ export interface PipelineDeps {
  * Parsl decoder → plausibility. `fast: false` skips the native fast path (the reference the
  * fast path is tested against).
  */
-export function createRecordReader(opts: { fast?: boolean } = {}): (buf: Buffer, start: number, length: number, flags: number, now: number, month: number) => IngestRecord | RejectReason {
-  const validate = compileNativeValidator();
+export function createRecordReader(opts: { fast?: boolean; legacyId: LegacyIdKey }): (buf: Buffer, start: number, length: number, flags: number, now: number, month: number) => IngestRecord | RejectReason {
+  const classify = createClassifier(opts.legacyId);
   const fastPath = opts.fast !== false;
   return (buf, start, length, flags, now, month) => {
     // What every beacon sends takes the fast path (src/receiver/native-fast.ts); it only ever
-    // accepts what the full path below would accept, and leaves everything else to it.
+    // accepts what the full path (the classifier) would accept, and leaves everything else to it.
     if (fastPath && !(flags & (FLAG_NON_ASCII | FLAG_TRUNCATED)) && length <= RECEIVER_MAX_BYTES && length > 0) {
       const fast = fastNativeRecord(buf, start, length, now, month);
       if (fast !== undefined) return fast;
     }
-    const dec = decodeDatagram(buf, start, length, flags);
-    if (typeof dec === 'string') return dec;
-    if (dec.format === 'native') {
-      const m = dec.value;
-      if (!validate(m)) return 'schema';
-      if (!plausibleClientMs(m.t) || (m.kind === 'end' && !plausibleDuration(m.dur_ms))) return 'implausible';
-      const c = checkComponents(m.components);
-      if (c !== true) return c;
-      return fromNative(m, now, month);
-    }
-    const p = decodeParsl(dec.value, dec.format === 'parsl-1');
-    if (typeof p === 'string') return p;
-    if (!plausibleClientMs(p.clientMs) || !plausibleDuration(p.durationMs)) return 'implausible';
-    return fromParsl(p, now, month);
+    return classify(buf, start, length, flags, now, month);
   };
 }
 
@@ -77,7 +64,7 @@ export function createPipeline(d: PipelineDeps): DatagramSink {
     if (debug) d.log.debug({ reason, bytes: length, net: networkLabel(net) }, 'rejected');
   };
 
-  const toRecord = createRecordReader();
+  const toRecord = createRecordReader({ legacyId: d.secret.legacyId.bind(d.secret) });
 
   return (buf, start, length, flags, net) => {
     const now = clock.tick();
@@ -102,6 +89,8 @@ export function createPipeline(d: PipelineDeps): DatagramSink {
       stats.count('duplicates', day);
       return;
     }
+    // Only for records that will be stored (a keyed hash per datagram would be wasted on copies).
+    if (net >= 0) r.net_tag = d.secret.netTag(day, net);
     accept(r);
   };
 }

@@ -14,6 +14,8 @@ import { createLogger } from './observe/logger.js';
 import { createMetricsRegistry, serveMetrics } from './observe/metrics.js';
 import type { ReceiveOptions } from './options.js';
 import { createPipeline } from './pipeline.js';
+import { loadCollectorSecret, type CollectorSecret } from './collector-secret.js';
+import { bindSecretPostgres, bindSecretSqlite } from '../store/legacy-rekey.js';
 import { RateLimiter } from './rate-limit.js';
 import { prepareReserve, spillPlace } from './spill.js';
 import { commitSpills, spillLeftover } from './spill-recovery.js';
@@ -44,8 +46,15 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   const tokens = opts.httpPort !== undefined && opts.ingestTokenFile ? readTokenFile(opts.ingestTokenFile) : undefined;
   const place = spillPlace(opts, role?.slot ?? 0);
   const bounds = opts.backlog;
+  let secret: CollectorSecret;
+  let secretLog: Record<string, unknown>;
   try {
     store = !opts.store && opts.storeThread ? await WorkerStore.open(opts.db) : await openStore({ db: opts.db, store: opts.store });
+    secret = loadCollectorSecret(opts.secretFile, (msg) => log.warn(msg));
+    // Bound (and raw legacy IDs re-keyed) before spills are committed: a spill holds records that
+    // were already re-keyed with this secret, and a store keyed with another must be refused first.
+    const bound = store.kind === 'postgres' ? await bindSecretPostgres((store as PostgresStore).pool, secret) : bindSecretSqlite(opts.db, secret);
+    secretLog = { secretFile: secret.path, secretCreated: secret.created, secretFingerprint: secret.fingerprint, legacyIdsRekeyed: bound.rekeyed };
     // What an earlier run could not commit goes in first (one process does it: worker 0 starts alone).
     if (!role || role.slot === 0) await commitSpills(store, place, log);
     const noReserve = prepareReserve(place, bounds.bytes);
@@ -102,6 +111,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     clock, stats, log,
     recent: pipelineRecent,
     limiter: opts.rateLimit === undefined ? undefined : new RateLimiter(opts.rateLimit),
+    secret,
     accept: (r) => batcher.add(r),
     hasRoom: () => batcher.hasRoom(),
     dropReason: () => batcher.dropReason(),
@@ -125,7 +135,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     try {
       http = await startHttpIngest(
         { host: opts.httpHost, port: opts.httpPort, maxBodyBytes: opts.httpMaxBody, tokens },
-        { sink: createPipeline({ clock, stats, log, recent: pipelineRecent, accept: (r) => batcher.add(r), hasRoom: () => batcher.hasRoom(), dropReason: () => batcher.dropReason() }),
+        { sink: createPipeline({ clock, stats, log, recent: pipelineRecent, secret, accept: (r) => batcher.add(r), hasRoom: () => batcher.hasRoom(), dropReason: () => batcher.dropReason() }),
           stats, hasRoom: () => batcher.hasRoom(), commit: () => batcher.flush(), log, registry },
       );
     } catch (e) {
@@ -156,7 +166,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     { host: opts.host, port: udp.port, store: store.kind, db: store.kind === 'sqlite' ? opts.db : undefined, flushMs: opts.flushMs,
       storeThread: store instanceof WorkerStore, storeThreadTid: store instanceof WorkerStore ? store.tid : undefined, reader: udp.reader, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,
       httpPort: http?.port, httpTokens: http ? (tokens?.length ?? 0) : undefined,
-      bind: role?.bind },
+      bind: role?.bind, ...secretLog },
     role ? 'worker listening' : 'listening',
   );
   if (role) process.send?.({ type: 'beacon:listening', port: udp.port, store: store.kind, recvBufferBytes: udp.recvBufferBytes } satisfies WorkerListening);

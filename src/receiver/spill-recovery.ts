@@ -1,7 +1,8 @@
 import { renameSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { RunStore, WriteResult } from '../store/types.js';
-import { decodeBatch, type WireBatch } from '../store/sqlite/wire-batch.js';
+import type { WireBatch } from '../store/types.js';
+import { decodeBatch } from '../store/sqlite/wire-batch.js';
 import type { Leftover } from './batcher.js';
 import { listSpills, readSpill, writeSpill, type SpillPlace } from './spill.js';
 

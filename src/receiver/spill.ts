@@ -4,7 +4,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { CounterDelta } from '../store/types.js';
-import type { WireBatch } from '../store/sqlite/wire-batch.js';
+import type { WireBatch } from '../store/types.js';
 
 /**
  * Spill files: what a receiver stopped by SIGTERM could not commit (the store was full,

@@ -5,6 +5,7 @@ import type { MonthData } from './collect.js';
 import type { MonthSummary } from './queries/summary.js';
 import { buildQuality } from './quality.js';
 import { monthlySummaryText } from './summary-text.js';
+import { buildPoisoning } from './poisoning.js';
 import type { Cell, Change, HistogramRow, Report } from './report-types.js';
 import { breakdownRows, cell, exitCodeRows, type Suppression } from './suppress.js';
 
@@ -78,7 +79,7 @@ function notes(s: MonthSummary, d: MonthData, o: BuildOptions, empty: boolean): 
   } else if (s.runs_without_user_id > 0) {
     out.push(`${int(s.runs_without_user_id)} of ${int(s.runs)} runs (${r1((100 * s.runs_without_user_id) / s.runs)}%) come from Parsl-compatible clients that send no user ID; they count as runs but not in users, hosts or scripts.`);
   }
-  if (s.runs_weak_ids > 0) out.push(`${int(s.runs_weak_ids)} ${s.runs_weak_ids === 1 ? 'run comes' : 'runs come'} from legacy Parsl clients, whose user and host IDs are short unsalted hashes (weak: reversible by guessing names). They are counted like other IDs.`);
+  if (s.runs_weak_ids > 0) out.push(`${int(s.runs_weak_ids)} ${s.runs_weak_ids === 1 ? 'run comes' : 'runs come'} from legacy Parsl clients, which send short unsalted hashes of user and host names; the collector stores them only re-keyed with its own secret. They are counted like other IDs.`);
   if (s.runs_ephemeral_ids > 0) out.push(`${int(s.runs_ephemeral_ids)} runs used ephemeral IDs (the beacon could not keep a state file), so their users may be counted more than once.`);
   const days = new Date(Date.UTC(Math.floor(o.month.key / 100), o.month.key % 100, 0)).getUTCDate();
   if (d.counters.days < days) out.push(`The receiver's daily counters cover ${d.counters.days} of the month's ${days} days; datagram totals cover only those days.`);
@@ -164,7 +165,7 @@ function buildNumbers(d: MonthData, o: BuildOptions): Report {
       const h = headline(t.summary, sup);
       return { month: t.month.label, unique_users: h.unique_users, runs_started: h.runs_started, compute_hours: h.compute_hours };
     }),
-    quality: buildQuality(s, d.counters),
+    quality: { ...buildQuality(s, d.counters), poisoning: d.poisoning ? buildPoisoning(d.poisoning, sup) : null },
     notes: notes(s, d, o, empty),
     summary_text: '',
   };

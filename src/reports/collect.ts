@@ -17,6 +17,7 @@ import {
 } from './queries/summary-cache.js';
 import { summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './queries/summary.js';
 import { loadRollup, prunedMonths, rollupDetail } from './queries/rollups.js';
+import { poisoningData, type PoisoningData } from './queries/poisoning.js';
 import { pastSummary } from './past-months.js';
 import type { PastMonths, ReportHelper } from './report-helper.js';
 
@@ -54,6 +55,8 @@ export interface MonthData {
   cachedMonths: number;
   /** Months of the trend (including the reported one) whose raw runs were pruned: read from monthly_rollups. */
   fromRollups: Month[];
+  /** The reported month's poisoning checks (queries/poisoning.ts); null when its runs were pruned. */
+  poisoning: PoisoningData | null;
 }
 
 export interface CollectOptions {
@@ -169,11 +172,12 @@ export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promi
     }
     trend.push({ month: opts.month, summary: d.summary });
     const counters = await monthCounters(db, opts.month);
+    const poisoning = rollup ? (rollup.poisoning ?? null) : await poisoningData(db, scope);
     await db.exec('COMMIT');
     await saveCachedSummaries(db, pending);
     const previous = trend[trend.length - 2]?.summary;
     if (!previous) throw new Error(`a trend of ${trend.length} months has no previous month`);
-    return { ...d, components: new Map(d.components), previous, trend, counters, cachedMonths, fromRollups };
+    return { ...d, components: new Map(d.components), previous, trend, counters, cachedMonths, fromRollups, poisoning };
   } catch (e) {
     await db.exec('ROLLBACK').catch(() => {});
     throw e;

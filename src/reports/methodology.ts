@@ -37,7 +37,7 @@ export function methodology(k: number): Section[] {
         `UDP loss: datagrams can be lost on the way. Each native datagram is sent ${DEFAULT_COPIES} times and the collector keeps one copy; the data quality section estimates how many were lost and how far each headline number could be off.`,
         'Month: a run belongs to the UTC month in which its first datagram reached the collector (the collector clock, not the user clock).',
         'Ephemeral IDs: when the beacon cannot write its state file, it uses a secret that lives only for that process, so the same person can be counted as several users.',
-        'Parsl-compatible runs: Parsl clients of wire format 1 send no user, host or script ID and no exit code, so their runs count as runs but not in users, hosts, scripts or success rate. Legacy Parsl clients send short unsalted hashes of the user and host names (weak IDs); they are counted, but they are not anonymous in the strong sense.',
+        'Parsl-compatible runs: Parsl clients of wire format 1 send no user, host or script ID and no exit code, so their runs count as runs but not in users, hosts, scripts or success rate. Legacy Parsl clients send short unsalted hashes of the user and host names (weak IDs); the collector stores them only re-keyed with a secret kept outside the database, and counts them like other IDs, but they were not anonymous on the wire.',
         'A run with a start but no end may have crashed, may still be running, or its end may have been lost; the report estimates how many of each.',
       ],
     },

@@ -1,3 +1,4 @@
+import { poisoningCsvRows } from './poisoning.js';
 import { escapeCsv } from './escape.js';
 import type { Cell, Report } from './report-types.js';
 
@@ -45,6 +46,7 @@ export function csvSections(r: Report): [string, string][] {
     ['estimated_message_loss_rate', q.estimated_message_loss_rate],
     ['message_loss_rate_upper_95', q.message_loss_rate_upper_95],
     ['estimated_unfinished_runs', q.estimated_unfinished_runs],
+    ...(q.poisoning ? poisoningCsvRows(q.poisoning) : []),
   ];
   return [
     ['summary', csv(['month', 'project', 'metric', 'value', 'previous', 'change', 'change_pct'], summary.map((row) => [r.month, scope, ...row]))],

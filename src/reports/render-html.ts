@@ -1,3 +1,4 @@
+import { poisoningTable } from './poisoning.js';
 import { renderCharts, type Charts } from './charts.js';
 import { escapeHtml } from './escape.js';
 import { methodology } from './methodology.js';
@@ -81,6 +82,7 @@ export async function renderHtml(r: Report, charts?: { charts(r: Report): Promis
     body.push('<div class="grid">', ...breakdownTables(r).map((t) => table(t)), '</div>');
   }
   body.push(table(qualityTable(r)), table(uncertaintyTable(r), 'h3'));
+  if (r.quality.poisoning) body.push(table(poisoningTable(r.quality.poisoning), 'h3'));
   body.push('<section id="methodology"><h2>Methodology and privacy</h2>');
   for (const s of methodology(r.suppression.min_users)) {
     body.push(`<h3>${escapeHtml(s.title)}</h3>`, ...s.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`));

@@ -1,3 +1,4 @@
+import { poisoningTable } from './poisoning.js';
 import { escapeMd } from './escape.js';
 import { methodology } from './methodology.js';
 import type { Report } from './report-types.js';
@@ -50,6 +51,7 @@ export function renderMarkdown(r: Report): string {
   }
   out.push(table(qualityTable(r)));
   out.push(table(uncertaintyTable(r), '###'));
+  if (r.quality.poisoning) out.push(table(poisoningTable(r.quality.poisoning), '###'));
   out.push('## Methodology and privacy', '');
   for (const s of methodology(r.suppression.min_users)) {
     out.push(`### ${s.title}`, '');

@@ -63,6 +63,8 @@ export interface Quality {
   estimated_unfinished_runs: number | null;
   /** How far each headline number could be off because of datagram loss. */
   uncertainty: Record<string, string>;
+  /** What could inflate the headline numbers (src/reports/poisoning.ts); null for a month read from rollups. */
+  poisoning?: Poisoning | null;
 }
 
 export interface Headline {
@@ -104,4 +106,26 @@ export interface Report extends Headline {
   notes: string[];
   /** One paragraph for a grant report, built from the numbers above (summary-text.ts). */
   summary_text: string;
+}
+
+/** The data-quality section's poisoning checks (built by src/reports/poisoning.ts). */
+export interface PoisoningHeadline {
+  runs_started: Cell;
+  runs_completed: Cell;
+  compute_hours: Cell;
+  unique_users: Cell;
+  new_users: Cell;
+}
+
+export interface Poisoning {
+  /** True when any check flagged something: the headline numbers may be inflated. */
+  flagged: boolean;
+  heavy_ids: { ids: number; runs: number; share_of_runs: number | null; threshold: string };
+  one_off_bursts: { days: { day: string; one_off_users: number }[]; median_per_day: number; threshold: string };
+  /** runs_tagged 0: no run carries a network tag (a store from before them, or runs written by other tools): not checked. */
+  one_network: { networks: { day: string; new_users: number; share_of_new_users: number | null }[]; flagged: number; runs_tagged: number; threshold: string };
+  flagged_users: number;
+  /** The headline numbers as they are, and without the flagged users and networks' runs. */
+  headline: PoisoningHeadline;
+  without_flagged: PoisoningHeadline;
 }

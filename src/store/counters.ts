@@ -1,8 +1,5 @@
 import { REJECT_REASONS, type RejectReason } from '../protocol/reject-reasons.js';
 
-/** @deprecated import from src/protocol/reject-reasons.ts (kept while other branches merge). */
-export { REJECT_REASONS, type RejectReason };
-
 /**
  * Names of the receiver's counters, shared by the receiver (which increments, logs, exports and
  * persists them per UTC day in `daily_counters`) and the reports (which read them back).

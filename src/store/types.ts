@@ -18,7 +18,7 @@ export interface IngestRecord {
   user_id: string | null;
   host_id: string | null;
   script_id: string | null;
-  /** Parsl legacy uname/hname: truncated unsalted hashes, reversible by dictionary. */
+  /** Parsl legacy uname/hname: sent as truncated unsalted hashes; user_id/host_id hold them re-keyed with the collector secret. */
   weak_ids: boolean;
   eph: boolean;
   version: string | null;
@@ -40,6 +40,12 @@ export interface IngestRecord {
    * client clocks of the start and the end once both are stored, if between 0 and one year.
    */
   duration_ms: number | null;
+  /**
+   * The source network's tag on the day it arrived: a keyed hash (the collector secret) of the
+   * network and the UTC day, never the address (src/receiver/collector-secret.ts). Links the runs
+   * of one network within one day, for the report's poisoning checks. Null or absent when unknown.
+   */
+  net_tag?: string | null;
 }
 
 export interface WriteResult {

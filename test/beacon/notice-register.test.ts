@@ -19,7 +19,7 @@ describe('first-run notice', () => {
     const first = await runNode([APP, 'normal'], { env: env() });
     expect(first.stdout).toBe('fixture ran: normal enabled=true\n');
     expect(first.stderr).toContain('fixture collects anonymous usage statistics');
-    expect(first.stderr).toContain('PARSL_TRACKING=off');
+    expect(first.stderr).toContain('PARSL_TRACKING=false');
     expect(first.stderr).toContain('DO_NOT_TRACK=1');
     expect(first.stderr).toContain('beacon preview');
     expect(first.stderr).toContain(listener.collector);
@@ -35,7 +35,7 @@ describe('first-run notice', () => {
     });
     expect(other.stdout).toBe('plain ran\n');
     expect(other.stderr).toContain('othertool collects anonymous usage statistics');
-    expect(other.stderr).toContain('OTHERTOOL_TRACKING=off');
+    expect(other.stderr).toContain('OTHERTOOL_TRACKING=false');
     const again = await runNode(['--import', 'usage-beacon/register', join(FIXTURES, 'plain.mjs')], {
       env: env({ BEACON_PROJECT: 'othertool' }),
     });

@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { hmacSha256, sha256 } from '../../src/beacon/sha256.js';
+import { hmacSha256, hmacSha256Key, sha256 } from '../../src/beacon/sha256.js';
 import { randomBytesFast, uuidV7 } from '../../src/beacon/random.js';
 
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
@@ -24,6 +24,17 @@ describe('plain-JS SHA-256 / HMAC-SHA-256 match node:crypto', () => {
     expect(hex(hmacSha256(Buffer.alloc(131, 0xaa), Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First')))).toBe(
       '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54',
     );
+  });
+
+  it('one key, many messages: each MAC equals a fresh HMAC (the key blocks are reused, not consumed)', () => {
+    for (const keyLen of [0, 32, 64, 65, 131]) {
+      const key = randomBytes(keyLen);
+      const mac = hmacSha256Key(key);
+      for (const len of [0, 1, 55, 56, 63, 64, 65, 119, 120, 200]) {
+        const msg = randomBytes(len);
+        expect(hex(mac(msg))).toBe(createHmac('sha256', key).update(msg).digest('hex'));
+      }
+    }
   });
 
   it('random keys and messages of every length around the block boundaries', () => {

@@ -6,11 +6,13 @@ import { Batcher, MAX_PENDING } from '../../src/receiver/batcher.js';
 import { ReceiverClock } from '../../src/receiver/clock.js';
 import { RecentKeys } from '../../src/receiver/dedupe.js';
 import { networkKey } from '../../src/receiver/network-key.js';
+import { secretFromKey } from '../../src/receiver/collector-secret.js';
 import { createPipeline } from '../../src/receiver/pipeline.js';
 import { Stats } from '../../src/receiver/observe/stats.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
 import { counters, encoder, query, tempDir, waitFor } from './helpers.js';
 
+const TEST_SECRET = secretFromKey(Buffer.alloc(32, 7));
 let tmp: ReturnType<typeof tempDir>;
 let store: SqliteStore | undefined;
 afterEach(async () => {
@@ -29,7 +31,7 @@ describe('Batcher against a real SQLite store', () => {
     const batcher = new Batcher(store, stats, silent, { flushMs: 20 });
     const accepted: string[] = [];
     const handle = createPipeline({
-      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent,
+      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent, secret: TEST_SECRET,
       accept: (r) => { accepted.push(r.run); batcher.add(r); }, hasRoom: () => batcher.hasRoom(),
     });
     // Another process-like connection holds the write lock: every commit fails with SQLITE_BUSY.
@@ -61,7 +63,7 @@ describe('Batcher against a real SQLite store', () => {
       const batcher = new built.Batcher(threadStore, stats, silent, { flushMs: 20 });
       const accepted: string[] = [];
       const handle = built.createPipeline({
-        clock: new built.ReceiverClock(), stats, recent: new built.RecentKeys(), log: silent,
+        clock: new built.ReceiverClock(), stats, recent: new built.RecentKeys(), log: silent, secret: TEST_SECRET,
         accept: (r) => { accepted.push(r.run); batcher.add(r); }, hasRoom: () => batcher.hasRoom(),
       });
       const send = (n: number) => {
@@ -92,7 +94,7 @@ describe('Batcher against a real SQLite store', () => {
     const accepted: string[] = [];
     let room = true;
     const handle = createPipeline({
-      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent,
+      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent, secret: TEST_SECRET,
       accept: (r) => accepted.push(r.run), hasRoom: () => room,
     });
     const e = encoder();
@@ -109,7 +111,7 @@ describe('Batcher against a real SQLite store', () => {
   it('counts nothing twice: every datagram ends in exactly one counter', () => {
     const stats = new Stats();
     const handle = createPipeline({
-      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent, accept: () => {}, hasRoom: () => true,
+      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent, secret: TEST_SECRET, accept: () => {}, hasRoom: () => true,
     });
     const e = encoder();
     const inputs = [e.start(1), e.start(1), e.end(2, 0, 1), Buffer.from('x'), Buffer.from(`{"v":1,"run":"${randomUUID()}"}`)];

@@ -44,7 +44,8 @@ export interface RunningReceiver {
 export async function startReceiver(db: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningReceiver> {
   const child = spawn(process.execPath, [CLI, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--flush-ms', '50', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    // With --store the secret's default is the working directory: keep tests' secrets in their temp dir.
+    env: { ...process.env, ...(extra.includes('--store') ? { BEACON_SECRET_FILE: `${db}.secret` } : {}), ...env },
   });
   const lines: Array<Record<string, unknown>> = [];
   let out = '';

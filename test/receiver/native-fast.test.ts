@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createRunEncoder } from '../../src/protocol/encode.js';
 import { fastNativeRecord } from '../../src/receiver/native-fast.js';
-import { FLAG_NON_ASCII } from '../../src/receiver/native-udp.js';
+import { FLAG_NON_ASCII } from '../../src/protocol/decode.js';
 import { createRecordReader } from '../../src/receiver/pipeline.js';
 
 /**
@@ -12,7 +12,7 @@ import { createRecordReader } from '../../src/receiver/pipeline.js';
  * sure of goes to the full path.) And it is not a path that bails on everything: the datagrams
  * the beacon's own encoder writes take it.
  */
-const full = createRecordReader({ fast: false });
+const full = createRecordReader({ fast: false, legacyId: (_kind, raw) => raw });
 const NOW = 1_780_000_000_000;
 const MONTH = 202606;
 

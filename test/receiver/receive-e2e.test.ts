@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadCollectorSecret } from '../../src/receiver/collector-secret.js';
 import { CLI, counters, encoder, PARSL_FIXTURES, query, send, startReceiver, tempDir, waitFor, type RunningReceiver } from './helpers.js';
 
 let rx: RunningReceiver | undefined;
@@ -124,8 +125,10 @@ describe('beacon receive, end to end over real UDP into a real SQLite file', () 
     await waitFor('the duplicate', () => counters(tmp.db).duplicates === 1);
 
     const legacy = runRow(tmp.db, '0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11')!;
+    // Stored re-keyed with the collector secret created beside the store, never as sent.
+    const secret = loadCollectorSecret(`${tmp.db}.secret`);
     expect(legacy).toMatchObject({
-      project: 'parsl', format: 'parsl-legacy', user_id: '3c2b1a0f9e', host_id: '9d8c7b6a5f', weak_ids: 1, script_id: null,
+      project: 'parsl', format: 'parsl-legacy', user_id: secret.legacyId('user', '3c2b1a0f9e'), host_id: secret.legacyId('host', '9d8c7b6a5f'), weak_ids: 1, script_id: null,
       version: '2023.03.20', runtime: 'python/3.10.12', os: 'linux', arch: null, ci: null,
       exit_code: null, duration_ms: 123_333, has_start: 1, has_end: 1,
     });

@@ -5,6 +5,7 @@ import type { DurationStats } from './durations.js';
 import { createMonthGroups, dropMonthGroups } from './month-groups.js';
 import type { Scope } from './scope.js';
 import { summarizeGroups, type MonthSummary } from './summary.js';
+import { poisoningData, type PoisoningData } from './poisoning.js';
 
 /**
  * Monthly rollups (schema v3, table monthly_rollups): what `reports monthly` needs of a month whose
@@ -36,6 +37,8 @@ export interface Rollup {
   exitCodes: BreakdownVariants;
   breakdowns: Record<string, BreakdownVariants>;
   components: [string, BreakdownVariants][];
+  /** The month's poisoning checks (counts and days only, no ID), so a pruned month's report keeps them. Absent in rollups made before them. */
+  poisoning?: PoisoningData;
 }
 
 export interface RollupCaps {
@@ -84,7 +87,8 @@ export async function computeRollup(db: QueryRunner, scope: Scope, caps: RollupC
   }
   await dropDimensions(db);
   await dropMonthGroups(db);
-  return { v: ROLLUP_VERSION, top_n: caps.topN, max_component_keys: caps.maxComponentKeys, summary, durations, exitCodes, breakdowns, components };
+  const poisoning = await poisoningData(db, scope);
+  return { v: ROLLUP_VERSION, top_n: caps.topN, max_component_keys: caps.maxComponentKeys, summary, durations, exitCodes, breakdowns, components, poisoning };
 }
 
 /** Months whose raw runs were pruned (empty on a store without schema v3). */

@@ -83,9 +83,9 @@ function flag(b: boolean | null): number | null {
   return b === null ? null : b ? 1 : 0;
 }
 
-/** The 20 parameter arrays of the upsert, in its unnest order. */
+/** The 21 parameter arrays of the upsert, in its unnest order. */
 export class BatchColumns {
-  private readonly cols: unknown[][] = Array.from({ length: 20 }, () => []);
+  private readonly cols: unknown[][] = Array.from({ length: 21 }, () => []);
 
   constructor(records: readonly IngestRecord[]) {
     const c = this.cols;
@@ -96,7 +96,7 @@ export class BatchColumns {
       c[8]!.push(r.version); c[9]!.push(r.runtime); c[10]!.push(r.os); c[11]!.push(r.arch);
       c[12]!.push(flag(r.ci)); c[13]!.push(jsonbSafe(r.components)); c[14]!.push(r.seen_ms); c[15]!.push(r.month);
       c[16]!.push(r.client_ms); c[17]!.push(end ? r.exit_code : null); c[18]!.push(end ? r.duration_ms : null);
-      c[19]!.push(end ? 1 : 0);
+      c[19]!.push(end ? 1 : 0); c[20]!.push(r.net_tag ?? null);
     }
   }
 

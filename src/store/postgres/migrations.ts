@@ -294,6 +294,24 @@ CREATE TABLE monthly_sketches (
   PRIMARY KEY (month, scope, kind)
 );
 `,
+    },
+    {
+    version: 7,
+    name: 'collector secret fingerprint, daily network tags',
+    // Self-contained (issue 11): it only adds.
+    sql: `
+-- Which collector secret keyed this store's legacy Parsl IDs and network tags: a fingerprint
+-- (16 hex of an HMAC of the secret), never the secret. Receivers sharing this store must share
+-- the secret; one with another secret refuses to start.
+CREATE TABLE collector_secret (
+  id                integer PRIMARY KEY CHECK (id = 1),
+  fingerprint       text NOT NULL,
+  legacy_rekeyed_ms bigint
+);
+
+-- The source network's daily tag at the run's first datagram (src/receiver/collector-secret.ts).
+ALTER TABLE run_facts ADD COLUMN net_tag text COLLATE "C";
+`,
   },
 ];
 

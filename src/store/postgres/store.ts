@@ -29,7 +29,7 @@ import type { CounterDelta, IngestRecord, RunStore, WriteResult } from '../types
  * are right, only that batch's stored/duplicates split is off.
  */
 
-const IDENTITY = ['user_id', 'host_id', 'script_id', 'version', 'runtime', 'os', 'arch', 'ci'] as const;
+const IDENTITY = ['user_id', 'host_id', 'script_id', 'version', 'runtime', 'os', 'arch', 'ci', 'net_tag'] as const;
 
 /** Legacy Parsl ends carry no duration: derive end − start from the client clocks when plausible. */
 function derived(endMs: string, startMs: string): string {
@@ -39,17 +39,17 @@ function derived(endMs: string, startMs: string): string {
 export const UPSERT_RUNS = `
 INSERT INTO run_facts AS t (run, project, format, user_id, host_id, script_id, weak_ids, eph, version, runtime,
   os, arch, ci, components, first_seen_ms, month, start_seen_ms, end_seen_ms, client_start_ms, client_end_ms,
-  exit_code, duration_ms, has_start, has_end)
+  exit_code, duration_ms, has_start, has_end, net_tag)
 SELECT run, project, format, user_id, host_id, script_id, weak_ids, eph, version, runtime,
   os, arch, ci, components::jsonb, seen_ms, month,
   CASE WHEN is_end = 0 THEN seen_ms END, CASE WHEN is_end = 1 THEN seen_ms END,
   CASE WHEN is_end = 0 THEN client_ms END, CASE WHEN is_end = 1 THEN client_ms END,
-  CASE WHEN is_end = 1 THEN exit_code END, CASE WHEN is_end = 1 THEN duration_ms END, 1 - is_end, is_end
+  CASE WHEN is_end = 1 THEN exit_code END, CASE WHEN is_end = 1 THEN duration_ms END, 1 - is_end, is_end, net_tag
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::int[],
   $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::text[], $15::bigint[], $16::int[],
-  $17::bigint[], $18::int[], $19::bigint[], $20::int[])
+  $17::bigint[], $18::int[], $19::bigint[], $20::int[], $21::text[])
   AS u(run, project, format, user_id, host_id, script_id, weak_ids, eph, version, runtime,
-       os, arch, ci, components, seen_ms, month, client_ms, exit_code, duration_ms, is_end)
+       os, arch, ci, components, seen_ms, month, client_ms, exit_code, duration_ms, is_end, net_tag)
 ORDER BY run COLLATE "C"
 ON CONFLICT (run) DO UPDATE SET
   has_start = greatest(t.has_start, excluded.has_start),

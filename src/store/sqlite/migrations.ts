@@ -236,6 +236,24 @@ CREATE TABLE monthly_sketches (
   PRIMARY KEY (month, scope, kind)
 ) WITHOUT ROWID;
 `,
+    },
+    {
+    version: 6,
+    name: 'collector secret fingerprint, daily network tags',
+    // Self-contained (issue 11): it only adds.
+    sql: `
+-- Which collector secret keyed this store's legacy Parsl IDs and network tags: a fingerprint
+-- (16 hex of an HMAC of the secret), never the secret. A receiver with another secret refuses to
+-- start. legacy_rekeyed_ms: when raw legacy IDs stored by older versions were re-keyed.
+CREATE TABLE collector_secret (
+  id                INTEGER PRIMARY KEY CHECK (id = 1),
+  fingerprint       TEXT NOT NULL,
+  legacy_rekeyed_ms INTEGER
+);
+
+-- The source network's daily tag at the run's first datagram (src/receiver/collector-secret.ts).
+ALTER TABLE run_facts ADD COLUMN net_tag TEXT;
+`,
   },
 ];
 

@@ -32,6 +32,7 @@ const MERGE = `
                     ELSE json_patch(run_facts.components, excluded.components) END,
   month = CASE WHEN excluded.first_seen_ms < run_facts.first_seen_ms THEN excluded.month ELSE run_facts.month END,
   first_seen_ms = min(run_facts.first_seen_ms, excluded.first_seen_ms),
+  net_tag = coalesce(run_facts.net_tag, excluded.net_tag),
   ${KEEP_FIRST}`;
 
 // SET expressions all read the old row, so this sees the month before MERGE's assignment.
@@ -46,8 +47,8 @@ function derived(endMs: string, startMs: string): string {
 }
 
 const UPSERT_START = `
-INSERT INTO run_facts (${COLUMNS}, start_seen_ms, client_start_ms, has_start)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+INSERT INTO run_facts (${COLUMNS}, start_seen_ms, client_start_ms, has_start, net_tag)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
 ON CONFLICT (run) DO UPDATE SET
   has_start = 1,
   start_seen_ms = excluded.start_seen_ms,
@@ -59,8 +60,8 @@ ON CONFLICT (run) DO UPDATE SET
 WHERE run_facts.has_start = 0`;
 
 const UPSERT_END = `
-INSERT INTO run_facts (${COLUMNS}, end_seen_ms, client_end_ms, exit_code, duration_ms, has_end)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+INSERT INTO run_facts (${COLUMNS}, end_seen_ms, client_end_ms, exit_code, duration_ms, has_end, net_tag)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
 ON CONFLICT (run) DO UPDATE SET
   has_end = 1,
   end_seen_ms = excluded.end_seen_ms,
@@ -136,7 +137,7 @@ export class SqliteStore implements RunStore {
   private readonly firstMonthStmt: Statement;
   private readonly write: (records: readonly IngestRecord[], counters: readonly CounterDelta[]) => WriteResult;
   private readonly dayOf = new DayOf();
-  private readonly args: unknown[] = new Array(21);
+  private readonly args: unknown[] = new Array(22);
   /** project NUL user → the first month user_first_month is known to hold (or an earlier one). */
   private readonly knownFirst = new Map<string, number>();
 
@@ -197,12 +198,12 @@ export class SqliteStore implements RunStore {
       a[14] = r.seen_ms; a[15] = r.month; a[16] = r.seen_ms; a[17] = r.client_ms;
       let info: { changes: number; lastInsertRowid: number | bigint };
       if (r.kind === 'start') {
-        a.length = 19;
-        a[18] = seq;
+        a.length = 20;
+        a[18] = r.net_tag ?? null; a[19] = seq;
         info = this.startStmt.run(...a);
       } else {
-        a.length = 21;
-        a[18] = r.exit_code; a[19] = r.duration_ms; a[20] = seq;
+        a.length = 22;
+        a[18] = r.exit_code; a[19] = r.duration_ms; a[20] = r.net_tag ?? null; a[21] = seq;
         info = this.endStmt.run(...a);
       }
       // A new row has exactly the record's month, project and user; an updated one is looked up.

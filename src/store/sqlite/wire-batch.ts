@@ -1,8 +1,5 @@
 import type { IngestRecord, WireBatch, WireFormat } from '../types.js';
 
-/** @deprecated import from src/store/types.ts (kept while other branches merge). */
-export type { WireBatch };
-
 /**
  * How a batch of IngestRecords crosses to the store thread. Posting the record objects costs a
  * structured clone that writes all 20 property names of every record and rebuilds each object
@@ -18,7 +15,7 @@ export type { WireBatch };
  */
 
 /** String fields per record, in this order: see WireBatchBuilder.add. */
-const STRINGS = 10;
+const STRINGS = 11;
 /** Number slots per record: flags, seen_ms, month, client_ms, exit_code, duration_ms. */
 const NUMBERS = 6;
 
@@ -85,7 +82,7 @@ export class WireBatchBuilder {
     lengths[li + 1] = r.project.length;
     const text = r.run + r.project + field(lengths, li + 2, r.user_id) + field(lengths, li + 3, r.host_id) +
       field(lengths, li + 4, r.script_id) + field(lengths, li + 5, r.version) + field(lengths, li + 6, r.runtime) +
-      field(lengths, li + 7, r.os) + field(lengths, li + 8, r.arch) + field(lengths, li + 9, r.components);
+      field(lengths, li + 7, r.os) + field(lengths, li + 8, r.arch) + field(lengths, li + 9, r.components) + field(lengths, li + 10, r.net_tag ?? null);
     // A UTF-16 code unit takes at most 3 bytes of UTF-8.
     if (this.pos + text.length * 3 > this.bytes.length) this.growBytes(text.length * 3);
     // Lengths are in UTF-16 code units: the store thread decodes all the bytes at once and slices.
@@ -173,6 +170,7 @@ export function decodeBatch(b: WireBatch): IngestRecord[] {
     const os = str();
     const arch = str();
     const components = str();
+    const net_tag = str();
     const flags = numbers[ni++]!;
     out[i] = {
       run,
@@ -195,6 +193,7 @@ export function decodeBatch(b: WireBatch): IngestRecord[] {
       client_ms: nullable(numbers[ni++]!),
       exit_code: nullable(numbers[ni++]!),
       duration_ms: nullable(numbers[ni++]!),
+      net_tag: net_tag ?? undefined,
     };
   }
   if (pos !== text.length) throw new Error('malformed wire batch');

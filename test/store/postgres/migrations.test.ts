@@ -34,23 +34,23 @@ describe('PostgreSQL migrations', () => {
     await s.drop();
   });
 
-  it('mirror the SQLite schema versions up to 4; v5 is what SQLite v4 added for settled runs; v6 is SQLite v5 (sketches)', () => {
-    expect(SQLITE_SCHEMA_VERSION).toBe(5);
-    expect(POSTGRES_SCHEMA_VERSION).toBe(6);
+  it('mirror the SQLite schema versions up to 4; v5 is what SQLite v4 added for settled runs; v6 is SQLite v5 (sketches); v7 is SQLite v6 (collector secret, network tags)', () => {
+    expect(SQLITE_SCHEMA_VERSION).toBe(6);
+    expect(POSTGRES_SCHEMA_VERSION).toBe(7);
     expect(POSTGRES_MIGRATIONS.map((m) => m.version)).toEqual(POSTGRES_MIGRATIONS.map((_, i) => i + 1));
   });
 
   it('build the schema from empty; running them again is a no-op', async () => {
     const p = pool(s.url);
     try {
-      expect(await migratePostgres(p)).toEqual([1, 2, 3, 4, 5, 6]);
-      expect(await objects(s)).toEqual(['daily_counters', 'monthly_rollups', 'monthly_sketches', 'pruned_months', 'report_month_cache', 'report_month_changes',
+      expect(await migratePostgres(p)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(await objects(s)).toEqual(['collector_secret', 'daily_counters', 'monthly_rollups', 'monthly_sketches', 'pruned_months', 'report_month_cache', 'report_month_changes',
         'report_settled_durations', 'report_settled_groups', 'report_settled_months', 'run_facts', 'runs', 'schema_migrations', 'sketch_key', 'user_first_month']);
       const before = (await s.admin.query('SELECT version, name, applied_ms FROM schema_migrations ORDER BY version')).rows;
-      expect(before.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(before.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
       expect(await migratePostgres(p)).toEqual([]);
       expect((await s.admin.query('SELECT version, name, applied_ms FROM schema_migrations ORDER BY version')).rows).toEqual(before);
-      expect(await postgresSchemaVersion(p)).toBe(6);
+      expect(await postgresSchemaVersion(p)).toBe(7);
     } finally {
       await p.end();
     }
@@ -70,7 +70,7 @@ describe('PostgreSQL migrations', () => {
       await v1Row(randomUUID(), Date.UTC(2026, 1, 3), false);
       await v1Row(randomUUID(), Date.UTC(2026, 2, 3), false);
       await v1Row(randomUUID(), Date.UTC(2026, 2, 3), true); // one run completed before v5
-      expect(await migratePostgres(p)).toEqual([2, 3, 4, 5, 6]);
+      expect(await migratePostgres(p)).toEqual([2, 3, 4, 5, 6, 7]);
       expect((await s.admin.query('SELECT project, user_id, month FROM user_first_month')).rows).toEqual([{ project: 'demo', user_id: user, month: 202602 }]);
       // v5 stamps runs completed before it as settled before any cut; open runs stay unstamped.
       expect((await s.admin.query('SELECT has_end, settled_xid::text AS x FROM run_facts ORDER BY has_end, run')).rows)
@@ -88,8 +88,8 @@ describe('PostgreSQL migrations', () => {
     const pools = Array.from({ length: 4 }, () => pool(s.url));
     try {
       const applied = await Promise.all(pools.map((p) => migratePostgres(p)));
-      expect(applied.filter((a) => a.length > 0)).toEqual([[1, 2, 3, 4, 5, 6]]);
-      expect((await s.admin.query('SELECT count(*)::int AS n FROM schema_migrations')).rows[0].n).toBe(6);
+      expect(applied.filter((a) => a.length > 0)).toEqual([[1, 2, 3, 4, 5, 6, 7]]);
+      expect((await s.admin.query('SELECT count(*)::int AS n FROM schema_migrations')).rows[0].n).toBe(7);
     } finally {
       await Promise.all(pools.map((p) => p.end()));
     }
