@@ -43,8 +43,7 @@ export async function previewCommand(opts: PreviewOptions = {}): Promise<number>
   out(`tracking:    ${tracking}`);
   out(`opt out:     ${cfg.optOutEnv}=false, DO_NOT_TRACK=1, or \`${cfg.optOutCommand}\``);
   out(`site policy: ${describeSite(site)}`);
-  if (site.status === 'ok' && site.notice) out(`site notice: ${site.notice.replace(/
-/g, ' / ')}`);
+  if (site.status === 'ok' && site.notice) out(`site notice: ${site.notice.replace(/\n/g, ' / ')}`);
   const fromSite = site.status === 'ok' && site.collector !== undefined && cfg.collectorSpec === site.collector && !opts.collector && !env.BEACON_COLLECTOR;
   out(`collector:   ${cfg.collectorSpec}${fromSite ? ` (from the site policy ${site.path})` : ''}${cfg.collector ? '' : ' (unusable: nothing would be sent)'}`);
   out(`state file:  ${cfg.statePath} (${read.status === 'ok' ? 'exists' : read.status === 'missing' ? 'not created yet' : `unusable: ${read.detail}`})`);
