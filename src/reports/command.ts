@@ -10,6 +10,7 @@ import { renderCsvSections, renderCsvStream } from './render-csv.js';
 import { renderHtml } from './render-html.js';
 import { startReportHelper } from './report-helper.js';
 import { renderMarkdown } from './render-md.js';
+import { makeOutputDir } from './output-dir.js';
 import { openSqliteRunner } from './sqlite-runner.js';
 
 /**
@@ -62,12 +63,7 @@ export function writeFileAtomic(file: string, text: string): void {
 
 export function writeOutput(format: Format, out: string, text: string | Map<string, string>): void {
   if (typeof text === 'string') return writeFileAtomic(out, text);
-  try {
-    fs.mkdirSync(out, { recursive: true });
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    throw new BeaconError('BEACON_ERR_OUTPUT', `cannot create the csv directory ${out}: ${why}`, { cause: e });
-  }
+  makeOutputDir(out, 'the csv directory');
   for (const [name, csv] of text) writeFileAtomic(path.join(out, `${name}.csv`), csv);
 }
 

@@ -10,6 +10,7 @@ import { cellText, hoursText, monthText } from './format.js';
 import { addMonths, defaultMonth, monthFromKey, type Month } from './month.js';
 import { buildPeriodReport } from './period-build.js';
 import { collectPeriod } from './period-collect.js';
+import { makeOutputDir } from './output-dir.js';
 import { renderPeriodHtml } from './period-render.js';
 import type { PeriodReport } from './period-types.js';
 import type { QueryRunner } from './query-runner.js';
@@ -93,11 +94,7 @@ function put(out: string, rel: string, text: string, result: SiteResult): void {
   } catch {
     // Missing or unreadable: write it.
   }
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-  } catch (e) {
-    throw new BeaconError('BEACON_ERR_OUTPUT', `cannot create ${path.dirname(file)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  }
+  makeOutputDir(path.dirname(file), 'the directory');
   writeFileAtomic(file, text);
   result.written.push(rel);
 }
@@ -153,11 +150,7 @@ export async function buildSite(opts: SiteOptions): Promise<SiteResult> {
   const k = opts.minUsers;
   const sup = { k, raw: false };
   const out = opts.out;
-  try {
-    fs.mkdirSync(out, { recursive: true });
-  } catch (e) {
-    throw new BeaconError('BEACON_ERR_OUTPUT', `cannot create the site directory ${out}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  }
+  makeOutputDir(out, 'the site directory');
   const db = await openStore(opts);
   const result: SiteResult = { written: [], unchanged: 0 };
   try {
