@@ -31,7 +31,7 @@ import threading
 import time
 
 __version__ = "0.1.0"
-__all__ = ["start", "end", "preview", "Beacon", "PROTOCOL_VERSION"]
+__all__ = ["start", "end", "preview", "consent_command", "StateFileError", "Beacon", "PROTOCOL_VERSION"]
 
 # --- wire protocol v1 (src/protocol/limits.ts is the reference; keep these equal) ---------------
 PROTOCOL_VERSION = 1
