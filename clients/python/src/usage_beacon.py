@@ -1134,6 +1134,28 @@ _HOOK_MARK = "_usage_beacon_hook"
 def _after_fork_in_child():
     global _open_runs
     _open_runs = []  # the parent's runs are the parent's: the child ends none of them
+    _restore_default_signals()
+
+
+def _restore_default_signals():
+    """A forked child (a multiprocessing worker) must die of SIGTERM/SIGHUP exactly as it would
+    without us. Our handlers are installed only where the host left the default, and a Python-level
+    handler runs only between bytecodes: a worker blocked in C when its pool terminates it could
+    then outlive the SIGTERM and hang the parent's Pool. So in the child, the default comes back
+    wherever our handler (or a chain of usage-beacon copies' handlers) is still in place."""
+    try:
+        signal = _signal_module()
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for name in _SIGNAL_NAMES:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            current = signal.getsignal(signum)
+            if getattr(current, _HOOK_MARK, False):
+                signal.signal(signum, signal.SIG_DFL)
+    except Exception:
+        pass  # never break the child over telemetry
 
 
 if hasattr(os, "register_at_fork"):
