@@ -45,17 +45,9 @@ function derived(endMs: string, startMs: string): string {
   return `CASE WHEN ${endMs} - ${startMs} BETWEEN 0 AND ${MAX_PLAUSIBLE_DURATION_MS} THEN ${endMs} - ${startMs} END`;
 }
 
-/** `n` rows of `width` placeholders each: the VALUES list of a multi-row statement. */
-function rows(n: number, width: number, last: string): string {
-  const one = `(${'?, '.repeat(width)}${last})`;
-  return Array.from({ length: n }, () => one).join(',\n');
-}
-
-/** Start upsert of n rows: 18 values per row, then the batch's write sequence once. */
-export function upsertStart(n: number): string {
-  return `
+export const UPSERT_START = `
 INSERT INTO run_facts (${COLUMNS}, start_seen_ms, client_start_ms, has_start)
-VALUES ${rows(n, 18, '1')}
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 ON CONFLICT (run) DO UPDATE SET
   has_start = 1,
   start_seen_ms = excluded.start_seen_ms,
@@ -65,13 +57,10 @@ ON CONFLICT (run) DO UPDATE SET
   ${MERGE},
   ${MOVED_FROM}
 WHERE run_facts.has_start = 0`;
-}
 
-/** End upsert of n rows: 20 values per row, then the batch's write sequence once. */
-export function upsertEnd(n: number): string {
-  return `
+export const UPSERT_END = `
 INSERT INTO run_facts (${COLUMNS}, end_seen_ms, client_end_ms, exit_code, duration_ms, has_end)
-VALUES ${rows(n, 20, '1')}
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 ON CONFLICT (run) DO UPDATE SET
   has_end = 1,
   end_seen_ms = excluded.end_seen_ms,
@@ -82,19 +71,11 @@ ON CONFLICT (run) DO UPDATE SET
   ${MERGE},
   ${MOVED_FROM}
 WHERE run_facts.has_end = 0`;
-}
 
-/**
- * Rows per upsert statement. A statement per row cost ~3x a plain INSERT per record, most of it
- * the per-statement round trip (bind, step, reset, the JS↔C++ crossing); 64 rows per statement
- * share it (bench/store-write.mjs). Larger statements gain little and cost more to prepare.
- */
-export const ROWS_PER_STATEMENT = 64;
-
-/** What a batch needs of a run already stored: looked up, n runs per statement, before writing. */
-function lookup(n: number): string {
-  return `SELECT run, has_start, has_end, month, first_seen_ms, project, user_id FROM run_facts WHERE run IN (${'?, '.repeat(n - 1)}?)`;
-}
+// RETURNING on the upserts would be simpler, but it measured ~6 µs per row more (SQLite buffers
+// the returned rows and journals the statement); a point lookup by primary key after an update
+// is far cheaper, and inserts need none.
+const ROW_OF_RUN = 'SELECT month, project, user_id, moved_from, first_seen_ms FROM run_facts WHERE run = ?';
 
 const NEXT_SEQ = 'UPDATE write_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq';
 
@@ -106,7 +87,7 @@ const FIRST_MONTH = `
 INSERT INTO user_first_month (project, user_id, month) VALUES (?, ?, ?)
 ON CONFLICT (project, user_id) DO UPDATE SET month = excluded.month WHERE excluded.month < user_first_month.month`;
 
-/** Runs whose row the store keeps at hand (~200 bytes each): ends come within seconds of starts. */
+/** Runs whose row the store keeps at hand (~200 bytes each): an end comes seconds after its start. */
 const RECENT_RUNS_MAX = 100_000;
 
 /** Users whose first month this store is known to hold: most batches then write no first month. */
@@ -139,6 +120,14 @@ class DayOf {
   }
 }
 
+/** What the bookkeeping needs of a run's row, as it stands after this connection's last write. */
+interface RunRow {
+  month: number;
+  first_seen_ms: number;
+  project: string;
+  user_id: string | null;
+}
+
 interface Stored {
   month: number;
   project: string;
@@ -146,51 +135,29 @@ interface Stored {
   moved_from?: number | null;
 }
 
-/** A run's row as the batch sees it: as looked up, then as each stored record of the batch leaves it. */
-interface RunState {
-  has_start: number;
-  has_end: number;
-  month: number;
-  first_seen_ms: number;
-  project: string;
-  user_id: string | null;
-}
-
-/** Statements of 1..ROWS_PER_STATEMENT rows, prepared the first time a size is needed. */
-class BySize {
-  private readonly stmts: (Statement | undefined)[] = [];
-  constructor(
-    private readonly db: Database,
-    private readonly sql: (n: number) => string,
-  ) {}
-  get(n: number): Statement {
-    return (this.stmts[n] ??= this.db.prepare(this.sql(n)));
-  }
-}
-
 export class SqliteStore implements RunStore {
   readonly kind = 'sqlite' as const;
-  private readonly starts: BySize;
-  private readonly ends: BySize;
-  private readonly lookups: BySize;
+  private readonly startStmt: Statement;
+  private readonly endStmt: Statement;
   private readonly counterStmt: Statement;
   private readonly seqStmt: Statement;
+  private readonly rowStmt: Statement;
+  private readonly lastIdStmt: Statement;
   private readonly monthChangesStmt: Statement;
   private readonly firstMonthStmt: Statement;
   private readonly write: (records: readonly IngestRecord[], counters: readonly CounterDelta[]) => WriteResult;
   private readonly dayOf = new DayOf();
-  /** Bindings of one multi-row statement, reused (its length is set per statement). */
-  private readonly args: unknown[] = [];
+  private readonly args: unknown[] = new Array(21);
   /** project NUL user → the first month user_first_month is known to hold (or an earlier one). */
   private readonly knownFirst = new Map<string, number>();
   /**
-   * Rows of runs this connection wrote lately, exactly as they stand: most ends find their start
-   * here and need no lookup (a primary-key lookup of a stored run cost ~3.7 µs, a third of a
-   * record's write). Valid only while no other connection commits: data_version says when one
-   * did (another receiver on the file, prune, a hand edit), and then it is dropped whole; also
-   * after any failed batch, whose rollback it does not follow.
+   * Rows of runs this connection wrote lately: an end that updates its run's row finds the row
+   * here instead of reading it back (that primary-key lookup was ~1/3 of an end's write cost,
+   * bench/store-write.mjs). Valid only while no other connection commits: data_version tells
+   * when one did (another receiver on the file, prune, a hand edit), and then it is dropped
+   * whole; so it is after any failed batch, whose rollback it does not follow.
    */
-  private readonly recent = new Map<string, RunState>();
+  private readonly recent = new Map<string, RunRow>();
   private dataVersion = -1;
   private readonly dataVersionStmt: Statement;
 
@@ -198,11 +165,12 @@ export class SqliteStore implements RunStore {
   wal: WalBound | undefined;
 
   constructor(readonly db: Database) {
-    this.starts = new BySize(db, upsertStart);
-    this.ends = new BySize(db, upsertEnd);
-    this.lookups = new BySize(db, lookup);
+    this.startStmt = db.prepare(UPSERT_START);
+    this.endStmt = db.prepare(UPSERT_END);
     this.counterStmt = db.prepare(ADD_COUNTER);
     this.seqStmt = db.prepare(NEXT_SEQ).pluck();
+    this.lastIdStmt = db.prepare('SELECT last_insert_rowid()').pluck();
+    this.rowStmt = db.prepare(ROW_OF_RUN);
     this.monthChangesStmt = db.prepare(ADD_MONTH_CHANGES);
     this.firstMonthStmt = db.prepare(FIRST_MONTH);
     this.dataVersionStmt = db.prepare('PRAGMA data_version').pluck();
@@ -231,59 +199,6 @@ export class SqliteStore implements RunStore {
     if (this.db.open) this.db.close();
   }
 
-  /** The stored rows of the batch's runs: from `recent`, else ROWS_PER_STATEMENT keys per SELECT. */
-  private lookUp(sorted: readonly IngestRecord[]): Map<string, RunState> {
-    const dv = this.dataVersionStmt.get() as number;
-    if (dv !== this.dataVersion) {
-      this.recent.clear();
-      this.dataVersion = dv;
-    }
-    const found = this.recent;
-    if (found.size > RECENT_RUNS_MAX) {
-      // Oldest first (a Map iterates in insertion order): drop a quarter.
-      let drop = found.size >> 2;
-      for (const k of found.keys()) {
-        if (drop-- === 0) break;
-        found.delete(k);
-      }
-    }
-    const keys = this.args;
-    keys.length = 0;
-    let prev = '';
-    const flush = (): void => {
-      for (const row of this.lookups.get(keys.length).all(...keys) as (RunState & { run: string })[]) found.set(row.run, row);
-      keys.length = 0;
-    };
-    for (const r of sorted) {
-      if (r.run === prev) continue; // sorted: a run's records are adjacent
-      prev = r.run;
-      if (found.has(r.run)) continue;
-      keys.push(r.run);
-      if (keys.length === ROWS_PER_STATEMENT) flush();
-    }
-    if (keys.length > 0) flush();
-    return found;
-  }
-
-  /** Upserts `group` (records of one kind, no two of one run), ROWS_PER_STATEMENT per statement. */
-  private upsert(group: readonly IngestRecord[], kind: 'start' | 'end', seq: number): number {
-    let changes = 0;
-    const a = this.args;
-    for (let from = 0; from < group.length; from += ROWS_PER_STATEMENT) {
-      const n = Math.min(ROWS_PER_STATEMENT, group.length - from);
-      a.length = 0;
-      for (let i = from; i < from + n; i++) {
-        const r = group[i]!;
-        a.push(r.run, r.project, r.format, r.user_id, r.host_id, r.script_id, r.version, r.runtime, r.os, r.arch,
-          bool(r.ci), r.weak_ids ? 1 : 0, r.eph ? 1 : 0, r.components, r.seen_ms, r.month, r.seen_ms, r.client_ms);
-        if (kind === 'end') a.push(r.exit_code, r.duration_ms);
-      }
-      a.push(seq);
-      changes += (kind === 'start' ? this.starts : this.ends).get(n).run(...a).changes;
-    }
-    return changes;
-  }
-
   private apply(records: readonly IngestRecord[], counters: readonly CounterDelta[]): WriteResult {
     const perDay = new Map<string, { stored: number; duplicates: number }>();
     const monthChanges = new Map<number, number>();
@@ -291,27 +206,66 @@ export class SqliteStore implements RunStore {
     let stored = 0;
     // The sequence of this write: runs completed by it are "settled" at it (src/store/settle.ts).
     const seq = records.length > 0 ? (this.seqStmt.get() as number) : 0;
-    // Sorted by run (stable: a run's start and end keep their arrival order), the writes walk the
+    // Read inside the write transaction: no other commit can come between it and our writes.
+    const dv = this.dataVersionStmt.get() as number;
+    const recent = this.recent;
+    if (dv !== this.dataVersion || recent.size > RECENT_RUNS_MAX) {
+      recent.clear();
+      this.dataVersion = dv;
+    }
+    // Sorted by run (stable: a run's start and end keep their arrival order), the inserts walk the
     // primary-key index in order: fewer distinct pages touched per batch (measured ~15% cheaper).
     const sorted = records.length > 1 ? [...records].sort(byRun) : records;
-    // Which records are new and what each leaves in its run's row is decided here, from the rows
-    // as they stand (this transaction holds the write lock, so nobody changes them meanwhile):
-    // a multi-row statement reports only its total of changes. Copies of stored datagrams never
-    // reach SQL. The upserts' own WHERE still guards every row, and their changes must add up to
-    // what was decided here, or the whole batch rolls back.
-    const state = sorted.length > 0 ? this.lookUp(sorted) : new Map<string, RunState>();
-    // A run's first stored record of the batch goes in phase 0, its second (the other kind) in
-    // phase 1: a statement never holds two rows of one run, and a run's records apply in arrival
-    // order (components merge and first non-null identity fields depend on it).
-    const groups: IngestRecord[][] = [[], [], [], []]; // phase 0 start, 0 end, 1 start, 1 end
+    // An upsert that inserted moves the connection's last_insert_rowid; one that updated leaves it.
+    let lastId = Number(this.lastIdStmt.get());
     let lastDay = '';
     let counts: { stored: number; duplicates: number } | undefined;
     let lastUser: string | null = null;
     let lastProject = '';
     let lastMonth = 0;
-    let prevRun = '';
-    let phase = 0;
     for (const r of sorted) {
+      const a = this.args;
+      a[0] = r.run; a[1] = r.project; a[2] = r.format; a[3] = r.user_id; a[4] = r.host_id;
+      a[5] = r.script_id; a[6] = r.version; a[7] = r.runtime; a[8] = r.os; a[9] = r.arch;
+      a[10] = bool(r.ci); a[11] = r.weak_ids ? 1 : 0; a[12] = r.eph ? 1 : 0; a[13] = r.components;
+      a[14] = r.seen_ms; a[15] = r.month; a[16] = r.seen_ms; a[17] = r.client_ms;
+      let info: { changes: number; lastInsertRowid: number | bigint };
+      if (r.kind === 'start') {
+        a.length = 19;
+        a[18] = seq;
+        info = this.startStmt.run(...a);
+      } else {
+        a.length = 21;
+        a[18] = r.exit_code; a[19] = r.duration_ms; a[20] = seq;
+        info = this.endStmt.run(...a);
+      }
+      // A new row has exactly the record's month, project and user. An updated one is what the
+      // upsert's SET made of the row at hand (the earliest arrival's month, the first non-null
+      // user), or, if not at hand, read back. (An insert that reused the last rowid after a
+      // delete is read back too: still right.)
+      let row: Stored | undefined;
+      if (info.changes > 0) {
+        const id = Number(info.lastInsertRowid);
+        const had = recent.get(r.run);
+        if (id !== lastId) {
+          lastId = id;
+          row = r;
+          recent.set(r.run, { month: r.month, first_seen_ms: r.seen_ms, project: r.project, user_id: r.user_id });
+        } else if (had !== undefined) {
+          const earlier = r.seen_ms < had.first_seen_ms;
+          const moved_from = earlier && r.month !== had.month ? had.month : null;
+          if (earlier) {
+            had.month = r.month;
+            had.first_seen_ms = r.seen_ms;
+          }
+          had.user_id ??= r.user_id;
+          row = { month: had.month, project: had.project, user_id: had.user_id, moved_from };
+        } else {
+          const read = this.rowStmt.get(r.run) as Stored & RunRow;
+          row = read;
+          recent.set(r.run, { month: read.month, first_seen_ms: read.first_seen_ms, project: read.project, user_id: read.user_id });
+        }
+      }
       const day = this.dayOf.get(r.seen_ms);
       // Records of a batch nearly all share a day: the last one's counts are kept at hand.
       if (day !== lastDay) {
@@ -319,31 +273,9 @@ export class SqliteStore implements RunStore {
         counts = perDay.get(day);
         if (counts === undefined) perDay.set(day, (counts = { stored: 0, duplicates: 0 }));
       }
-      const s = state.get(r.run);
-      const start = r.kind === 'start';
-      if (s !== undefined && (start ? s.has_start : s.has_end) === 1) {
+      if (row === undefined) {
         counts!.duplicates++;
         continue;
-      }
-      phase = r.run === prevRun ? phase + 1 : 0;
-      prevRun = r.run;
-      groups[phase * 2 + (start ? 0 : 1)]!.push(r);
-      // The row this record leaves, as the upsert's SET computes it.
-      let row: Stored;
-      if (s === undefined) {
-        state.set(r.run, { has_start: start ? 1 : 0, has_end: start ? 0 : 1, month: r.month, first_seen_ms: r.seen_ms, project: r.project, user_id: r.user_id });
-        row = r;
-      } else {
-        const earlier = r.seen_ms < s.first_seen_ms;
-        const moved_from = earlier && r.month !== s.month ? s.month : null;
-        if (start) s.has_start = 1;
-        else s.has_end = 1;
-        if (earlier) {
-          s.month = r.month;
-          s.first_seen_ms = r.seen_ms;
-        }
-        s.user_id ??= r.user_id;
-        row = { month: s.month, project: s.project, user_id: s.user_id, moved_from };
       }
       counts!.stored++;
       stored++;
@@ -365,9 +297,6 @@ export class SqliteStore implements RunStore {
         lastMonth = Math.min(row.month, known ?? Infinity, firstMonths.get(key)?.month ?? Infinity);
       }
     }
-    let changes = 0;
-    for (let g = 0; g < groups.length; g++) changes += this.upsert(groups[g]!, g % 2 === 0 ? 'start' : 'end', seq);
-    if (changes !== stored) throw new Error(`run_facts upserts changed ${changes} rows where ${stored} were expected; batch rolled back`);
     for (const [month, n] of monthChanges) this.monthChangesStmt.run(month, n);
     if (firstMonths.size > 0) {
       if (this.knownFirst.size + firstMonths.size > KNOWN_USERS_MAX) this.knownFirst.clear();

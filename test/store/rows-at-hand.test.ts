@@ -2,13 +2,13 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openSqliteStore, ROWS_PER_STATEMENT, upsertEnd, upsertStart, type SqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore, UPSERT_END, UPSERT_START, type SqliteStore } from '../../src/store/sqlite-store.js';
 import type { IngestRecord } from '../../src/store/types.js';
 import { tempDir } from '../receiver/helpers.js';
 
-// The store writes a batch with multi-row upserts and decides in JS which records are new and
-// what each leaves in its run's row (src/store/sqlite-store.ts). The reference here is the plain
-// write path it replaced: one single-row upsert per record, in the same sorted order, the row read
+// The store derives what an updated row now holds (its month, the month it left, its user) from
+// the rows it wrote lately instead of reading each back (src/store/sqlite-store.ts). The reference
+// here is the path it replaced: the same single-row upserts in the same sorted order, the row read
 // back after each one that changed something, the bookkeeping derived from what was read.
 
 let tmp: ReturnType<typeof tempDir> | undefined;
@@ -32,8 +32,8 @@ function rec(over: Partial<IngestRecord> & Pick<IngestRecord, 'run' | 'kind'>): 
 
 /** The single-row reference writer, in one IMMEDIATE transaction per batch, as the store does. */
 function referenceWriter(db: Db): (records: readonly IngestRecord[]) => { stored: number; duplicates: number } {
-  const start = db.prepare(upsertStart(1));
-  const end = db.prepare(upsertEnd(1));
+  const start = db.prepare(UPSERT_START);
+  const end = db.prepare(UPSERT_END);
   const row = db.prepare('SELECT month, project, user_id, moved_from FROM run_facts WHERE run = ?');
   const seqStmt = db.prepare('UPDATE write_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq').pluck();
   const monthChanges = db.prepare('INSERT INTO report_month_changes (month, changes) VALUES (?, ?) ON CONFLICT (month) DO UPDATE SET changes = changes + excluded.changes');
@@ -100,7 +100,7 @@ function prng(seed: number): () => number {
   };
 }
 
-describe('SqliteStore multi-row write path', () => {
+describe('SqliteStore write path with the rows at hand', () => {
   it('a batch holding both copies of a datagram and both halves of a run, in either order, leaves the row one-record batches leave', async () => {
     const { store } = pair();
     const single = openSqliteStore(join(tmp!.dir, 'single.db'));
@@ -140,8 +140,7 @@ describe('SqliteStore multi-row write path', () => {
       const users = [null, null, ...Array.from({ length: 24 }, (_, i) => String(i).padStart(32, '0'))];
       const runs = Array.from({ length: 40 + seed * 10 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
       for (let b = 0; b < 25; b++) {
-        // Up to ~2.5 statements' worth, so batches cross the multi-row chunking.
-        const n = 1 + Math.floor(rnd() * ROWS_PER_STATEMENT * 2.5);
+        const n = 1 + Math.floor(rnd() * 160);
         const batch: IngestRecord[] = [];
         for (let i = 0; i < n; i++) {
           const feb = rnd() < 0.5;
