@@ -75,7 +75,7 @@ WHERE run_facts.has_end = 0`;
 // RETURNING on the upserts would be simpler, but it measured ~6 µs per row more (SQLite buffers
 // the returned rows and journals the statement); a point lookup by primary key after an update
 // is far cheaper, and inserts need none.
-const ROW_OF_RUN = 'SELECT month, project, user_id, moved_from, first_seen_ms FROM run_facts WHERE run = ?';
+const ROW_OF_RUN = 'SELECT month, project, user_id, moved_from FROM run_facts WHERE run = ?';
 
 const NEXT_SEQ = 'UPDATE write_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq';
 
@@ -86,9 +86,6 @@ ON CONFLICT (month) DO UPDATE SET changes = changes + excluded.changes`;
 const FIRST_MONTH = `
 INSERT INTO user_first_month (project, user_id, month) VALUES (?, ?, ?)
 ON CONFLICT (project, user_id) DO UPDATE SET month = excluded.month WHERE excluded.month < user_first_month.month`;
-
-/** Runs whose row the store keeps at hand (~200 bytes each): an end comes seconds after its start. */
-const RECENT_RUNS_MAX = 100_000;
 
 /** Users whose first month this store is known to hold: most batches then write no first month. */
 const KNOWN_USERS_MAX = 500_000;
@@ -120,14 +117,6 @@ class DayOf {
   }
 }
 
-/** What the bookkeeping needs of a run's row, as it stands after this connection's last write. */
-interface RunRow {
-  month: number;
-  first_seen_ms: number;
-  project: string;
-  user_id: string | null;
-}
-
 interface Stored {
   month: number;
   project: string;
@@ -150,16 +139,6 @@ export class SqliteStore implements RunStore {
   private readonly args: unknown[] = new Array(21);
   /** project NUL user → the first month user_first_month is known to hold (or an earlier one). */
   private readonly knownFirst = new Map<string, number>();
-  /**
-   * Rows of runs this connection wrote lately: an end that updates its run's row finds the row
-   * here instead of reading it back (that primary-key lookup was ~1/3 of an end's write cost,
-   * bench/store-write.mjs). Valid only while no other connection commits: data_version tells
-   * when one did (another receiver on the file, prune, a hand edit), and then it is dropped
-   * whole; so it is after any failed batch, whose rollback it does not follow.
-   */
-  private readonly recent = new Map<string, RunRow>();
-  private dataVersion = -1;
-  private readonly dataVersionStmt: Statement;
 
   /** Set by openSqliteStore: keeps the write-ahead log under its limit (src/store/wal-bound.ts). */
   wal: WalBound | undefined;
@@ -173,21 +152,13 @@ export class SqliteStore implements RunStore {
     this.rowStmt = db.prepare(ROW_OF_RUN);
     this.monthChangesStmt = db.prepare(ADD_MONTH_CHANGES);
     this.firstMonthStmt = db.prepare(FIRST_MONTH);
-    this.dataVersionStmt = db.prepare('PRAGMA data_version').pluck();
     this.write = db.transaction((records: readonly IngestRecord[], counters: readonly CounterDelta[]) => this.apply(records, counters)).immediate;
   }
 
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
     try {
       this.wal?.beforeWrite();
-      let r: WriteResult;
-      try {
-        r = this.write(records, counters);
-      } catch (e) {
-        this.recent.clear();
-        this.dataVersion = -1;
-        throw e;
-      }
+      const r = this.write(records, counters);
       this.wal?.tick();
       return Promise.resolve(r);
     } catch (e) {
@@ -206,13 +177,6 @@ export class SqliteStore implements RunStore {
     let stored = 0;
     // The sequence of this write: runs completed by it are "settled" at it (src/store/settle.ts).
     const seq = records.length > 0 ? (this.seqStmt.get() as number) : 0;
-    // Read inside the write transaction: no other commit can come between it and our writes.
-    const dv = this.dataVersionStmt.get() as number;
-    const recent = this.recent;
-    if (dv !== this.dataVersion || recent.size > RECENT_RUNS_MAX) {
-      recent.clear();
-      this.dataVersion = dv;
-    }
     // Sorted by run (stable: a run's start and end keep their arrival order), the inserts walk the
     // primary-key index in order: fewer distinct pages touched per batch (measured ~15% cheaper).
     const sorted = records.length > 1 ? [...records].sort(byRun) : records;
@@ -239,31 +203,16 @@ export class SqliteStore implements RunStore {
         a[18] = r.exit_code; a[19] = r.duration_ms; a[20] = seq;
         info = this.endStmt.run(...a);
       }
-      // A new row has exactly the record's month, project and user. An updated one is what the
-      // upsert's SET made of the row at hand (the earliest arrival's month, the first non-null
-      // user), or, if not at hand, read back. (An insert that reused the last rowid after a
-      // delete is read back too: still right.)
+      // A new row has exactly the record's month, project and user; an updated one is looked up.
+      // (An insert that reused the last rowid after a delete is looked up too: still right.)
       let row: Stored | undefined;
       if (info.changes > 0) {
         const id = Number(info.lastInsertRowid);
-        const had = recent.get(r.run);
         if (id !== lastId) {
           lastId = id;
           row = r;
-          recent.set(r.run, { month: r.month, first_seen_ms: r.seen_ms, project: r.project, user_id: r.user_id });
-        } else if (had !== undefined) {
-          const earlier = r.seen_ms < had.first_seen_ms;
-          const moved_from = earlier && r.month !== had.month ? had.month : null;
-          if (earlier) {
-            had.month = r.month;
-            had.first_seen_ms = r.seen_ms;
-          }
-          had.user_id ??= r.user_id;
-          row = { month: had.month, project: had.project, user_id: had.user_id, moved_from };
         } else {
-          const read = this.rowStmt.get(r.run) as Stored & RunRow;
-          row = read;
-          recent.set(r.run, { month: read.month, first_seen_ms: read.first_seen_ms, project: read.project, user_id: read.user_id });
+          row = this.rowStmt.get(r.run) as Stored;
         }
       }
       const day = this.dayOf.get(r.seen_ms);

@@ -6,10 +6,12 @@ import { openSqliteStore, UPSERT_END, UPSERT_START, type SqliteStore } from '../
 import type { IngestRecord } from '../../src/store/types.js';
 import { tempDir } from '../receiver/helpers.js';
 
-// The store derives what an updated row now holds (its month, the month it left, its user) from
-// the rows it wrote lately instead of reading each back (src/store/sqlite-store.ts). The reference
-// here is the path it replaced: the same single-row upserts in the same sorted order, the row read
-// back after each one that changed something, the bookkeeping derived from what was read.
+// The store writes a batch in one transaction and keeps the report bookkeeping itself, batched:
+// it tells inserts from updates by last_insert_rowid, skips first-month writes it knows are no-ops,
+// and sums month changes and counters per batch (src/store/sqlite-store.ts). The reference here is
+// the plainest writer of the same upserts: in the same sorted order, the row read back after each
+// one that changed something, every piece of bookkeeping written for every stored record. Any
+// faster write path must keep agreeing with it (bench/store-write.mjs measures the candidates).
 
 let tmp: ReturnType<typeof tempDir> | undefined;
 const open: Array<{ close(): unknown }> = [];
@@ -100,7 +102,7 @@ function prng(seed: number): () => number {
   };
 }
 
-describe('SqliteStore write path with the rows at hand', () => {
+describe('SqliteStore batch write path against a per-record reference', () => {
   it('a batch holding both copies of a datagram and both halves of a run, in either order, leaves the row one-record batches leave', async () => {
     const { store } = pair();
     const single = openSqliteStore(join(tmp!.dir, 'single.db'));
@@ -158,8 +160,8 @@ describe('SqliteStore write path with the rows at hand', () => {
         const got = await store.writeBatch(batch, []);
         expect(got, `seed ${seed} batch ${b}`).toEqual(reference(batch));
         if (rnd() < 0.2) {
-          // Another connection changes run_facts between batches (prune, a hand edit): the
-          // store's rows at hand must not outlive it.
+          // Another connection changes run_facts between batches (prune, a hand edit): nothing the
+          // store knows from earlier batches may outlive it.
           const victim = pick(runs);
           const other = new Database(store.db.name);
           other.prepare('DELETE FROM run_facts WHERE run = ?').run(victim);
@@ -174,14 +176,14 @@ describe('SqliteStore write path with the rows at hand', () => {
     }
   });
 
-  it('a failed batch rolls back whole and the rows at hand are dropped with it', async () => {
+  it('a failed batch rolls back whole: its end is stored by the next batch, not counted a copy', async () => {
     const { store } = pair();
     const run = '00000000-0000-4000-8000-0000000000c1';
     await store.writeBatch([rec({ run, kind: 'start' })], []);
     // A batch that fails after its upserts (a bad counter name hits the NOT NULL on day).
     await expect(store.writeBatch([rec({ run, kind: 'end', seen_ms: JAN + 5 })], [{ day: null as unknown as string, counts: { received: 1 } }])).rejects.toThrow();
     expect(store.db.prepare('SELECT has_end FROM run_facts WHERE run = ?').pluck().get(run)).toBe(0);
-    // Had the failed batch's end stayed "stored" in memory, this one would count as a copy.
+    // Had anything of the failed batch stayed "stored" (in SQLite or in memory), this would count as a copy.
     expect(await store.writeBatch([rec({ run, kind: 'end', seen_ms: JAN + 6 })], [])).toEqual({ stored: 1, duplicates: 0 });
     expect(store.db.prepare('SELECT has_end FROM run_facts WHERE run = ?').pluck().get(run)).toBe(1);
   });
