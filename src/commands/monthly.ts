@@ -10,6 +10,7 @@ import { renderHtml } from '../reports/render-html.js';
 import { startReportHelper } from '../reports/report-helper.js';
 import { renderMarkdown } from '../reports/render-md.js';
 import { openQueryRunner } from '../store/open-store.js';
+import { makeOutputDir } from '../reports/output-dir.js';
 
 /**
  * `reports monthly` / `beacon reports monthly`: validate the options, read the store, build the
@@ -55,12 +56,7 @@ export function writeFileAtomic(file: string, text: string): void {
 
 export function writeOutput(format: Format, out: string, text: string | Map<string, string>): void {
   if (typeof text === 'string') return writeFileAtomic(out, text);
-  try {
-    fs.mkdirSync(out, { recursive: true });
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    throw new BeaconError('BEACON_ERR_OUTPUT', `cannot create the csv directory ${out}: ${why}`, { cause: e });
-  }
+  makeOutputDir(out, 'the csv directory');
   for (const [name, csv] of text) writeFileAtomic(path.join(out, `${name}.csv`), csv);
 }
 

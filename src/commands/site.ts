@@ -19,6 +19,7 @@ import { prunedMonths } from '../reports/queries/rollups.js';
 import { CSS } from '../reports/render-html.js';
 import { renderHtml } from '../reports/render-html.js';
 import type { Report } from '../reports/report-types.js';
+import { makeOutputDir } from '../reports/output-dir.js';
 
 /**
  * `reports site --out DIR`: a static site a maintainer can host anywhere (GitHub Pages, a
@@ -94,11 +95,7 @@ function put(out: string, rel: string, text: string, result: SiteResult): void {
   } catch {
     // Missing or unreadable: write it.
   }
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-  } catch (e) {
-    throw new BeaconError('BEACON_ERR_OUTPUT', `cannot create ${path.dirname(file)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  }
+  makeOutputDir(path.dirname(file), 'the directory');
   writeFileAtomic(file, text);
   result.written.push(rel);
 }
@@ -154,11 +151,7 @@ export async function buildSite(opts: SiteOptions): Promise<SiteResult> {
   const k = opts.minUsers;
   const sup = { k, raw: false };
   const out = opts.out;
-  try {
-    fs.mkdirSync(out, { recursive: true });
-  } catch (e) {
-    throw new BeaconError('BEACON_ERR_OUTPUT', `cannot create the site directory ${out}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  }
+  makeOutputDir(out, 'the site directory');
   const db = await openQueryRunner(opts);
   const result: SiteResult = { written: [], unchanged: 0 };
   try {

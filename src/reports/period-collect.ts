@@ -7,7 +7,7 @@ import type { Progress } from './progress.js';
 import { count, type QueryRunner } from '../store/query-runner.js';
 import { componentBreakdowns, createDimensions, DIMENSIONS, dropDimensions, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './queries/breakdowns.js';
 import { monthCounters, type MonthCounters } from './queries/counters.js';
-import { BIN_EDGES_S, type DurationStats } from './queries/durations.js';
+import { BIN_EDGES_S, durationStats, type DurationStats } from './queries/durations.js';
 import { createMonthGroups, DETAIL_COLUMNS, dropMonthGroups, DURATIONS, GROUPS } from './queries/month-groups.js';
 import { loadRollup, prunedMonths } from './queries/rollups.js';
 import { scopeKey } from './queries/scope.js';
@@ -33,7 +33,6 @@ export const MAX_PERIOD_MONTHS = 60;
 
 const P_GROUPS = 'period_groups';
 const P_DURATIONS = 'period_durations';
-const P_USERS = 'period_users';
 
 export interface PeriodMonthData {
   month: Month;
@@ -95,21 +94,19 @@ function addSummaries(ss: MonthSummary[]): MonthSummary {
 }
 
 async function dropPeriodTables(db: QueryRunner): Promise<void> {
-  for (const t of [P_GROUPS, P_DURATIONS, P_USERS]) await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, t)}`);
+  for (const t of [P_GROUPS, P_DURATIONS]) await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, t)}`);
 }
 
-/** Stacks the month's groups (built by createMonthGroups) into the period tables. */
+/** Stacks the month's groups (built by createMonthGroups) into the period tables, tagged with its month. */
 async function stackMonth(db: QueryRunner, month: Month, first: boolean): Promise<void> {
   const cols = `${DETAIL_COLUMNS}, runs, dur_sum, dur_n`;
   if (first) {
-    await db.exec(`CREATE TEMP TABLE ${P_GROUPS} AS SELECT ${cols} FROM ${GROUPS}`);
+    await db.exec(`CREATE TEMP TABLE ${P_GROUPS} AS SELECT ${cols}, ${month.key} AS month FROM ${GROUPS}`);
     await db.exec(`CREATE TEMP TABLE ${P_DURATIONS} AS SELECT duration_ms, runs FROM ${DURATIONS}`);
-    await db.exec(`CREATE TEMP TABLE ${P_USERS} AS SELECT DISTINCT user_id, ${month.key} AS month FROM ${GROUPS} WHERE user_id IS NOT NULL`);
     return;
   }
-  await db.exec(`INSERT INTO ${P_GROUPS} SELECT ${cols} FROM ${GROUPS}`);
+  await db.exec(`INSERT INTO ${P_GROUPS} SELECT ${cols}, ${month.key} AS month FROM ${GROUPS}`);
   await db.exec(`INSERT INTO ${P_DURATIONS} SELECT duration_ms, runs FROM ${DURATIONS}`);
-  await db.exec(`INSERT INTO ${P_USERS} SELECT DISTINCT user_id, ${month.key} AS month FROM ${GROUPS} WHERE user_id IS NOT NULL`);
 }
 
 /** Makes the stacked period tables the "month" tables every report query reads (a rename, not a copy). */
@@ -139,7 +136,7 @@ async function rawSketches(db: QueryRunner, key: Buffer, months: Month[]): Promi
   const all = emptySketches();
   if (months.length === 0) return { perMonth, all };
   for (const m of months) perMonth.set(m.key, emptySketches());
-  for (const r of await db.all(`SELECT user_id, month FROM ${P_USERS}`)) {
+  for (const r of await db.all(`SELECT DISTINCT user_id, month FROM ${GROUPS} WHERE user_id IS NOT NULL`)) {
     perMonth.get(count(r.month))!.user.add(key, 'user', String(r.user_id));
   }
   for (const kind of ['host', 'script'] as const) {
@@ -185,16 +182,22 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
         months.push({ month: m, summary: emptySummary(), source: 'runs', cumulative_users: null });
         continue;
       }
-      await createMonthGroups(db, { month: m, project: opts.project }, true);
       // The month's summary as the monthly report caches it (exact while its change count holds);
-      // only the months not cached are summarized here, and cached for the next report.
+      // only the months not cached are summarized here (from their own groups), and cached for the
+      // next report. A cached month's groups go straight into the stack: written once, not twice.
       const changes = features.cache ? await monthChanges(db, m.key) : 0;
       let summary = features.cache ? await loadCached<MonthSummary>(db, m.key, scope, changes, SUMMARY_VERSION) : null;
-      if (!summary) {
-        summary = (await summarizeGroups(db, { month: m, project: opts.project }, features.firstMonth)).summary;
-        if (features.cache) pending.push({ month: m.key, scope, changes, value: summary });
+      const first = rawMonths.length === 0;
+      if (summary && !first) {
+        await createMonthGroups(db, { month: m, project: opts.project }, true, { groups: P_GROUPS, durations: P_DURATIONS });
+      } else {
+        await createMonthGroups(db, { month: m, project: opts.project }, true);
+        if (!summary) {
+          summary = (await summarizeGroups(db, { month: m, project: opts.project }, features.firstMonth)).summary;
+          if (features.cache) pending.push({ month: m.key, scope, changes, value: summary });
+        }
+        await stackMonth(db, m, first);
       }
-      await stackMonth(db, m, rawMonths.length === 0);
       rawMonths.push(m);
       months.push({ month: m, summary, source: 'runs', cumulative_users: null });
     }
@@ -203,13 +206,13 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
     let exitCodes = emptyBreakdown();
     const breakdowns: Record<string, Breakdown> = {};
     let components = new Map<string, Breakdown>();
-    let exact = { users: 0, hosts: 0, scripts: 0 };
+    const exact = { hosts: 0, scripts: 0 };
     opts.progress?.update(list.length, list.length + 2, 'breakdowns');
     if (rawMonths.length > 0) {
       await periodAsGroups(db);
-      const whole = await summarizeGroups(db, { month: rawMonths[0]!, project: opts.project }, features.firstMonth);
-      durations = whole.durations;
-      exact = { users: whole.summary.unique_users, hosts: whole.summary.unique_hosts, scripts: whole.summary.unique_scripts };
+      // Only what the months' summaries cannot add up: run lengths here, distinct IDs below (and
+      // only when exact), not the monthly summary's dozen sums over the whole stack.
+      durations = await durationStats(db);
       const bopts = { topN: TOP_N, minBacking: opts.minBacking };
       await createDimensions(db);
       for (const [name, expr] of Object.entries(DIMENSIONS)) {
@@ -227,16 +230,22 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
     const distinct: Distinct = { users: null, hosts: null, scripts: null, method: 'unknown', relative_error: null };
     const prunedWithData = fromRollups.filter((m) => months.find((x) => x.month.key === m.key)!.summary.runs > 0 || withoutSketch.includes(m));
     if (prunedWithData.length === 0) {
-      distinct.users = exact.users;
+      if (rawMonths.length > 0) {
+        const [d] = await db.all(`SELECT count(DISTINCT host_id) AS hosts, count(DISTINCT script_id) AS scripts FROM ${GROUPS}`);
+        exact.hosts = count(d?.hosts);
+        exact.scripts = count(d?.scripts);
+      }
       distinct.hosts = exact.hosts;
       distinct.scripts = exact.scripts;
       distinct.method = 'exact';
       let cum = 0;
       const firsts = await (rawMonths.length
-        ? db.all(`SELECT first_m, count(*) AS n FROM (SELECT user_id, min(month) AS first_m FROM ${P_USERS} GROUP BY user_id) AS f GROUP BY first_m`)
+        ? db.all(`SELECT first_m, count(*) AS n FROM (SELECT user_id, min(month) AS first_m FROM ${GROUPS} WHERE user_id IS NOT NULL GROUP BY user_id) AS f GROUP BY first_m`)
         : Promise.resolve([]));
       const byMonth = new Map(firsts.map((r) => [count(r.first_m), count(r.n)]));
       for (const x of months) x.cumulative_users = cum += byMonth.get(x.month.key) ?? 0;
+      // Every user with an ID has exactly one first month: their sum is the distinct count.
+      distinct.users = firsts.reduce((a, r) => a + count(r.n), 0);
     } else if (withoutSketch.length === 0) {
       const key = await sketchKey(db);
       if (key) {

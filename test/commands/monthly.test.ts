@@ -67,6 +67,44 @@ describe('CLI argument errors: one line, stable code, non-zero exit', () => {
   });
 });
 
+describe('--out on a path that cannot hold a directory: one line, fast', () => {
+  // Node's recursive mkdir looped forever on /proc (mkdir /proc/x is ENOENT while /proc exists).
+  const quick = (args: string[]) => {
+    const t = Date.now();
+    const r = spawnSync(process.execPath, [REPORTS, ...args], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, BEACON_STORE: '' } });
+    return { code: r.status, signal: r.signal, stderr: r.stderr, ms: Date.now() - t };
+  };
+  const cases: [string, (out: string) => string[]][] = [
+    ['reports site', (out) => ['site', '--db', db, '--out', out]],
+    ['reports monthly --format csv', (out) => ['monthly', '--db', db, '--month', '2026-10', '--format', 'csv', '--out', out]],
+    ['reports period --format csv', (out) => ['period', '--db', db, '--from', '2026-01', '--to', '2026-10', '--format', 'csv', '--out', out]],
+  ];
+  for (const [name, args] of cases) {
+    for (const out of ['/proc/x', '/proc/x/y/z', '/sys/beacon-site']) {
+      it(`${name} --out ${out}`, () => {
+        const r = quick(args(out));
+        expect(r.signal).toBeNull(); // not killed by the timeout
+        expect(r.code).toBe(1);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stderr).toMatch(/^reports: cannot create .*\[BEACON_ERR_OUTPUT\]\n$/);
+        expect(r.ms).toBeLessThan(15_000);
+      });
+    }
+  }
+
+  it('a file in the way of the directory, and missing parents that can be made', () => {
+    const file = path.join(dir, 'plain-file');
+    fs.writeFileSync(file, 'x');
+    const r = quick(['site', '--db', db, '--out', path.join(file, 'site')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/plain-file.*not a directory.*\[BEACON_ERR_OUTPUT\]\n$/);
+    const deep = path.join(dir, 'a', 'b', 'c');
+    const ok = quick(['monthly', '--db', db, '--month', '2026-10', '--format', 'csv', '--out', deep]);
+    expect(ok.code).toBe(0);
+    expect(fs.readdirSync(deep).length).toBeGreaterThan(0);
+  });
+});
+
 describe('CLI output', () => {
   it('`beacon reports monthly` and `reports monthly` are the same command', () => {
     const a = run(BEACON, ['reports', 'monthly', '--db', db, '--month', '2026-10', '--format', 'json']);

@@ -17,7 +17,9 @@ the exit path waits for it at most EXIT_DNS_WAIT_S), writes nothing to stdout, a
 ever escapes into the host. Opted out (the tool's variable, DO_NOT_TRACK=1, `beacon disable`, or
 the site policy file) means no socket, no file and no hash.
 
-`python -m usage_beacon preview` prints the decision and the exact bytes a run would send.
+`python -m usage_beacon preview` prints the decision and the exact bytes a run would send;
+`python -m usage_beacon disable` / `enable` persist a user's choice in the same state file (and
+format) as the Node CLI's `beacon disable` / `enable`, so either one is honoured by both.
 """
 
 import atexit
@@ -29,7 +31,7 @@ import threading
 import time
 
 __version__ = "0.1.0"
-__all__ = ["start", "end", "preview", "Beacon", "PROTOCOL_VERSION"]
+__all__ = ["start", "end", "preview", "consent_command", "StateFileError", "Beacon", "PROTOCOL_VERSION"]
 
 # --- wire protocol v1 (src/protocol/limits.ts is the reference; keep these equal) ---------------
 PROTOCOL_VERSION = 1
@@ -785,8 +787,9 @@ def describe_site(site):
 
 class Config(object):
     def __init__(self, project=None, version=None, collector=None, opt_out_env=None, components=None,
-                 copies=None, script=None, env=None, site=None):
+                 copies=None, script=None, env=None, site=None, opt_out_command=None):
         env = os.environ if env is None else env
+        self.opt_out_command_option = opt_out_command  # resolved only when the notice is shown
         self.project = project or env.get("BEACON_PROJECT") or "unknown"
         self.version = version or env.get("BEACON_VERSION") or "unknown"
         if site is not None and site.status == "ok" and site.collector:
@@ -910,16 +913,69 @@ def _remember_address(state_path, host, resolved):
         pass
 
 
-def notice_text(project, opt_out_env, collector):
+def notice_text(project, opt_out_env, collector, opt_out_command=None):
+    """The first-run notice (notice.ts): every command in it works for the person reading it, and
+    `false` is the documented opt-out value."""
+    if not opt_out_command:
+        opt_out_command = own_command("disable")
     text = ("\n%s collects anonymous usage statistics (usage-beacon): a random run ID, the "
             "%s version, runtime, OS, CPU architecture, whether this is CI, run duration, exit code "
             "and keyed-hash IDs of your user, host and script that cannot be reversed. No names, paths "
             "or IP addresses are sent. Datagrams go to %s.\n"
-            "  See exactly what is sent:  python -m usage_beacon preview --project %s   "
+            "  See exactly what is sent:  %s --project %s   "
             "(or BEACON_DEBUG=1 to print instead of send)\n"
-            "  Opt out:  export %s=off   or   DO_NOT_TRACK=1   or   beacon disable\n"
-            % (project, project, collector, project, opt_out_env))
+            "  Opt out:  export %s=false   or   DO_NOT_TRACK=1   or   %s\n"
+            % (project, project, collector, own_command("preview"), _shell_word(project), opt_out_env,
+               opt_out_command))
     return text + "This notice is shown once.\n\n"
+
+
+def _module_name():
+    """The import name of this module, so a vendored copy (mytool._vendor.usage_beacon) prints
+    commands that run that copy."""
+    spec = globals().get("__spec__")
+    name = getattr(spec, "name", None) or __name__
+    return "usage_beacon" if name == "__main__" else name
+
+
+def _shell_word(s):
+    if s and all(c.isalnum() or c in "@%+=:,./-_" for c in s):
+        return s
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def _interpreter_command():
+    """How the reader can run this interpreter: its short name when that name on $PATH is this very
+    interpreter (an activated venv, /usr/bin/python3), else its full path. `python` alone is not
+    safe to print: many systems have only python3, and another interpreter may lack this module."""
+    exe = sys.executable
+    if not exe:
+        return "python3"
+    try:
+        import shutil
+        exe_abs = os.path.abspath(exe)
+        real = os.path.realpath(exe_abs)
+        for cand in (os.path.basename(exe_abs), "python3", "python"):
+            found = shutil.which(cand)
+            if not found:
+                continue
+            found = os.path.abspath(found)
+            if found == exe_abs or (os.path.dirname(found) == os.path.dirname(exe_abs)
+                                    and os.path.realpath(found) == real):
+                return cand
+    except Exception:
+        pass
+    return _shell_word(exe)
+
+
+def own_command(sub):
+    """`python3 -m usage_beacon <sub>` as the person reading it can run it."""
+    return "%s -m %s %s" % (_interpreter_command(), _module_name(), sub)
+
+
+def opt_out_command_for(option, env):
+    """The tool's own command → $BEACON_OPT_OUT_COMMAND → this module's `disable` (config.ts)."""
+    return option or env.get("BEACON_OPT_OUT_COMMAND") or own_command("disable")
 
 
 def _stderr(text):
@@ -1078,6 +1134,28 @@ _HOOK_MARK = "_usage_beacon_hook"
 def _after_fork_in_child():
     global _open_runs
     _open_runs = []  # the parent's runs are the parent's: the child ends none of them
+    _restore_default_signals()
+
+
+def _restore_default_signals():
+    """A forked child (a multiprocessing worker) must die of SIGTERM/SIGHUP exactly as it would
+    without us. Our handlers are installed only where the host left the default, and a Python-level
+    handler runs only between bytecodes: a worker blocked in C when its pool terminates it could
+    then outlive the SIGTERM and hang the parent's Pool. So in the child, the default comes back
+    wherever our handler (or a chain of usage-beacon copies' handlers) is still in place."""
+    try:
+        signal = _signal_module()
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for name in _SIGNAL_NAMES:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            current = signal.getsignal(signum)
+            if getattr(current, _HOOK_MARK, False):
+                signal.signal(signum, signal.SIG_DFL)
+    except Exception:
+        pass  # never break the child over telemetry
 
 
 if hasattr(os, "register_at_fork"):
@@ -1387,7 +1465,7 @@ def _in_multiprocessing_child():
         return False
 
 
-def _decide(project, version, collector, opt_out_env, components, copies, script, env):
+def _decide(project, version, collector, opt_out_env, components, copies, script, env, opt_out_command=None):
     """Consent in privacy order: the user's environment, then the site, then the state file."""
     consent = env_consent(env, opt_out_env or DEFAULT_OPT_OUT_ENV)
     if consent[0] == "off":
@@ -1396,7 +1474,7 @@ def _decide(project, version, collector, opt_out_env, components, copies, script
     if site.status == "ok" and site.tracking == "off":
         return None, "turned off for all users by the site policy (%s)" % site.path
     cfg = Config(project, version, collector, opt_out_env, components, copies, script, env,
-                 site if site.status == "ok" else None)
+                 site if site.status == "ok" else None, opt_out_command)
     cfg.site_status = site
     if cfg.collector is None:
         return None, 'unusable collector "%s"' % cfg.collector_spec
@@ -1404,7 +1482,7 @@ def _decide(project, version, collector, opt_out_env, components, copies, script
 
 
 def start(project=None, version=None, collector=None, components=None, opt_out_env=None,
-          copies=None, script=None):
+          copies=None, script=None, opt_out_command=None):
     """Send the start of this run and arrange its end at exit. Never raises, never blocks.
 
     project, version: the tool's name and version (else $BEACON_PROJECT / $BEACON_VERSION, else
@@ -1412,13 +1490,16 @@ def start(project=None, version=None, collector=None, components=None, opt_out_e
     policy's collector beats both). components: a few configuration facts, e.g. {"executors": 2}.
     opt_out_env: the tool's opt-out variable (default PARSL_TRACKING). copies: how many times each
     datagram is sent (1-5, default 2). script: the file whose keyed hash is the script ID (default
-    sys.argv[0]).
+    sys.argv[0]). opt_out_command: the command the first-run notice tells users to run to opt out
+    for good, e.g. "mytool telemetry off" (else $BEACON_OPT_OUT_COMMAND, else
+    `python3 -m usage_beacon disable` as this interpreter and module are named).
     """
     try:
         env = os.environ
         if os.getpid() != _owner_pid or _in_multiprocessing_child():
             return Beacon(False, "a forked or multiprocessing child: the parent's run counts")
-        cfg, consent = _decide(project, version, collector, opt_out_env, components, copies, script, env)
+        cfg, consent = _decide(project, version, collector, opt_out_env, components, copies, script, env,
+                               opt_out_command)
         if cfg is None:
             return Beacon(False, consent)
         site = cfg.site_status
@@ -1445,7 +1526,9 @@ def start(project=None, version=None, collector=None, components=None, opt_out_e
             _open_runs.append(beacon)
         beacon._transport.send(beacon._encoder.start(started_ms))
         if session["show_notice"]:
-            _stderr(with_site_notice(notice_text(cfg.project, cfg.opt_out_env, beacon._transport.where), cfg.site))
+            _stderr(with_site_notice(notice_text(cfg.project, cfg.opt_out_env, beacon._transport.where,
+                                                 opt_out_command_for(cfg.opt_out_command_option, env)),
+                                     cfg.site))
         return beacon
     except Exception as e:
         # Telemetry must never break the program that embeds it.
@@ -1495,7 +1578,7 @@ def preview(project=None, collector=None, opt_out_env=None, env=None, out=None):
         tracking = "on \u2014 " + consent[1]
     on = tracking.startswith("on")
     put("tracking:    %s" % tracking)
-    put("opt out:     %s=off, DO_NOT_TRACK=1, or `beacon disable`" % opt)
+    put("opt out:     %s=false, DO_NOT_TRACK=1, or `%s`" % (opt, opt_out_command_for(None, env)))
     put("site policy: %s" % describe_site(site))
     if site.status == "ok" and site.notice:
         put("site notice: %s" % site.notice.replace("\n", " / "))
@@ -1530,6 +1613,47 @@ def preview(project=None, collector=None, opt_out_env=None, env=None, out=None):
     return lines
 
 
+class StateFileError(Exception):
+    """BEACON_ERR_STATE_FILE: the state file could not be read or written (enable/disable)."""
+    code = "BEACON_ERR_STATE_FILE"
+
+
+def consent_command(enabled, env=None, out=None, opt_out_env=None):
+    """`python -m usage_beacon enable|disable` (src/beacon/commands/consent.ts): persist the choice
+    for this user in the state file, in the Node CLI's format. The environment still wins, and a
+    site policy that turns tracking off keeps it off. Raises StateFileError on a state file that is
+    not ours to overwrite (unparseable, unreadable) or cannot be written: it is left untouched."""
+    env = os.environ if env is None else env
+    put = out or (lambda line: sys.stdout.write(line + "\n"))
+    path = os.path.join(state_dir(env), STATE_FILE_NAME)
+    for _ in range(3):
+        status, state = read_state(path)
+        if status == "invalid":
+            raise StateFileError("cannot use the state file %s (%s); fix or delete it" % (path, state))
+        try:
+            if status == "ok":
+                new_state = dict(state)
+                new_state["enabled"] = enabled
+                write_state(path, new_state)
+                break
+            # First creation: link(), so a first run creating its secret at the same moment is not
+            # overwritten; whoever loses re-reads the winner's file and adds the choice to it.
+            if create_state_exclusive(path, {"v": 1, "enabled": enabled}) == "created":
+                break
+        except OSError as e:
+            raise StateFileError("cannot write the state file %s (%s)" % (path, _errno_name(e)))
+    else:
+        raise StateFileError("cannot write the state file %s (it keeps changing)" % path)
+    put("usage tracking %s for this user (%s)" % ("enabled" if enabled else "disabled", path))
+    consent = env_consent(env, opt_out_env or DEFAULT_OPT_OUT_ENV)
+    if consent[0] is not None and (consent[0] == "on") != enabled:
+        put("note: %s overrides this choice while it is set" % consent[1])
+    site = read_site_policy(env)
+    if enabled and site.status == "ok" and site.tracking == "off":
+        put("note: the site policy %s turns tracking off for all users of this machine; it stays off" % site.path)
+    return 0
+
+
 def _main(argv=None):
     import argparse
     p = argparse.ArgumentParser(prog="python -m usage_beacon",
@@ -1539,7 +1663,17 @@ def _main(argv=None):
     pv.add_argument("--project")
     pv.add_argument("--collector")
     pv.add_argument("--opt-out-env")
+    for name, what in (("disable", "turn usage tracking off for this user, for every tool (same state file as `beacon disable`)"),
+                       ("enable", "undo disable (same state file as `beacon enable`)")):
+        c = sub.add_parser(name, help=what)
+        c.add_argument("--opt-out-env", help="the tool's opt-out variable to check (default %s)" % DEFAULT_OPT_OUT_ENV)
     args = p.parse_args(argv)
+    if args.command in ("disable", "enable"):
+        try:
+            return consent_command(args.command == "enable", opt_out_env=args.opt_out_env)
+        except StateFileError as e:
+            sys.stderr.write("usage_beacon: %s [%s]\n" % (e, e.code))
+            return 1
     if args.command != "preview":
         p.print_help(sys.stderr)
         return 2

@@ -48,8 +48,12 @@ def work(x):
 if __name__ == "__main__":
     b = usage_beacon.start(project="hosttool")
     ctx = mp.get_context(sys.argv[1])
-    with ctx.Pool(2) as pool:
-        print(sorted(pool.map(work, [0, 2, 3])), flush=True)
+    pool = ctx.Pool(2)
+    print(sorted(pool.map(work, [0, 2, 3])), flush=True)
+    # close + join: the workers exit normally (their atexit runs with the beacon inherited), so a
+    # beacon that kept a worker alive hangs here. (terminate(), which `with Pool` calls, has a
+    # CPython race of its own under load; SIGTERM in a forked child is tested below.)
+    pool.close(); pool.join()
     p = ctx.Process(target=work, args=(1,))
     p.start(); p.join()
     print("process exitcode", p.exitcode, flush=True)
@@ -66,4 +70,36 @@ def test_multiprocessing_children_send_nothing(listener, home, method):
     start, end = starts_and_ends(listener)
     listener.settle(0.3)
     assert len(listener.datagrams) == 4, listener.messages()
+    assert end["exit"] == 0
+
+
+SIGTERM_CHILD = """
+import os, signal, sys, time
+import usage_beacon
+b = usage_beacon.start(project="hosttool")
+pid = os.fork()
+if pid == 0:
+    # The default again, not the parent's Python-level handler: nothing of ours stands between a
+    # worker blocked in C and the kernel's SIGTERM.
+    print("child handler default", signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, flush=True)
+    time.sleep(30)  # a pool worker waiting for work when its pool terminates it
+    os._exit(0)
+time.sleep(0.2)
+os.kill(pid, signal.SIGTERM)
+_, status = os.waitpid(pid, 0)
+print("child signalled", os.WIFSIGNALED(status) and os.WTERMSIG(status), flush=True)
+"""
+
+
+def test_forked_child_dies_of_sigterm_as_without_the_beacon(listener, home):
+    """The parent's SIGTERM handler is not the child's: a forked child (a pool worker) dies of
+    SIGTERM at once, as it would without the beacon, and sends nothing."""
+    env = clean_env(BEACON_HOME=home, BEACON_COLLECTOR=listener.collector)
+    code, out, err, _ = run_py(SIGTERM_CHILD, env, timeout=20)
+    assert code == 0, err
+    assert "child handler default True" in out
+    assert "child signalled 15" in out
+    start, end = starts_and_ends(listener)
+    listener.settle(0.3)
+    assert len(listener.datagrams) == 4
     assert end["exit"] == 0

@@ -22,7 +22,8 @@ def test_state_file_created_private_and_notice_once(listener, home, tmp_path):
     code, out, err, _ = run_py(START, env, script_dir=str(tmp_path))
     assert out == "enabled=True\n"
     assert "hosttool collects anonymous usage statistics" in err
-    assert "export PARSL_TRACKING=off" in err and "python -m usage_beacon preview" in err
+    assert "export PARSL_TRACKING=false" in err and " -m usage_beacon preview --project hosttool" in err
+    assert "=off" not in err and " -m usage_beacon disable\n" in err
     path = os.path.join(home, "deep", "er", "state.json")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     for d in (home, os.path.join(home, "deep"), os.path.join(home, "deep", "er")):

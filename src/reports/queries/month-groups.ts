@@ -33,23 +33,34 @@ async function settledCut(db: QueryRunner, month: number): Promise<unknown> {
   return rows[0] ? rows[0].cut : null;
 }
 
-export async function createMonthGroups(db: QueryRunner, scope: Scope, detail: boolean): Promise<void> {
-  await dropMonthGroups(db);
+/**
+ * Where a month's groups go instead of new rep_groups/rep_durations tables: existing tables that
+ * stack several months (the period report), each group row tagged with its month. Saves writing
+ * every month twice (temp table, then copy) when nothing else reads the month on its own.
+ */
+export interface StackInto {
+  groups: string;
+  durations: string;
+}
+
+export async function createMonthGroups(db: QueryRunner, scope: Scope, detail: boolean, into?: StackInto): Promise<void> {
+  if (!into) await dropMonthGroups(db);
   const columns = detail ? DETAIL_COLUMNS : SUMMARY_COLUMNS;
+  // CREATE the month's own tables, or INSERT into the stack (same SELECTs, month-tagged groups).
+  const stackGroups = (select: string) =>
+    `INSERT INTO ${into!.groups} (${columns}, runs, dur_sum, dur_n, month) SELECT g.*, ${scope.month.key} AS month FROM (${select}) AS g`;
+  const durationsTo = into ? `INSERT INTO ${into.durations} (duration_ms, runs)` : `CREATE TEMP TABLE ${DURATIONS} AS`;
   const where = runsWhere(scope);
   const cut = await settledCut(db, scope.month.key);
   const measures = 'runs, dur_sum, dur_n';
   const perRun = `1 AS runs, duration_ms AS dur_sum, CASE WHEN duration_ms IS NULL THEN 0 ELSE 1 END AS dur_n`;
   if (cut === null) {
-    await db.exec(
-      `CREATE TEMP TABLE ${GROUPS} AS
-       SELECT ${columns}, count(*) AS runs, sum(duration_ms) AS dur_sum, count(duration_ms) AS dur_n
+    const select = `SELECT ${columns}, count(*) AS runs, sum(duration_ms) AS dur_sum, count(duration_ms) AS dur_n
        FROM run_facts WHERE ${where.sql}
-       GROUP BY ${columns}`,
-      where.params,
-    );
+       GROUP BY ${columns}`;
+    await db.exec(into ? stackGroups(select) : `CREATE TEMP TABLE ${GROUPS} AS ${select}`, where.params);
     await db.exec(
-      `CREATE TEMP TABLE ${DURATIONS} AS
+      `${durationsTo}
        SELECT ${truncatedDuration()} AS duration_ms, count(*) AS runs FROM run_facts
        WHERE ${where.sql} AND duration_ms IS NOT NULL GROUP BY 1`,
       where.params,
@@ -67,6 +78,24 @@ export async function createMonthGroups(db: QueryRunner, scope: Scope, detail: b
   // Not grouped again: every later query sums `runs` and counts distinct IDs, so the aggregates
   // and the live runs can stand side by side (grouping them would cost a sort and save little).
   const pick = columns.replace('has_start, has_end', '$flags');
+  if (into) {
+    // The stack has no `live` column; the live runs' lengths are read from the runs themselves.
+    await db.exec(
+      stackGroups(`SELECT ${pick.replace('$flags', '1 AS has_start, 1 AS has_end')}, ${measures}
+       FROM report_settled_groups WHERE ${agg.sql}
+       UNION ALL
+       SELECT ${pick.replace('$flags', 'has_start, has_end')}, ${perRun} FROM (${live}) AS l`),
+      [...agg.params, ...liveParams],
+    );
+    await db.exec(
+      `${durationsTo}
+       SELECT duration_ms, runs FROM report_settled_durations WHERE ${agg.sql}
+       UNION ALL
+       SELECT ${truncatedDuration()} AS duration_ms, 1 AS runs FROM (${live}) AS l WHERE duration_ms IS NOT NULL`,
+      [...agg.params, ...liveParams],
+    );
+    return;
+  }
   await db.exec(
     `CREATE TEMP TABLE ${GROUPS} AS
      SELECT ${pick.replace('$flags', '1 AS has_start, 1 AS has_end')}, ${measures}, 0 AS live

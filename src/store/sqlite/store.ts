@@ -46,7 +46,7 @@ function derived(endMs: string, startMs: string): string {
   return `CASE WHEN ${endMs} - ${startMs} BETWEEN 0 AND ${MAX_PLAUSIBLE_DURATION_MS} THEN ${endMs} - ${startMs} END`;
 }
 
-const UPSERT_START = `
+export const UPSERT_START = `
 INSERT INTO run_facts (${COLUMNS}, start_seen_ms, client_start_ms, has_start, net_tag)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
 ON CONFLICT (run) DO UPDATE SET
@@ -59,7 +59,7 @@ ON CONFLICT (run) DO UPDATE SET
   ${MOVED_FROM}
 WHERE run_facts.has_start = 0`;
 
-const UPSERT_END = `
+export const UPSERT_END = `
 INSERT INTO run_facts (${COLUMNS}, end_seen_ms, client_end_ms, exit_code, duration_ms, has_end, net_tag)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
 ON CONFLICT (run) DO UPDATE SET
