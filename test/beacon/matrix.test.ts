@@ -249,7 +249,17 @@ async function runRow(mode: Mode, row: Row): Promise<void> {
       expect(withoutNotice(withBeacon.stderr)).toBe(without.stderr);
     }
     if (afterCommand === undefined) {
-      expect(added).toBeLessThan(1000);
+      // One pair of whole-process timings on a loaded 2-core runner can differ by more than a
+      // second from start-up noise alone. A beacon that really held the host (a DNS wait, a ref'd
+      // socket) adds its delay to every pair, so up to two more pairs are timed and the least
+      // difference is what is checked.
+      let least = added;
+      for (let again = 0; again < 2 && least >= 1000; again++) {
+        const w0 = await run(cmd.without, {});
+        const w1 = await run(cmd.withBeacon, cmd.workerEntry ? { MATRIX_WORKER_ENTRY: cmd.workerEntry } : {});
+        least = Math.min(least, w1.ms - w0.ms);
+      }
+      expect(least).toBeLessThan(1000);
     } else {
       // `beacon run`: what it adds to the command's wall time is what it does after the command
       // ended (a flush of at most 20 ms, then its exit). Its own Node start-up, before the command
