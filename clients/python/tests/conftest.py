@@ -20,6 +20,23 @@ if SRC not in sys.path:
     sys.path.insert(0, SRC)  # tests import the module from the source tree; nothing is installed
 
 
+def _host_signal_defaults():
+    """The exit-path tests model a host started from a terminal: SIGINT, SIGHUP and SIGTERM at
+    their defaults. A runner started in the background by a shell (`cmd &`) or under nohup
+    inherits SIGINT or SIGHUP *ignored*, and an ignored signal stays ignored across exec, so every
+    child host would silently ignore the signal the test sends and hang. Restored here, once, for
+    this process and so for every child it starts."""
+    import signal
+    for name, handler in (("SIGINT", signal.default_int_handler), ("SIGHUP", signal.SIG_DFL),
+                          ("SIGTERM", signal.SIG_DFL)):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, handler)
+
+
+_host_signal_defaults()
+
+
 # Every datagram any test received, for test_zz_schema.py (validated by the project's ajv + schema).
 ALL_DATAGRAMS = []
 
