@@ -3,7 +3,7 @@ import { escapeCsv, escapeHtml, escapeMd } from './escape.js';
 import { methodology } from './methodology.js';
 import { periodMonthsTable, periodSummaryTable, periodTitle } from './period-sections.js';
 import type { PeriodReport } from './period-types.js';
-import { CSS, figure, table as htmlTable } from './render-html.js';
+import { figure, htmlDocument, table as htmlTable } from './render-html.js';
 import { table as mdTable } from './render-md.js';
 import type { Cell } from './report-types.js';
 import { breakdownTables, exitCodeTable, histogramTable, qualityTable, uncertaintyTable } from './sections.js';
@@ -51,25 +51,7 @@ export async function renderPeriodHtml(r: PeriodReport): Promise<string> {
     body.push('<div class="grid">', ...breakdownTables(r).map((b) => htmlTable(b, 'h2', NONE)), '</div>');
   }
   body.push(htmlTable(qualityTable(r, SPAN), 'h2', NONE), htmlTable(uncertaintyTable(r), 'h3', NONE));
-  body.push('<section id="methodology"><h2>Methodology and privacy</h2>');
-  for (const s of methodology(r.suppression.min_users)) {
-    body.push(`<h3>${escapeHtml(s.title)}</h3>`, ...s.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`));
-  }
-  body.push('</section>', "<footer>Made by usage-beacon (reports period) from the collector's store. The JSON format of this report holds the same numbers.</footer>");
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${heading}</title>
-<style>${CSS}</style>
-</head>
-<body>
-${body.filter(Boolean).join('\n')}
-</body>
-</html>
-`;
+  return htmlDocument(heading, body, r.suppression.min_users, 'period');
 }
 
 type Value = Cell | boolean | undefined;

@@ -83,11 +83,20 @@ export async function renderHtml(r: Report, charts?: { charts(r: Report): Promis
   }
   body.push(table(qualityTable(r)), table(uncertaintyTable(r), 'h3'));
   if (r.quality.poisoning) body.push(table(poisoningTable(r.quality.poisoning), 'h3'));
-  body.push('<section id="methodology"><h2>Methodology and privacy</h2>');
-  for (const s of methodology(r.suppression.min_users)) {
-    body.push(`<h3>${escapeHtml(s.title)}</h3>`, ...s.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`));
+  return htmlDocument(heading, body, r.suppression.min_users, 'monthly');
+}
+
+/**
+ * The page around a report's body, shared by the monthly and the period report: the methodology
+ * section, the footer naming the command, and the self-contained document (inline CSS, a
+ * Content-Security-Policy that allows nothing from outside).
+ */
+export function htmlDocument(heading: string, body: string[], minUsers: number, command: 'monthly' | 'period'): string {
+  const parts = [...body, '<section id="methodology"><h2>Methodology and privacy</h2>'];
+  for (const s of methodology(minUsers)) {
+    parts.push(`<h3>${escapeHtml(s.title)}</h3>`, ...s.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`));
   }
-  body.push('</section>', '<footer>Made by usage-beacon (reports monthly) from the collector\'s store. The JSON format of this report holds the same numbers.</footer>');
+  parts.push('</section>', `<footer>Made by usage-beacon (reports ${command}) from the collector's store. The JSON format of this report holds the same numbers.</footer>`);
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -98,7 +107,7 @@ export async function renderHtml(r: Report, charts?: { charts(r: Report): Promis
 <style>${CSS}</style>
 </head>
 <body>
-${body.filter(Boolean).join('\n')}
+${parts.filter(Boolean).join('\n')}
 </body>
 </html>
 `;
