@@ -32,7 +32,7 @@ module.exports = {
       name: 'errors-imports-nothing',
       severity: 'error',
       from: { path: '^src/errors\\.ts$' },
-      to: { path: '^src/' , pathNot: '^src/errors\\.ts$' },
+      to: { path: '^src/', pathNot: '^src/errors\\.ts$' },
     },
     layer('protocol', ['errors']),
     layer('store', ['protocol', 'errors']),
@@ -52,7 +52,8 @@ module.exports = {
     },
     {
       name: 'store-contracts-know-no-backend',
-      comment: 'The contracts in src/store/*.ts (types, query runner, columns, counters, location) import no backend; only the openers (open-store.ts, settler.ts) do.',
+      comment:
+        'The contracts in src/store/*.ts (types, query runner, columns, counters, location) import no backend; only the openers (open-store.ts, settler.ts) do.',
       severity: 'error',
       from: { path: '^src/store/[^/]+\\.ts$', pathNot: '^src/store/(open-store|settler)\\.ts$' },
       to: { path: '^src/store/(sqlite|postgres)/' },
@@ -76,7 +77,11 @@ module.exports = {
     exclude: { path: '(^dist/|\\.json$)' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+      extensions: ['.ts', '.js'],
+    },
     reporterOptions: {
       text: { highlightFocused: true },
     },

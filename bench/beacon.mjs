@@ -45,7 +45,10 @@ const ENTRY = pathToFileURL(file('usage-beacon.mjs', readFileSync(existsSync(bun
 
 const HOST = `process.stdout.write('');\n`; // the "program": the same in every script
 const scripts = {
-  beacon: file('beacon.mjs', `import { startBeacon } from ${JSON.stringify(ENTRY)};\nstartBeacon({ project: 'bench', version: '1.0.0' });\n${HOST}`),
+  beacon: file(
+    'beacon.mjs',
+    `import { startBeacon } from ${JSON.stringify(ENTRY)};\nstartBeacon({ project: 'bench', version: '1.0.0' });\n${HOST}`,
+  ),
   bare: file(
     'bare.mjs',
     // A datagram the size of the beacon's (~310 bytes), built the cheapest way.
@@ -61,7 +64,10 @@ const scripts = {
 };
 if (VARIANTS) {
   scripts.importOnly = file('import-only.mjs', `import { startBeacon } from ${JSON.stringify(ENTRY)};\nvoid startBeacon;\n${HOST}`);
-  scripts.optedOut = file('opted-out.mjs', `import { startBeacon } from ${JSON.stringify(ENTRY)};\nstartBeacon({ project: 'bench', optOutEnv: 'BENCH_OFF' });\n${HOST}`);
+  scripts.optedOut = file(
+    'opted-out.mjs',
+    `import { startBeacon } from ${JSON.stringify(ENTRY)};\nstartBeacon({ project: 'bench', optOutEnv: 'BENCH_OFF' });\n${HOST}`,
+  );
 }
 const names = Object.keys(scripts);
 

@@ -45,9 +45,19 @@ const round = (x) => Math.round(x);
 
 function identity() {
   return {
-    project: 'parsl', format: 'native', user_id: randomBytes(16).toString('hex'), host_id: randomBytes(16).toString('hex'),
-    script_id: randomBytes(16).toString('hex'), weak_ids: false, eph: false, version: '2025.01.13', runtime: 'python/3.11.7',
-    os: 'linux', arch: 'x64', ci: false, components: '{"executors":2,"htex":1,"blocks":4,"provider":"slurm"}',
+    project: 'parsl',
+    format: 'native',
+    user_id: randomBytes(16).toString('hex'),
+    host_id: randomBytes(16).toString('hex'),
+    script_id: randomBytes(16).toString('hex'),
+    weak_ids: false,
+    eph: false,
+    version: '2025.01.13',
+    runtime: 'python/3.11.7',
+    os: 'linux',
+    arch: 'x64',
+    ci: false,
+    components: '{"executors":2,"htex":1,"blocks":4,"provider":"slurm"}',
   };
 }
 
@@ -57,15 +67,32 @@ function traffic(n, t0) {
   const ids = Array.from({ length: runs }, () => randomUUID());
   const users = Array.from({ length: 500 }, identity);
   const out = [];
-  const month = (ms) => { const d = new Date(ms); return d.getUTCFullYear() * 100 + d.getUTCMonth() + 1; };
+  const month = (ms) => {
+    const d = new Date(ms);
+    return d.getUTCFullYear() * 100 + d.getUTCMonth() + 1;
+  };
   const record = (i, kind) => {
     const seen = t0 + out.length;
-    return { run: ids[i], kind, ...users[i % users.length], seen_ms: seen, month: month(seen), client_ms: seen - 30,
-      exit_code: kind === 'end' ? (i % 17 === 0 ? 1 : 0) : null, duration_ms: kind === 'end' ? 1000 + (i % 5000) * 37 : null };
+    return {
+      run: ids[i],
+      kind,
+      ...users[i % users.length],
+      seen_ms: seen,
+      month: month(seen),
+      client_ms: seen - 30,
+      exit_code: kind === 'end' ? (i % 17 === 0 ? 1 : 0) : null,
+      duration_ms: kind === 'end' ? 1000 + (i % 5000) * 37 : null,
+    };
   };
   for (let i = 0; i < runs + END_LAG && out.length < n; i++) {
-    if (i < runs) { const s = record(i, 'start'); out.push(s, { ...s }); }
-    if (i >= END_LAG && out.length < n) { const e = record(i - END_LAG, 'end'); out.push(e, { ...e }); }
+    if (i < runs) {
+      const s = record(i, 'start');
+      out.push(s, { ...s });
+    }
+    if (i >= END_LAG && out.length < n) {
+      const e = record(i - END_LAG, 'end');
+      out.push(e, { ...e });
+    }
   }
   return out.slice(0, n);
 }
@@ -77,7 +104,9 @@ function parts(records) {
 
 async function writeAll(store, records) {
   for (let i = 0; i < records.length; i += BATCH) {
-    await store.writeBatch(records.slice(i, i + BATCH), [{ day: new Date(records[i].seen_ms).toISOString().slice(0, 10), counts: { received: Math.min(BATCH, records.length - i) } }]);
+    await store.writeBatch(records.slice(i, i + BATCH), [
+      { day: new Date(records[i].seen_ms).toISOString().slice(0, 10), counts: { received: Math.min(BATCH, records.length - i) } },
+    ]);
   }
 }
 
@@ -92,7 +121,11 @@ async function pgScenario(writerTraffic) {
       const datagrams = writerTraffic.reduce((a, r) => a + r.length, 0);
       const expected = parts(writerTraffic.flat());
       const { rows } = await admin.query('SELECT (sum(has_start) + sum(has_end))::int AS stored FROM run_facts');
-      return { datagrams_per_s: datagrams / seconds, stored_pct: (100 * rows[0].stored) / expected, retries: stores.reduce((a, s) => a + s.retries, 0) };
+      return {
+        datagrams_per_s: datagrams / seconds,
+        stored_pct: (100 * rows[0].stored) / expected,
+        retries: stores.reduce((a, s) => a + s.retries, 0),
+      };
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }
@@ -117,7 +150,10 @@ async function sqliteScenario(records) {
 const scenarios = {
   one_writer: () => pgScenario([traffic(RECORDS, Date.now())]),
   two_writers: () => pgScenario([traffic(RECORDS, Date.now()), traffic(RECORDS, Date.now())]),
-  two_writers_same: () => { const t = traffic(RECORDS, Date.now()); return pgScenario([t, t.map((r) => ({ ...r }))]); },
+  two_writers_same: () => {
+    const t = traffic(RECORDS, Date.now());
+    return pgScenario([t, t.map((r) => ({ ...r }))]);
+  },
   sqlite_one_writer: () => sqliteScenario(traffic(RECORDS, Date.now())),
 };
 
@@ -155,7 +191,9 @@ async function writeBatchPhase() {
 // SQLite reports benchmark (bench/reports.mjs, bench/synthetic-store.mjs), target within 2× SQLite.
 // Measured by bench/lib/pg-report-time.mjs (which says how); run when BENCH_PG_PHASES includes
 // report_time. The first run loads the 12M runs into PostgreSQL (minutes), later runs reuse them.
-const reportTimePhase = PHASES.includes('report_time') ? async () => (await import('./lib/pg-report-time.mjs')).reportTimePhase() : undefined;
+const reportTimePhase = PHASES.includes('report_time')
+  ? async () => (await import('./lib/pg-report-time.mjs')).reportTimePhase()
+  : undefined;
 
 const loadBefore = os.loadavg()[0];
 const out = {
@@ -180,7 +218,9 @@ if (PHASES.includes('receivers')) {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-out.report_time = reportTimePhase ? await reportTimePhase() : { measured: false, note: 'not run: BENCH_PG_PHASES=report_time (or add it to the list) measures it' };
+out.report_time = reportTimePhase
+  ? await reportTimePhase()
+  : { measured: false, note: 'not run: BENCH_PG_PHASES=report_time (or add it to the list) measures it' };
 // Other processes compete for the cores: the 1-minute load average says how noisy this run was.
 out.loadAverage = { before: Number(loadBefore.toFixed(2)), after: Number(os.loadavg()[0].toFixed(2)) };
 console.log(JSON.stringify(out, null, 2));

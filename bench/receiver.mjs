@@ -35,11 +35,15 @@ import { cpuByThread, startBare, startStatsd, statsdTemplates, threadCpuMs } fro
 import { highestLossless, LOSSLESS, median } from './lib/stats.mjs';
 
 const { values: flags } = parseArgs({ options: { workers: { type: 'string' }, postgres: { type: 'boolean' } } });
-const rates = (process.env.BENCH_RATES ?? '10000,15000,20000,25000,30000,40000,50000,60000,70000,80000,100000,120000').split(',').map(Number);
+const rates = (process.env.BENCH_RATES ?? '10000,15000,20000,25000,30000,40000,50000,60000,70000,80000,100000,120000')
+  .split(',')
+  .map(Number);
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const reps = Number(process.env.BENCH_REPS ?? 3);
 const flushMs = Number(process.env.BENCH_FLUSH_MS ?? 100);
-const SUBJECTS = (process.env.BENCH_SUBJECTS ?? `statsd,bare,beacon_random,beacon_seq${process.env.BENCH_BASE_CLI ? ',base_random,base_seq' : ''}`).split(',');
+const SUBJECTS = (
+  process.env.BENCH_SUBJECTS ?? `statsd,bare,beacon_random,beacon_seq${process.env.BENCH_BASE_CLI ? ',base_random,base_seq' : ''}`
+).split(',');
 const workersN = flags.workers === undefined ? 0 : flags.workers === 'cores' ? os.cpus().length : Number(flags.workers);
 // Each freshly started receiver first gets this long at the step's rate, not counted: what is
 // measured is a running daemon, not V8 compiling its hot paths on the one core (which, on a busy
@@ -57,9 +61,17 @@ if (sender.kind !== 'c') throw new Error('bench:receiver needs gcc for bench/udp
 
 // What a beacon sends for a run (~450 bytes each), and statsd's equivalent.
 const identity = {
-  run: '00000000-0000-4000-8000-000000000000', project: 'parsl', version: '2025.01.13', user: randomBytes(16).toString('hex'),
-  host: randomBytes(16).toString('hex'), script: randomBytes(16).toString('hex'), runtime: 'python/3.11.7',
-  os: 'linux', arch: 'x64', ci: false, components: { executors: 2, htex: 1, blocks: 4, provider: 'slurm' },
+  run: '00000000-0000-4000-8000-000000000000',
+  project: 'parsl',
+  version: '2025.01.13',
+  user: randomBytes(16).toString('hex'),
+  host: randomBytes(16).toString('hex'),
+  script: randomBytes(16).toString('hex'),
+  runtime: 'python/3.11.7',
+  os: 'linux',
+  arch: 'x64',
+  ci: false,
+  components: { executors: 2, htex: 1, blocks: 4, provider: 'slurm' },
 };
 const enc = createRunEncoder(identity);
 const now = Date.now();
@@ -124,7 +136,16 @@ async function beaconSteps(ids, rate) {
   const runs = [];
   try {
     if (warmupSeconds > 0) {
-      send([rx.port], rate, randomBytes(4).toString('hex'), ids.endsWith('_seq') ? 'seq' : 'random', BEACON, SENDER_CORE, pin, warmupSeconds);
+      send(
+        [rx.port],
+        rate,
+        randomBytes(4).toString('hex'),
+        ids.endsWith('_seq') ? 'seq' : 'random',
+        BEACON,
+        SENDER_CORE,
+        pin,
+        warmupSeconds,
+      );
       await settle([rx.metricsPort], flushMs);
     }
     for (let i = 0; i < reps; i++) {
@@ -134,10 +155,19 @@ async function beaconSteps(ids, rate) {
       const { sent } = send([rx.port], rate, prefix, ids.endsWith('_seq') ? 'seq' : 'random', BEACON);
       const after = await settle([rx.metricsPort], flushMs);
       const cpu = cpuByThread(t0, threadCpuMs(pid), pid, { store: rx.storeThreadTid });
-      const stored = reader.prepare('SELECT coalesce(sum(has_start) + sum(has_end), 0) AS n FROM run_facts WHERE run >= ? AND run < ?').get(`${prefix}-`, `${prefix}.`).n;
+      const stored = reader
+        .prepare('SELECT coalesce(sum(has_start) + sum(has_end), 0) AS n FROM run_facts WHERE run >= ? AND run < ?')
+        .get(`${prefix}-`, `${prefix}.`).n;
       const received = after.received - before.received;
-      runs.push({ sent, stored, ratio: stored / sent, received, kernelDrops: after.kernelDrops - before.kernelDrops,
-        cpuUsPerDatagram: us(cpu.main + cpu.store + cpu.other, received), byThread: perThread(cpu, received) });
+      runs.push({
+        sent,
+        stored,
+        ratio: stored / sent,
+        received,
+        kernelDrops: after.kernelDrops - before.kernelDrops,
+        cpuUsPerDatagram: us(cpu.main + cpu.store + cpu.other, received),
+        byThread: perThread(cpu, received),
+      });
     }
   } finally {
     reader.close();
@@ -162,7 +192,9 @@ async function workersSteps(n, rate) {
       const prefix = randomBytes(4).toString('hex');
       const { sent } = send([rx.port], rate, prefix, 'random', BEACON, SENDER_CORE, unpinned);
       await settle([rx.metricsPort], flushMs);
-      const stored = reader.prepare('SELECT coalesce(sum(has_start) + sum(has_end), 0) AS n FROM run_facts WHERE run >= ? AND run < ?').get(`${prefix}-`, `${prefix}.`).n;
+      const stored = reader
+        .prepare('SELECT coalesce(sum(has_start) + sum(has_end), 0) AS n FROM run_facts WHERE run >= ? AND run < ?')
+        .get(`${prefix}-`, `${prefix}.`).n;
       runs.push({ sent, stored, ratio: stored / sent });
     }
   } finally {
@@ -223,7 +255,9 @@ try {
         step.medianByThread = Object.fromEntries(Object.keys(runs[0].byThread).map((k) => [k, median(runs.map((r) => r.byThread[k]))]));
       }
       steps[subject].push(step);
-      process.stderr.write(`${subject} ${rate}/s: kept ${(ratio * 100).toFixed(3)}%${step.medianCpuUsPerDatagram ? `, ${step.medianCpuUsPerDatagram} µs/datagram` : ''}\n`);
+      process.stderr.write(
+        `${subject} ${rate}/s: kept ${(ratio * 100).toFixed(3)}%${step.medianCpuUsPerDatagram ? `, ${step.medianCpuUsPerDatagram} µs/datagram` : ''}\n`,
+      );
       if (!step.lossless) live.delete(subject);
     }
     if (live.size === 0) break;
@@ -238,22 +272,51 @@ const ratio = (a, b) => (a && b ? Number((a / b).toFixed(2)) : null);
 const ours = rate('beacon_random');
 const out = {
   benchmark: 'receiver',
-  started, finished: new Date().toISOString(),
-  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, nodeStartMs, node: process.version,
+  started,
+  finished: new Date().toISOString(),
+  machine: {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model,
+    nodeStartMs,
+    node: process.version,
     // Other processes compete for the receivers' core: the load averages (1, 5, 15 min) before and after.
-    loadAverage: { before: loadBefore.map((x) => Number(x.toFixed(2))), after: os.loadavg().map((x) => Number(x.toFixed(2))) } },
-  pinned, receiverCore: RX_CORE, senderCore: SENDER_CORE, sender: sender.kind,
-  datagramBytes: { beaconStart: BEACON.start.length - 5 + 36, beaconEnd: BEACON.end.length - 5 + 36, statsdStart: STATSD.start.length - 5 + 36, statsdEnd: STATSD.end.length - 5 + 36 },
-  secondsPerStep: seconds, repetitions: reps, warmupSeconds, flushMs, lossless: `≥ ${LOSSLESS * 100}% of sent kept (beacon: stored)`,
-  reader: readerKind, recvBufferBytes,
-  table: Object.fromEntries(Object.entries(results).map(([k, r]) => [k, { highestLosslessRate: r.highestLosslessRate, cpuUsPerDatagram: r.cpuUsPerDatagram, byThread: r.cpuUsPerDatagramByThread }])),
+    loadAverage: { before: loadBefore.map((x) => Number(x.toFixed(2))), after: os.loadavg().map((x) => Number(x.toFixed(2))) },
+  },
+  pinned,
+  receiverCore: RX_CORE,
+  senderCore: SENDER_CORE,
+  sender: sender.kind,
+  datagramBytes: {
+    beaconStart: BEACON.start.length - 5 + 36,
+    beaconEnd: BEACON.end.length - 5 + 36,
+    statsdStart: STATSD.start.length - 5 + 36,
+    statsdEnd: STATSD.end.length - 5 + 36,
+  },
+  secondsPerStep: seconds,
+  repetitions: reps,
+  warmupSeconds,
+  flushMs,
+  lossless: `≥ ${LOSSLESS * 100}% of sent kept (beacon: stored)`,
+  reader: readerKind,
+  recvBufferBytes,
+  table: Object.fromEntries(
+    Object.entries(results).map(([k, r]) => [
+      k,
+      { highestLosslessRate: r.highestLosslessRate, cpuUsPerDatagram: r.cpuUsPerDatagram, byThread: r.cpuUsPerDatagramByThread },
+    ]),
+  ),
   ratios: {
     beaconToStatsd: ratio(ours, rate('statsd')),
     beaconToBare: ratio(ours, rate('bare')),
     sequentialToRandomCpu: ratio(results.beacon_seq?.cpuUsPerDatagram, results.beacon_random?.cpuUsPerDatagram),
     sequentialToRandomRate: ratio(rate('beacon_seq'), ours),
-    ...(results.base_random ? { beaconToBaseRate: ratio(ours, rate('base_random')), baseToStatsd: ratio(rate('base_random'), rate('statsd')),
-      baseSequentialToRandomCpu: ratio(results.base_seq?.cpuUsPerDatagram, results.base_random?.cpuUsPerDatagram) } : {}),
+    ...(results.base_random
+      ? {
+          beaconToBaseRate: ratio(ours, rate('base_random')),
+          baseToStatsd: ratio(rate('base_random'), rate('statsd')),
+          baseSequentialToRandomCpu: ratio(results.base_seq?.cpuUsPerDatagram, results.base_random?.cpuUsPerDatagram),
+        }
+      : {}),
     ...(workersN ? { workersToNTimesOne: ratio(rate('workers'), ours && ours * workersN) } : {}),
   },
   target: { beaconToStatsd: TARGET_VS_STATSD, sequentialToRandomCpuAtMost: 1.2 },

@@ -78,23 +78,60 @@ async function throughput() {
   const sender = buildSender(dir);
   const db = path.join(dir, 'usage.db');
   const httpPort = await freePort();
-  const rx = await start(['receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--metrics-port', '0', '--rate-limit', 'off', '--http-port', String(httpPort)]);
-  const relay = await start(['relay', '--host', '127.0.0.1', '--port', '0', '--forward', `http://127.0.0.1:${httpPort}/v1/datagrams`,
-    '--queue-dir', path.join(dir, 'queue'), '--rate-limit', 'off', '--metrics-port', '0']);
+  const rx = await start([
+    'receive',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--db',
+    db,
+    '--metrics-port',
+    '0',
+    '--rate-limit',
+    'off',
+    '--http-port',
+    String(httpPort),
+  ]);
+  const relay = await start([
+    'relay',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--forward',
+    `http://127.0.0.1:${httpPort}/v1/datagrams`,
+    '--queue-dir',
+    path.join(dir, 'queue'),
+    '--rate-limit',
+    'off',
+    '--metrics-port',
+    '0',
+  ]);
   const reader = new Database(db, { readonly: true });
-  const stored = (prefix) => reader.prepare('SELECT count(*) AS n FROM run_facts WHERE run >= ? AND run < ?').get(`${prefix}-`, `${prefix}.`).n;
+  const stored = (prefix) =>
+    reader.prepare('SELECT count(*) AS n FROM run_facts WHERE run >= ? AND run < ?').get(`${prefix}-`, `${prefix}.`).n;
   const paths = { receiver: [], relay: [] };
   try {
     for (const rate of rates) {
-      for (const [name, port, proc] of [['receiver', rx.port, rx], ['relay', relay.port, relay]]) {
+      for (const [name, port, proc] of [
+        ['receiver', rx.port, rx],
+        ['relay', relay.port, relay],
+      ]) {
         const prefix = randomBytes(4).toString('hex');
         const cpu0 = cpuMs(proc.child.pid);
         const rxCpu0 = cpuMs(rx.child.pid);
         const { sent } = sendPaced(sender, pin, { ports: [port], rate, seconds, prefix, template });
         const n = await settleCount(() => stored(prefix));
         const cpu = cpuMs(proc.child.pid) - cpu0;
-        const step = { rate, sent, stored: n, ratio: Number((n / sent).toFixed(5)), lossless: n / sent >= LOSSLESS,
-          cpuUsPerDatagram: Number(((cpu * 1000) / sent).toFixed(1)) };
+        const step = {
+          rate,
+          sent,
+          stored: n,
+          ratio: Number((n / sent).toFixed(5)),
+          lossless: n / sent >= LOSSLESS,
+          cpuUsPerDatagram: Number(((cpu * 1000) / sent).toFixed(1)),
+        };
         if (name === 'relay') {
           step.receiverCpuUsPerDatagram = Number((((cpuMs(rx.child.pid) - rxCpu0) * 1000) / sent).toFixed(1));
           step.relayKernelDrops = await metric(relay.metricsPort, 'beacon_relay_kernel_drops_total');
@@ -118,13 +155,15 @@ async function throughput() {
   return {
     sender: sender.kind,
     // Ratio 1: highest rate with ≥ 99.9% stored, relay path ÷ receiver's own UDP path.
-    receiverHighestLosslessRate: rxHighest, relayHighestLosslessRate: relayHighest,
+    receiverHighestLosslessRate: rxHighest,
+    relayHighestLosslessRate: relayHighest,
     relayToReceiverRatio: rxHighest ? Number((relayHighest / rxHighest).toFixed(3)) : null,
     // Ratio 2: share stored through the relay ÷ share stored directly, per rate (same rate, back to back).
     storedShareRatioByRate: paths.relay.map((s, i) => ({ rate: s.rate, ratio: Number((s.ratio / paths.receiver[i].ratio).toFixed(3)) })),
     medianStoredShareRatio: med(paths.relay.map((s, i) => s.ratio / paths.receiver[i].ratio)),
     // Ratio 3: one-core ceilings from CPU per datagram: the relay's ÷ the receiver's (UDP).
-    receiverCpuUsPerDatagram: rxUs, relayCpuUsPerDatagram: relayUs,
+    receiverCpuUsPerDatagram: rxUs,
+    relayCpuUsPerDatagram: relayUs,
     receiverViaHttpCpuUsPerDatagram: med(paths.relay.map((s) => s.receiverCpuUsPerDatagram)),
     relayCeilingToReceiverCeilingRatio: Number((rxUs / relayUs).toFixed(3)),
     steps: paths,
@@ -150,8 +189,21 @@ async function outage() {
   // Bytes per queued datagram: upstream down, a known number sent.
   const deadPort = await freePort();
   const probeDir = path.join(dir, 'probe-queue');
-  const probe = await start(['relay', '--host', '127.0.0.1', '--port', '0', '--forward', `http://127.0.0.1:${deadPort}/v1/datagrams`,
-    '--queue-dir', probeDir, '--rate-limit', 'off', '--metrics-port', '0']);
+  const probe = await start([
+    'relay',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--forward',
+    `http://127.0.0.1:${deadPort}/v1/datagrams`,
+    '--queue-dir',
+    probeDir,
+    '--rate-limit',
+    'off',
+    '--metrics-port',
+    '0',
+  ]);
   const sentProbe = await paced(probe.port, 2000, 2000);
   const queued = await settleCount(() => metric(probe.metricsPort, 'beacon_relay_queue_datagrams'), 1000);
   const bytes = await metric(probe.metricsPort, 'beacon_relay_queue_bytes');
@@ -161,7 +213,10 @@ async function outage() {
   const DEFAULT_DATAGRAMS = 1_000_000;
   const boundDatagrams = Math.min(Math.floor((DEFAULT_MB * 1024 * 1024) / bytesPerDatagram), DEFAULT_DATAGRAMS);
   // An HPC centre's whole cluster: a run sends a start and an end (the relay forwards one copy each).
-  const stated = [10, 100, 1000].map((perSecond) => ({ datagramsPerSecond: perSecond, longestOutageHours: Number((boundDatagrams / perSecond / 3600).toFixed(1)) }));
+  const stated = [10, 100, 1000].map((perSecond) => ({
+    datagramsPerSecond: perSecond,
+    longestOutageHours: Number((boundDatagrams / perSecond / 3600).toFixed(1)),
+  }));
 
   // The check: 1 MiB bound at 400 datagrams/s.
   const checkRate = 400;
@@ -169,15 +224,44 @@ async function outage() {
   const predictedSeconds = smallBound / checkRate;
   const httpPort = await freePort();
   const db = path.join(dir, 'outage.db');
-  const relay = await start(['relay', '--host', '127.0.0.1', '--port', '0', '--forward', `http://127.0.0.1:${httpPort}/v1/datagrams`,
-    '--queue-dir', path.join(dir, 'check-queue'), '--queue-max-mb', '1', '--rate-limit', 'off', '--metrics-port', '0']);
+  const relay = await start([
+    'relay',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--forward',
+    `http://127.0.0.1:${httpPort}/v1/datagrams`,
+    '--queue-dir',
+    path.join(dir, 'check-queue'),
+    '--queue-max-mb',
+    '1',
+    '--rate-limit',
+    'off',
+    '--metrics-port',
+    '0',
+  ]);
   const within = await paced(relay.port, checkRate, predictedSeconds * 0.8 * 1000);
   await settleCount(() => metric(relay.metricsPort, 'beacon_relay_queue_datagrams'), 800);
   const dropsWithin = await metric(relay.metricsPort, 'beacon_relay_queue_drops_total');
   const beyond = await paced(relay.port, checkRate, predictedSeconds * 0.7 * 1000); // total 1.5× the prediction
   const queuedAtEnd = await settleCount(() => metric(relay.metricsPort, 'beacon_relay_queue_datagrams'), 800);
   const dropsBeyond = await metric(relay.metricsPort, 'beacon_relay_queue_drops_total');
-  const rx = await start(['receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--metrics-port', '0', '--rate-limit', 'off', '--http-port', String(httpPort)]);
+  const rx = await start([
+    'receive',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--db',
+    db,
+    '--metrics-port',
+    '0',
+    '--rate-limit',
+    'off',
+    '--http-port',
+    String(httpPort),
+  ]);
   const t0 = Date.now();
   // The relay retries with a growing pause (up to 30 s), so draining starts within that.
   while ((await metric(relay.metricsPort, 'beacon_relay_queue_datagrams')) > 0 && Date.now() - t0 < 90_000) await sleep(100);
@@ -189,15 +273,28 @@ async function outage() {
   const storedAfter = r.prepare('SELECT count(*) AS n FROM run_facts').get().n;
   r.close();
   return {
-    bytesPerQueuedDatagram: Number(bytesPerDatagram.toFixed(1)), probe: { sent: sentProbe, queued },
-    defaultBound: { megabytes: DEFAULT_MB, datagrams: DEFAULT_DATAGRAMS, effectiveDatagrams: boundDatagrams, limitedBy: boundDatagrams < DEFAULT_DATAGRAMS ? 'bytes' : 'datagrams' },
+    bytesPerQueuedDatagram: Number(bytesPerDatagram.toFixed(1)),
+    probe: { sent: sentProbe, queued },
+    defaultBound: {
+      megabytes: DEFAULT_MB,
+      datagrams: DEFAULT_DATAGRAMS,
+      effectiveDatagrams: boundDatagrams,
+      limitedBy: boundDatagrams < DEFAULT_DATAGRAMS ? 'bytes' : 'datagrams',
+    },
     longestOutageAtStatedRates: stated,
     check: {
-      queueMaxMb: 1, datagramsPerSecond: checkRate, predictedBoundDatagrams: smallBound, predictedSeconds: Number(predictedSeconds.toFixed(1)),
+      queueMaxMb: 1,
+      datagramsPerSecond: checkRate,
+      predictedBoundDatagrams: smallBound,
+      predictedSeconds: Number(predictedSeconds.toFixed(1)),
       outageWithinBound: { seconds: Number((predictedSeconds * 0.8).toFixed(1)), sent: within, drops: dropsWithin },
       outageBeyondBound: { seconds: Number((predictedSeconds * 1.5).toFixed(1)), sent: within + beyond, queuedAtEnd, drops: dropsBeyond },
       // drainSeconds includes the relay's retry pause, which had grown during the outage.
-      afterUpstreamReturned: { storedRuns: storedAfter, equalsQueued: storedAfter === queuedAtEnd, drainSeconds: Number(drainSeconds.toFixed(1)) },
+      afterUpstreamReturned: {
+        storedRuns: storedAfter,
+        equalsQueued: storedAfter === queuedAtEnd,
+        drainSeconds: Number(drainSeconds.toFixed(1)),
+      },
     },
   };
 }
@@ -206,11 +303,22 @@ const loadBefore = os.loadavg()[0];
 try {
   const t = await throughput();
   const o = await outage();
-  console.log(JSON.stringify({
-    benchmark: 'relay', node: process.version, cpus: os.cpus().length, datagramBytes: Buffer.byteLength(sample), secondsPerStep: seconds,
-    loadAverage: { before: Number(loadBefore.toFixed(2)), after: Number(os.loadavg()[0].toFixed(2)) },
-    throughput: t, outage: o,
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        benchmark: 'relay',
+        node: process.version,
+        cpus: os.cpus().length,
+        datagramBytes: Buffer.byteLength(sample),
+        secondsPerStep: seconds,
+        loadAverage: { before: Number(loadBefore.toFixed(2)), after: Number(os.loadavg()[0].toFixed(2)) },
+        throughput: t,
+        outage: o,
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -36,7 +36,13 @@ function sketchesOnly(n, trials) {
     errors.push((merged.estimate() - n) / n);
   }
   const abs = errors.map(Math.abs);
-  return { distinct: n, trials, mean_abs_error: r5(abs.reduce((a, b) => a + b, 0) / trials), max_abs_error: r5(Math.max(...abs)), errors: errors.map(r5) };
+  return {
+    distinct: n,
+    trials,
+    mean_abs_error: r5(abs.reduce((a, b) => a + b, 0) / trials),
+    max_abs_error: r5(Math.max(...abs)),
+    errors: errors.map(r5),
+  };
 }
 
 async function endToEnd(users) {
@@ -46,7 +52,8 @@ async function endToEnd(users) {
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
     migrateSqlite(db);
-    const ins = db.prepare(`INSERT INTO run_facts (run, project, format, user_id, host_id, script_id, weak_ids, eph, version, runtime, os, arch, ci,
+    const ins =
+      db.prepare(`INSERT INTO run_facts (run, project, format, user_id, host_id, script_id, weak_ids, eph, version, runtime, os, arch, ci,
       components, first_seen_ms, month, start_seen_ms, end_seen_ms, exit_code, duration_ms, has_start, has_end)
       VALUES (?, 'parsl', 'native', ?, ?, ?, 0, 0, '1.0', 'python/3.12', 'linux', 'x64', 0, NULL, ?, ?, ?, ?, 0, 60000, 1, 1)`);
     let runs = 0;
@@ -69,20 +76,46 @@ async function endToEnd(users) {
     const now = () => Date.UTC(2026, 10, 15);
     const period = async () => {
       const chunks = [];
-      const stdout = new Writable({ write(c, _e, cb) { chunks.push(String(c)); cb(); } });
+      const stdout = new Writable({
+        write(c, _e, cb) {
+          chunks.push(String(c));
+          cb();
+        },
+      });
       await periodCommand({ db: file, from: '2025-09', to: '2026-08', format: 'json', minUsers: 5, now, stdout });
       return JSON.parse(chunks.join(''));
     };
     const exact = await period();
     // 2026-11-15 minus 200 days: 2025-09 to 2026-03 are pruned (7 of the 12 months).
-    await pruneCommand({ db: file, olderThan: '200d', now, stdout: new Writable({ write(_c, _e, cb) { cb(); } }) });
+    await pruneCommand({
+      db: file,
+      olderThan: '200d',
+      now,
+      stdout: new Writable({
+        write(_c, _e, cb) {
+          cb();
+        },
+      }),
+    });
     const est = await period();
-    const out = { runs, months_pruned: est.source.months_from_rollups.length, method_before: exact.distinct.method, method_after: est.distinct.method };
+    const out = {
+      runs,
+      months_pruned: est.source.months_from_rollups.length,
+      method_before: exact.distinct.method,
+      method_after: est.distinct.method,
+    };
     for (const k of ['unique_users', 'unique_hosts', 'unique_scripts']) {
       out[k] = { exact: exact[k], estimate: est[k], relative_error: r5((est[k] - exact[k]) / exact[k]) };
     }
-    out.cumulative_users_max_abs_relative_error = r5(Math.max(...est.monthly.map((m, i) => Math.abs(m.cumulative_users - exact.monthly[i].cumulative_users) / Math.max(1, exact.monthly[i].cumulative_users))));
-    out.runs_unchanged = est.runs_started === exact.runs_started && est.compute_hours === exact.compute_hours && est.new_users === exact.new_users;
+    out.cumulative_users_max_abs_relative_error = r5(
+      Math.max(
+        ...est.monthly.map(
+          (m, i) => Math.abs(m.cumulative_users - exact.monthly[i].cumulative_users) / Math.max(1, exact.monthly[i].cumulative_users),
+        ),
+      ),
+    );
+    out.runs_unchanged =
+      est.runs_started === exact.runs_started && est.compute_hours === exact.compute_hours && est.new_users === exact.new_users;
     return out;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -91,9 +124,15 @@ async function endToEnd(users) {
 
 const scales = [1000, 10000, 50000, 100000, 300000].map((n) => sketchesOnly(n, n >= 100000 ? 3 : 5));
 const e2e = await endToEnd(Number(process.env.BENCH_HLL_USERS ?? 60000));
-console.log(JSON.stringify({
-  benchmark: 'period report distinct counts after pruning (HyperLogLog, p = 14)',
-  stated_relative_error: { one_sigma: r5(HLL_RSE), ninety_five: r5(HLL_RSE * 1.96) },
-  sketches_only: scales,
-  end_to_end: e2e,
-}, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      benchmark: 'period report distinct counts after pruning (HyperLogLog, p = 14)',
+      stated_relative_error: { one_sigma: r5(HLL_RSE), ninety_five: r5(HLL_RSE * 1.96) },
+      sketches_only: scales,
+      end_to_end: e2e,
+    },
+    null,
+    2,
+  ),
+);

@@ -69,9 +69,10 @@ const firstMonth = `${Math.floor(monthOf(0) / 100)}-${String(monthOf(0) % 100).p
 
 function once(format, kind = 'monthly') {
   const file = path.join(out, `${kind}.${format}`);
-  const args = kind === 'period'
-    ? [cli, 'period', '--db', dbFile, '--from', firstMonth, '--to', month, '--format', format, '--out', file]
-    : [cli, 'monthly', '--db', dbFile, '--month', month, '--format', format, '--out', file];
+  const args =
+    kind === 'period'
+      ? [cli, 'period', '--db', dbFile, '--from', firstMonth, '--to', month, '--format', format, '--out', file]
+      : [cli, 'monthly', '--db', dbFile, '--month', month, '--format', format, '--out', file];
   const t = process.hrtime.bigint();
   const r = hasTime
     ? spawnSync('/usr/bin/time', ['-f', 'maxrss_kb=%M', process.execPath, ...args], { encoding: 'utf8' })
@@ -168,13 +169,29 @@ async function ingestRate(migrations) {
   migrateSqlite(db, migrations);
   const store = new SqliteStore(db);
   const base = Date.UTC(2026, 9, 10);
-  const make = (kind) => Array.from({ length: N }, (_, i) => ({
-    run: `run-${i}`, kind, project: 'parsl', format: 'native', user_id: (i % 5000).toString(16).padStart(32, '0'),
-    host_id: (i % 7000).toString(16).padStart(32, '0'), script_id: (i % 9000).toString(16).padStart(32, '0'),
-    weak_ids: false, eph: false, version: '1.0.0', runtime: 'node/20.20.2', os: 'linux', arch: 'x64', ci: false,
-    components: '{"executors":2}', seen_ms: base + i, month: TARGET_MONTH, client_ms: base + i,
-    exit_code: kind === 'end' ? 0 : null, duration_ms: kind === 'end' ? 1000 : null,
-  }));
+  const make = (kind) =>
+    Array.from({ length: N }, (_, i) => ({
+      run: `run-${i}`,
+      kind,
+      project: 'parsl',
+      format: 'native',
+      user_id: (i % 5000).toString(16).padStart(32, '0'),
+      host_id: (i % 7000).toString(16).padStart(32, '0'),
+      script_id: (i % 9000).toString(16).padStart(32, '0'),
+      weak_ids: false,
+      eph: false,
+      version: '1.0.0',
+      runtime: 'node/20.20.2',
+      os: 'linux',
+      arch: 'x64',
+      ci: false,
+      components: '{"executors":2}',
+      seen_ms: base + i,
+      month: TARGET_MONTH,
+      client_ms: base + i,
+      exit_code: kind === 'end' ? 0 : null,
+      duration_ms: kind === 'end' ? 1000 : null,
+    }));
   const batches = [...make('start'), ...make('end')];
   const t = process.hrtime.bigint();
   for (let i = 0; i < batches.length; i += 1000) await store.writeBatch(batches.slice(i, i + 1000), []);
@@ -188,20 +205,26 @@ for (let round = 0; round < (ONLY_PERIOD ? 0 : 4); round++) ingest = Math.max(in
 process.stderr.write(`store ingest: ${Math.round(ingest)}/s\n`);
 
 const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown';
-console.log(JSON.stringify({
-  benchmark: 'reports monthly',
-  schema: `v${SQLITE_MIGRATIONS.at(-1).version}${COVERING ? ' + optional covering indexes' : ''}`,
-  store: {
-    runs: MONTHS * RUNS_PER_MONTH,
-    runs_in_month: RUNS_PER_MONTH,
-    users: USERS,
-    month,
-    file_mb: Math.round(fs.statSync(dbFile).size / 1e6),
-    prepare_s: r3(prepare_s),
-  },
-  target: TARGET,
-  results,
-  period_vs_new_month: { target_ratio: 2, ...period },
-  store_ingest_datagrams_per_s: Math.round(ingest),
-  machine: { node: process.version, cpu, cores: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) },
-}, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      benchmark: 'reports monthly',
+      schema: `v${SQLITE_MIGRATIONS.at(-1).version}${COVERING ? ' + optional covering indexes' : ''}`,
+      store: {
+        runs: MONTHS * RUNS_PER_MONTH,
+        runs_in_month: RUNS_PER_MONTH,
+        users: USERS,
+        month,
+        file_mb: Math.round(fs.statSync(dbFile).size / 1e6),
+        prepare_s: r3(prepare_s),
+      },
+      target: TARGET,
+      results,
+      period_vs_new_month: { target_ratio: 2, ...period },
+      store_ingest_datagrams_per_s: Math.round(ingest),
+      machine: { node: process.version, cpu, cores: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) },
+    },
+    null,
+    2,
+  ),
+);

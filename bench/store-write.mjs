@@ -23,7 +23,9 @@ const batchSize = Number(process.env.BENCH_BATCH ?? 2000);
 const reps = Number(process.env.BENCH_REPS ?? 3);
 const here = path.dirname(new URL(import.meta.url).pathname);
 const ours = await import(pathToFileURL(path.join(here, '../dist/store/sqlite/store.js')).href);
-const base = process.env.BENCH_BASE_DIST ? await import(pathToFileURL(path.join(process.env.BENCH_BASE_DIST, 'store/sqlite-store.js')).href) : undefined;
+const base = process.env.BENCH_BASE_DIST
+  ? await import(pathToFileURL(path.join(process.env.BENCH_BASE_DIST, 'store/sqlite-store.js')).href)
+  : undefined;
 
 function uuid() {
   const h = randomBytes(16).toString('hex');
@@ -37,10 +39,26 @@ function workload() {
   const t0 = Date.UTC(2026, 11, 2, 4, 0, 0);
   const ids = Array.from({ length: runs }, uuid);
   const rec = (i, kind, seen) => ({
-    run: ids[i], kind, project: 'parsl', format: 'native', user_id: user, host_id: host, script_id: null,
-    weak_ids: false, eph: false, version: '2025.01.13', runtime: 'python 3.12.1', os: 'linux', arch: 'x86_64', ci: false,
+    run: ids[i],
+    kind,
+    project: 'parsl',
+    format: 'native',
+    user_id: user,
+    host_id: host,
+    script_id: null,
+    weak_ids: false,
+    eph: false,
+    version: '2025.01.13',
+    runtime: 'python 3.12.1',
+    os: 'linux',
+    arch: 'x86_64',
+    ci: false,
     components: kind === 'start' ? '{"executors":["htex"],"providers":["slurm"]}' : '{"apps":{"python":12}}',
-    seen_ms: seen, month: 202612, client_ms: seen - 5, exit_code: kind === 'end' ? 0 : null, duration_ms: kind === 'end' ? 60000 : null,
+    seen_ms: seen,
+    month: 202612,
+    client_ms: seen - 5,
+    exit_code: kind === 'end' ? 0 : null,
+    duration_ms: kind === 'end' ? 60000 : null,
   });
   const out = [];
   const pending = [];
@@ -55,16 +73,41 @@ function workload() {
   return out;
 }
 
-const COLS = 'run, project, format, user_id, host_id, script_id, version, runtime, os, arch, ci, weak_ids, eph, components, seen_ms, month, client_ms, exit_code, duration_ms, kind';
+const COLS =
+  'run, project, format, user_id, host_id, script_id, version, runtime, os, arch, ci, weak_ids, eph, components, seen_ms, month, client_ms, exit_code, duration_ms, kind';
 function yardstick(file) {
   const store = ours.openSqliteStore(file);
   const db = store.db;
   db.exec(`CREATE TABLE plain (${COLS})`);
-  const ins = db.prepare(`INSERT INTO plain (${COLS}) VALUES (${COLS.split(',').map(() => '?').join(', ')})`);
+  const ins = db.prepare(
+    `INSERT INTO plain (${COLS}) VALUES (${COLS.split(',')
+      .map(() => '?')
+      .join(', ')})`,
+  );
   const write = db.transaction((records) => {
     for (const r of records) {
-      ins.run(r.run, r.project, r.format, r.user_id, r.host_id, r.script_id, r.version, r.runtime, r.os, r.arch,
-        r.ci === null ? null : r.ci ? 1 : 0, r.weak_ids ? 1 : 0, r.eph ? 1 : 0, r.components, r.seen_ms, r.month, r.client_ms, r.exit_code, r.duration_ms, r.kind);
+      ins.run(
+        r.run,
+        r.project,
+        r.format,
+        r.user_id,
+        r.host_id,
+        r.script_id,
+        r.version,
+        r.runtime,
+        r.os,
+        r.arch,
+        r.ci === null ? null : r.ci ? 1 : 0,
+        r.weak_ids ? 1 : 0,
+        r.eph ? 1 : 0,
+        r.components,
+        r.seen_ms,
+        r.month,
+        r.client_ms,
+        r.exit_code,
+        r.duration_ms,
+        r.kind,
+      );
     }
     return { stored: records.length, duplicates: 0 };
   }).immediate;
@@ -107,7 +150,9 @@ const best = (xs) => Math.min(...xs);
 const round = (x) => Math.round(x * 100) / 100;
 const out = {
   machine: { cores: os.cpus().length, loadavg: load.map((l) => l.map(round)) },
-  records: records.length, batch: batchSize, reps,
+  records: records.length,
+  batch: batchSize,
+  reps,
   cpuUsPerRecord: Object.fromEntries(Object.entries(cpu).map(([k, xs]) => [k, { best: round(best(xs)), all: xs.map(round) }])),
   ratioToPlainInsert: Object.fromEntries(Object.keys(cpu).map((k) => [k, round(best(cpu[k]) / best(cpu.plain))])),
 };

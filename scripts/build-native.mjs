@@ -23,7 +23,14 @@ const gyp = process.env.npm_config_node_gyp;
 const [cmd, args] = gyp ? [process.execPath, [gyp, 'rebuild']] : ['node-gyp', ['rebuild']];
 const r = spawnSync(cmd, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
 if (r.status !== 0) {
-  const why = r.error ? r.error.message : (r.stderr ?? '').trim().split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join('; ');
+  const why = r.error
+    ? r.error.message
+    : (r.stderr ?? '')
+        .trim()
+        .split('\n')
+        .filter((l) => /error/i.test(l))
+        .slice(0, 3)
+        .join('; ');
   say(`could not build the native batch UDP reader (${why || `exit ${r.status}`}); the receiver will use node:dgram`);
 }
 process.exit(0);

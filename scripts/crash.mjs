@@ -30,8 +30,26 @@ const maxMs = opt('max-ms', 3000);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function startReceiver(db) {
-  const child = spawn(process.execPath, [CLI, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--flush-ms', String(flushMs), '--rate-limit', 'off', '--metrics-port', '0'],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BEACON_SETTLE_SECONDS: '2' } });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'receive',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--db',
+      db,
+      '--flush-ms',
+      String(flushMs),
+      '--rate-limit',
+      'off',
+      '--metrics-port',
+      '0',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BEACON_SETTLE_SECONDS: '2' } },
+  );
   let out = '';
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
@@ -49,7 +67,9 @@ function startReceiver(db) {
 }
 
 function startTraffic(port) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'scripts/lib/traffic.mjs'), JSON.stringify({ port, rate, mix: 'crash' })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'scripts/lib/traffic.mjs'), JSON.stringify({ port, rate, mix: 'crash' })], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const ids = [];
   let buf = '';
   child.stdout.on('data', (d) => {
@@ -111,7 +131,13 @@ try {
     const readIds = new Set(traffic.ids.slice(0, read));
     const lostAfterRead = missing.filter((id) => readIds.has(id)).length;
     const round = {
-      kill: k + 1, integrity, committedBefore: before.size, vanished, sent: sentBefore.length, lost: missing.length, lostAfterRead,
+      kill: k + 1,
+      integrity,
+      committedBefore: before.size,
+      vanished,
+      sent: sentBefore.length,
+      lost: missing.length,
+      lostAfterRead,
       lossWindowMs: oldestMissing === undefined ? 0 : killedAt - oldestMissing,
     };
     rounds.push(round);
@@ -124,19 +150,28 @@ try {
   const code = await new Promise((r) => rx.once('exit', (c) => r(c)));
   if (code !== 0) ok = false;
   const worst = rounds.reduce((a, r) => (r.lossWindowMs > a.lossWindowMs ? r : a), rounds[0] ?? { lossWindowMs: 0 });
-  console.log(JSON.stringify({
-    kills, rate, flushMs, ok,
-    integrityChecksPassed: rounds.filter((r) => r.integrity === 'ok').length,
-    committedRunsVanished: rounds.reduce((n, r) => n + r.vanished, 0),
-    sent: rounds.reduce((n, r) => n + r.sent, 0),
-    lost: rounds.reduce((n, r) => n + r.lost, 0),
-    lostAfterRead: rounds.reduce((n, r) => n + r.lostAfterRead, 0),
-    worstLostAfterRead: Math.max(...rounds.map((r) => r.lostAfterRead)),
-    worstLossWindowMs: worst.lossWindowMs,
-    worstLossRound: worst.kill,
-    lossWindowsMs: rounds.map((r) => r.lossWindowMs),
-    finalCleanStopExit: code,
-  }, null, 1));
+  console.log(
+    JSON.stringify(
+      {
+        kills,
+        rate,
+        flushMs,
+        ok,
+        integrityChecksPassed: rounds.filter((r) => r.integrity === 'ok').length,
+        committedRunsVanished: rounds.reduce((n, r) => n + r.vanished, 0),
+        sent: rounds.reduce((n, r) => n + r.sent, 0),
+        lost: rounds.reduce((n, r) => n + r.lost, 0),
+        lostAfterRead: rounds.reduce((n, r) => n + r.lostAfterRead, 0),
+        worstLostAfterRead: Math.max(...rounds.map((r) => r.lostAfterRead)),
+        worstLossWindowMs: worst.lossWindowMs,
+        worstLossRound: worst.kill,
+        lossWindowsMs: rounds.map((r) => r.lossWindowMs),
+        finalCleanStopExit: code,
+      },
+      null,
+      1,
+    ),
+  );
 } finally {
   if (!args.includes('--keep')) rmSync(dir, { recursive: true, force: true });
 }

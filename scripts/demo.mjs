@@ -44,7 +44,10 @@ try {
   const collector = `127.0.0.1:${receiver.port}`;
 
   const runs = population();
-  await runPool(runs.map((r) => () => beaconRun(r, collector)), 4);
+  await runPool(
+    runs.map((r) => () => beaconRun(r, collector)),
+    4,
+  );
   say(`ran ${runs.length} real runs under \`beacon run\` (${new Set(runs.map((r) => r.user)).size} simulated users)`);
   await sendParslAndJunk(receiver.port);
   say('sent 4 Parsl-format datagrams (both wire formats) and 3 hostile ones');
@@ -64,9 +67,24 @@ try {
   const first = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 11, 1));
   const from = `${first.getUTCFullYear()}-${String(first.getUTCMonth() + 1).padStart(2, '0')}`;
   const periodHtml = join(outDir, `usage-report-${from}_${month}.html`);
-  await exec(process.execPath, [reportsCli, 'period', '--db', dbPath, '--from', from, '--to', month, '--format', 'html', '--out', periodHtml]);
+  await exec(process.execPath, [
+    reportsCli,
+    'period',
+    '--db',
+    dbPath,
+    '--from',
+    from,
+    '--to',
+    month,
+    '--format',
+    'html',
+    '--out',
+    periodHtml,
+  ]);
   say(`period report (${from} to ${month}): ${periodHtml}`);
-  const period = JSON.parse(await exec(process.execPath, [reportsCli, 'period', '--db', dbPath, '--from', from, '--to', month, '--format', 'json'], true));
+  const period = JSON.parse(
+    await exec(process.execPath, [reportsCli, 'period', '--db', dbPath, '--from', from, '--to', month, '--format', 'json'], true),
+  );
   say(`period summary, ready to paste into a grant report:\n\n${period.summary_text}\n`);
   const site = join(outDir, 'site');
   await exec(process.execPath, [reportsCli, 'site', '--db', dbPath, '--out', site]);
@@ -97,27 +115,46 @@ function beaconRun(r, collector) {
   delete env.DO_NOT_TRACK;
   delete env.PARSL_TRACKING;
   delete env.BEACON_DEBUG;
-  return exec(process.execPath, [beaconCli, 'run', '--collector', collector, '--', process.execPath, workflow, r.exit, String(r.ms)], false, env, true, (err) => {
-    // Every simulated user is new, so each gets the first-run notice on stderr; show it once.
-    if (err.trim() && !noticeShown) {
-      noticeShown = true;
-      process.stderr.write(`demo: the first-run notice each new user sees once (stderr):\n${err.replace(/^/gm, '  | ')}\n`);
-    }
-  });
+  return exec(
+    process.execPath,
+    [beaconCli, 'run', '--collector', collector, '--', process.execPath, workflow, r.exit, String(r.ms)],
+    false,
+    env,
+    true,
+    (err) => {
+      // Every simulated user is new, so each gets the first-run notice on stderr; show it once.
+      if (err.trim() && !noticeShown) {
+        noticeShown = true;
+        process.stderr.write(`demo: the first-run notice each new user sees once (stderr):\n${err.replace(/^/gm, '  | ')}\n`);
+      }
+    },
+  );
 }
-
 
 async function runPool(tasks, n) {
   const queue = [...tasks];
-  await Promise.all(Array.from({ length: n }, async () => { while (queue.length) await queue.shift()(); }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (queue.length) await queue.shift()();
+    }),
+  );
 }
 
 function startReceiver() {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [beaconCli, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', dbPath, '--rate-limit', 'off'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [beaconCli, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', dbPath, '--rate-limit', 'off'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let buf = '';
     let exited = false;
-    const exitedP = new Promise((r) => child.on('exit', (code) => { exited = true; r(code); }));
+    const exitedP = new Promise((r) =>
+      child.on('exit', (code) => {
+        exited = true;
+        r(code);
+      }),
+    );
     child.on('error', reject);
     exitedP.then((code) => reject(new Error(`receiver exited early with status ${code}`)));
     // The daemon logs JSON lines (pino) on stdout; the `listening` line carries the bound port.
@@ -128,11 +165,17 @@ function startReceiver() {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         let rec;
-        try { rec = JSON.parse(line); } catch { continue; }
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          continue;
+        }
         if (rec.msg === 'listening') {
           resolve({
             port: rec.port,
-            kill: () => { if (!exited) child.kill('SIGKILL'); },
+            kill: () => {
+              if (!exited) child.kill('SIGKILL');
+            },
             async stop() {
               if (!exited) child.kill('SIGTERM');
               const code = await exitedP;
@@ -184,10 +227,41 @@ async function sendParslAndJunk(port) {
   const send = (s) => new Promise((r) => sock.send(Buffer.isBuffer(s) ? s : Buffer.from(s), port, '127.0.0.1', () => r()));
   const legacy = '0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11';
   const v1 = '5a0c7d7e-1f7e-4a47-b0a5-3f1c7a6b2e90';
-  await send(JSON.stringify({ uuid: legacy, uname: '3c2b1a0f9e', hname: '9d8c7b6a5f', test: false, parsl_v: '2023.03.20', python_v: '3.10.12', os: 'Linux', os_v: '5.15.0', start: t - 120 }));
+  await send(
+    JSON.stringify({
+      uuid: legacy,
+      uname: '3c2b1a0f9e',
+      hname: '9d8c7b6a5f',
+      test: false,
+      parsl_v: '2023.03.20',
+      python_v: '3.10.12',
+      os: 'Linux',
+      os_v: '5.15.0',
+      start: t - 120,
+    }),
+  );
   await send(JSON.stringify({ uuid: legacy, end: t, t_apps: 40, sites: 1, c_time: null, failed: 2, test: false }));
-  await send('1' + JSON.stringify({ correlator: v1, parsl_v: '2025.01.13', python_v: '3.11.7', 'platform.system': 'Linux', tracking_level: 3, components: ['parsl.config.Config'], start: t - 600 }));
-  await send('1' + JSON.stringify({ correlator: v1, end: t, execution_time: 600, components: [{ c: 'parsl.dataflow.dflow.DataFlowKernel', app_count: 12, app_fails: 1 }] }));
+  await send(
+    '1' +
+      JSON.stringify({
+        correlator: v1,
+        parsl_v: '2025.01.13',
+        python_v: '3.11.7',
+        'platform.system': 'Linux',
+        tracking_level: 3,
+        components: ['parsl.config.Config'],
+        start: t - 600,
+      }),
+  );
+  await send(
+    '1' +
+      JSON.stringify({
+        correlator: v1,
+        end: t,
+        execution_time: 600,
+        components: [{ c: 'parsl.dataflow.dflow.DataFlowKernel', app_count: 12, app_fails: 1 }],
+      }),
+  );
   await send('not json at all');
   await send('{"v":1,"kind":"start","run":"truncated');
   await send(Buffer.alloc(9000, 0x7b));

@@ -41,8 +41,11 @@ function rssKB(pid, field = 'VmRSS') {
   }
 }
 
-const rx = spawn(process.execPath, [CLI, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--rate-limit', String(rateLimit), '--metrics-port', '0'],
-  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BEACON_RECEIVER_STATS_MS: '60000' } });
+const rx = spawn(
+  process.execPath,
+  [CLI, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--rate-limit', String(rateLimit), '--metrics-port', '0'],
+  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BEACON_RECEIVER_STATS_MS: '60000' } },
+);
 const lines = [];
 let buf = '';
 rx.stdout.on('data', (d) => {
@@ -81,8 +84,11 @@ const sampler = setInterval(() => {
 }, 1000);
 
 const started = Date.now();
-const traffic = spawn(process.execPath, [path.join(ROOT, 'scripts/lib/traffic.mjs'), JSON.stringify({ port, rate, rateLimit, seconds: minutes * 60, mix: 'soak' })],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
+const traffic = spawn(
+  process.execPath,
+  [path.join(ROOT, 'scripts/lib/traffic.mjs'), JSON.stringify({ port, rate, rateLimit, seconds: minutes * 60, mix: 'soak' })],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 let tout = '';
 traffic.stdout.on('data', (d) => (tout += d));
 await new Promise((r) => traffic.once('exit', r));
@@ -98,7 +104,12 @@ const stopped = lines.find((l) => l.msg === 'stopped') ?? {};
 
 const store = new Database(db, { readonly: true });
 const rows = store.prepare('SELECT sum(has_start) + sum(has_end) AS n, count(*) AS runs FROM run_facts').get();
-const persisted = Object.fromEntries(store.prepare('SELECT name, sum(value) AS v FROM daily_counters GROUP BY name').all().map((r) => [r.name, r.v]));
+const persisted = Object.fromEntries(
+  store
+    .prepare('SELECT name, sum(value) AS v FROM daily_counters GROUP BY name')
+    .all()
+    .map((r) => [r.name, r.v]),
+);
 const integrity = store.pragma('integrity_check', { simple: true });
 store.close();
 rmSync(dir, { recursive: true, force: true });
@@ -108,19 +119,34 @@ const rejectedTotal = Object.values(rejected).reduce((a, b) => a + b, 0);
 const books = {
   wire: sent.sent === stopped.received + stopped.kernel_drops,
   receiver: stopped.received === stopped.stored + stopped.duplicates + rejectedTotal + stopped.overload_drops,
-  store: rows.n === stopped.stored && ['received', 'stored', 'duplicates', 'kernel_drops', 'overload_drops'].every((k) => (persisted[k] ?? 0) === stopped[k]),
+  store:
+    rows.n === stopped.stored &&
+    ['received', 'stored', 'duplicates', 'kernel_drops', 'overload_drops'].every((k) => (persisted[k] ?? 0) === stopped[k]),
 };
 const result = {
-  minutes, rate, rateLimit, seconds: Math.round((Date.now() - started) / 1000),
-  sent: sent.sent, sentByKind: sent.byKind,
-  received: stopped.received, stored: stopped.stored, duplicates: stopped.duplicates,
-  rejected, rateLimited: rejected.rate_limited ?? 0, kernelDrops: stopped.kernel_drops, overloadDrops: stopped.overload_drops,
-  runsInStore: rows.runs, integrity, exitCode,
+  minutes,
+  rate,
+  rateLimit,
+  seconds: Math.round((Date.now() - started) / 1000),
+  sent: sent.sent,
+  sentByKind: sent.byKind,
+  received: stopped.received,
+  stored: stopped.stored,
+  duplicates: stopped.duplicates,
+  rejected,
+  rateLimited: rejected.rate_limited ?? 0,
+  kernelDrops: stopped.kernel_drops,
+  overloadDrops: stopped.overload_drops,
+  runsInStore: rows.runs,
+  integrity,
+  exitCode,
   peakRssMB: +(Math.max(peakRssKB, hwmKB) / 1024).toFixed(1),
   rssMBAtMinute: rssSamples.filter((_, i) => i % 60 === 59).map((kb) => +(kb / 1024).toFixed(1)),
   mainHeapMBAtMinute: heapMBAtMinute,
-  rssBoundMB, rssWithinBound: Math.max(peakRssKB, hwmKB) / 1024 <= rssBoundMB,
-  books, balanced: books.wire && books.receiver && books.store,
+  rssBoundMB,
+  rssWithinBound: Math.max(peakRssKB, hwmKB) / 1024 <= rssBoundMB,
+  books,
+  balanced: books.wire && books.receiver && books.store,
 };
 console.log(JSON.stringify(result, null, 1));
 process.exitCode = result.balanced && result.rssWithinBound && exitCode === 0 && integrity === 'ok' ? 0 : 1;

@@ -26,12 +26,20 @@ const rate = opt('rate', 10_000);
 const holdMs = opt('hold-ms', 3000);
 const limitMB = Number(process.env.BEACON_WAL_LIMIT_MB || 16);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const size = (f) => { try { return statSync(f).size; } catch { return 0; } };
+const size = (f) => {
+  try {
+    return statSync(f).size;
+  } catch {
+    return 0;
+  }
+};
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'beacon-wal-'));
 const db = path.join(dir, 'usage.db');
-const rx = spawn(process.execPath, [CLI, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--rate-limit', 'off'],
-  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BEACON_SETTLE_SECONDS: '5' } });
+const rx = spawn(process.execPath, [CLI, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--rate-limit', 'off'], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+  env: { ...process.env, BEACON_SETTLE_SECONDS: '5' },
+});
 let out = '';
 const port = await new Promise((resolve, reject) => {
   rx.stdout.on('data', (d) => {
@@ -45,7 +53,9 @@ const port = await new Promise((resolve, reject) => {
 });
 
 let peak = 0;
-const sampler = setInterval(() => { peak = Math.max(peak, size(`${db}-wal`)); }, 25);
+const sampler = setInterval(() => {
+  peak = Math.max(peak, size(`${db}-wal`));
+}, 25);
 let reading = true;
 // One long reader at a time, held for holdMs, again and again.
 const longReader = (async () => {
@@ -72,8 +82,11 @@ const shortReaders = [0, 150].map(async (offset) => {
   c.close();
 });
 
-const traffic = spawn(process.execPath, [path.join(ROOT, 'scripts/lib/traffic.mjs'), JSON.stringify({ port, rate, seconds: datagrams / rate, mix: 'soak' })],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
+const traffic = spawn(
+  process.execPath,
+  [path.join(ROOT, 'scripts/lib/traffic.mjs'), JSON.stringify({ port, rate, seconds: datagrams / rate, mix: 'soak' })],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 let tout = '';
 traffic.stdout.on('data', (d) => (tout += d));
 await new Promise((r) => traffic.once('exit', r));
@@ -92,8 +105,24 @@ const runs = c.prepare('SELECT count(*) AS n FROM run_facts').get().n;
 c.close();
 rmSync(dir, { recursive: true, force: true });
 const mb = (b) => +(b / 1048576).toFixed(1);
-console.log(JSON.stringify({
-  cli: CLI, sent: JSON.parse(tout.trim().split('\n').pop()).sent, rate, holdMs, runs, storeMB: mb(storeBytes),
-  received: stopped.received, stored: stopped.stored, overloadDrops: stopped.overload_drops,
-  walPeakMB: mb(peak), walAfterReadersMB: mb(walAfterReaders), walLimitMB: limitMB, withinLimit: peak <= limitMB * 1048576,
-}, null, 1));
+console.log(
+  JSON.stringify(
+    {
+      cli: CLI,
+      sent: JSON.parse(tout.trim().split('\n').pop()).sent,
+      rate,
+      holdMs,
+      runs,
+      storeMB: mb(storeBytes),
+      received: stopped.received,
+      stored: stopped.stored,
+      overloadDrops: stopped.overload_drops,
+      walPeakMB: mb(peak),
+      walAfterReadersMB: mb(walAfterReaders),
+      walLimitMB: limitMB,
+      withinLimit: peak <= limitMB * 1048576,
+    },
+    null,
+    1,
+  ),
+);

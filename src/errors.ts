@@ -19,7 +19,10 @@ export const ERROR_CODES = {
   BEACON_ERR_BAD_DURATION: { exit: 2, summary: 'A duration such as --older-than is not like 60d, 12h or 90m.' },
   BEACON_ERR_RELAY_QUEUE: { exit: 1, summary: '`beacon relay` could not create or read its queue directory.' },
   BEACON_ERR_OUTPUT: { exit: 1, summary: 'The report could not be written to --out.' },
-  BEACON_ERR_COLLECTOR_SECRET: { exit: 78, summary: 'The collector secret file could not be read or created, is malformed, or is not the one the store was keyed with.' },
+  BEACON_ERR_COLLECTOR_SECRET: {
+    exit: 78,
+    summary: 'The collector secret file could not be read or created, is malformed, or is not the one the store was keyed with.',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -23,5 +23,6 @@ socket.bind(0, '127.0.0.1', () => {
   }
   process.stdout.write(`${JSON.stringify({ port: socket.address().port })}\n`);
 });
-createInterface({ input: process.stdin }).on('line', () => process.stdout.write(`${JSON.stringify({ count, failed })}\n`))
+createInterface({ input: process.stdin })
+  .on('line', () => process.stdout.write(`${JSON.stringify({ count, failed })}\n`))
   .on('close', () => socket.close());

@@ -40,7 +40,9 @@ async function freeTcpPort() {
 export function statsdTemplates(identity) {
   const p = `beacon.${identity.project}`;
   const tags = `version:${identity.version},runtime:${identity.runtime},os:${identity.os},arch:${identity.arch},ci:${identity.ci}`;
-  const comps = Object.entries(identity.components).map(([k, v]) => `${k}:${v}`).join(',');
+  const comps = Object.entries(identity.components)
+    .map(([k, v]) => `${k}:${v}`)
+    .join(',');
   const who = `${p}.users:${identity.user}|s\n${p}.hosts:${identity.host}|s`;
   return {
     start: `${p}.runs.started:@RUN@|s\n${who}\n${p}.starts:1|c|#${tags},${comps}`,
@@ -52,11 +54,18 @@ export async function startStatsd(pin, core, dir) {
   const port = await freeUdpPort();
   const countFile = path.join(dir, `statsd-count-${port}.json`);
   const config = path.join(dir, `statsd-${port}.js`);
-  writeFileSync(config, JSON.stringify({
-    mgmt_port: await freeTcpPort(), mgmt_address: '127.0.0.1', flushInterval: 100,
-    servers: [{ server: path.join(ROOT, 'bench', 'lib', 'statsd-udp-server.cjs'), port, address: '127.0.0.1' }],
-    backends: [path.join(ROOT, 'bench', 'lib', 'statsd-count-backend.cjs')], countFile, deleteIdleStats: true,
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      mgmt_port: await freeTcpPort(),
+      mgmt_address: '127.0.0.1',
+      flushInterval: 100,
+      servers: [{ server: path.join(ROOT, 'bench', 'lib', 'statsd-udp-server.cjs'), port, address: '127.0.0.1' }],
+      backends: [path.join(ROOT, 'bench', 'lib', 'statsd-count-backend.cjs')],
+      countFile,
+      deleteIdleStats: true,
+    }),
+  );
   const [cmd, argv] = pin(core, process.execPath, [path.join(ROOT, 'node_modules', 'statsd', 'stats.js'), config]);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'], cwd: path.join(ROOT, 'node_modules', 'statsd') });
   for (let i = 0; !existsSync(countFile); i++) {
@@ -64,7 +73,9 @@ export async function startStatsd(pin, core, dir) {
     await sleep(50);
   }
   return {
-    name: 'statsd', port, child,
+    name: 'statsd',
+    port,
+    child,
     async kept() {
       // Two flushes later everything read has been counted.
       await sleep(250);
@@ -90,7 +101,9 @@ export async function startBare(pin, core) {
   });
   const port = await ready;
   return {
-    name: 'bare', port, child,
+    name: 'bare',
+    port,
+    child,
     async kept() {
       const j = await new Promise((r) => {
         waiting.push(r);
@@ -149,7 +162,7 @@ export function cpuByThread(before, after, pid, named = {}) {
   const res = { main: 0, ...Object.fromEntries(Object.keys(named).map((k) => [k, 0])), other: 0 };
   for (const [tid, ms] of after) {
     const d = ms - (before.get(tid) ?? 0);
-    const name = tid === pid ? 'main' : Object.keys(named).find((k) => named[k] === tid) ?? 'other';
+    const name = tid === pid ? 'main' : (Object.keys(named).find((k) => named[k] === tid) ?? 'other');
     res[name] += d;
   }
   return res;

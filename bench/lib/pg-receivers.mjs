@@ -36,7 +36,8 @@ export async function receiversPhase({ dir, rates, seconds, reps, flushMs, log =
       const runs = await withSchema(async (url, admin) => {
         const rxs = [];
         try {
-          for (let i = 0; i < setup.processes; i++) rxs.push(await startReceiver(['--store', url, '--flush-ms', String(flushMs), ...setup.args], pin));
+          for (let i = 0; i < setup.processes; i++)
+            rxs.push(await startReceiver(['--store', url, '--flush-ms', String(flushMs), ...setup.args], pin));
           const out = [];
           for (let i = 0; i < reps; i++) {
             const prefix = randomBytes(4).toString('hex');
@@ -44,8 +45,17 @@ export async function receiversPhase({ dir, rates, seconds, reps, flushMs, log =
             const before = await totalMetrics(ports);
             const { sent } = sendPaced(sender, pin, { ports: rxs.map((r) => r.port), rate, seconds, prefix, template });
             const after = await settle(ports, flushMs);
-            const { rows } = await admin.query('SELECT count(*)::int AS n FROM run_facts WHERE run >= $1 AND run < $2', [`${prefix}-`, `${prefix}.`]);
-            out.push({ sent, stored: rows[0].n, ratio: rows[0].n / sent, received: after.received - before.received, kernelDrops: after.kernelDrops - before.kernelDrops });
+            const { rows } = await admin.query('SELECT count(*)::int AS n FROM run_facts WHERE run >= $1 AND run < $2', [
+              `${prefix}-`,
+              `${prefix}.`,
+            ]);
+            out.push({
+              sent,
+              stored: rows[0].n,
+              ratio: rows[0].n / sent,
+              received: after.received - before.received,
+              kernelDrops: after.kernelDrops - before.kernelDrops,
+            });
           }
           return out;
         } finally {
@@ -60,15 +70,24 @@ export async function receiversPhase({ dir, rates, seconds, reps, flushMs, log =
     }
     if (live.size === 0) break;
   }
-  const results = Object.fromEntries(Object.entries(steps).map(([name, s]) => [name, {
-    highestLosslessRate: highestLossless(s),
-    steps: s,
-  }]));
+  const results = Object.fromEntries(
+    Object.entries(steps).map(([name, s]) => [
+      name,
+      {
+        highestLosslessRate: highestLossless(s),
+        steps: s,
+      },
+    ]),
+  );
   const one = results.one_receiver.highestLosslessRate;
   return {
     sender: sender.kind,
     setups: Object.fromEntries(Object.entries(SETUPS).map(([k, v]) => [k, `${v.processes} process(es) ${v.args.join(' ')}`.trim()])),
-    rates, secondsPerStep: seconds, repetitions: reps, flushMs, lossless: `≥ ${LOSSLESS * 100}% of sent stored`,
+    rates,
+    secondsPerStep: seconds,
+    repetitions: reps,
+    flushMs,
+    lossless: `≥ ${LOSSLESS * 100}% of sent stored`,
     results,
     ratios: {
       two_receivers_vs_one: one ? +(results.two_receivers.highestLosslessRate / one).toFixed(2) : null,

@@ -40,10 +40,30 @@ const PREV = TARGET_MONTH % 100 === 1 ? TARGET_MONTH - 89 : TARGET_MONTH - 1;
 const BATCH = 20_000;
 
 const COLS = [
-  ['run', 'text'], ['project', 'text'], ['format', 'text'], ['user_id', 'text'], ['host_id', 'text'], ['script_id', 'text'],
-  ['weak_ids', 'int'], ['eph', 'int'], ['version', 'text'], ['runtime', 'text'], ['os', 'text'], ['arch', 'text'], ['ci', 'int'],
-  ['components', 'jsonb'], ['first_seen_ms', 'bigint'], ['month', 'int'], ['start_seen_ms', 'bigint'], ['end_seen_ms', 'bigint'],
-  ['client_start_ms', 'bigint'], ['client_end_ms', 'bigint'], ['exit_code', 'int'], ['duration_ms', 'bigint'], ['has_start', 'int'], ['has_end', 'int'],
+  ['run', 'text'],
+  ['project', 'text'],
+  ['format', 'text'],
+  ['user_id', 'text'],
+  ['host_id', 'text'],
+  ['script_id', 'text'],
+  ['weak_ids', 'int'],
+  ['eph', 'int'],
+  ['version', 'text'],
+  ['runtime', 'text'],
+  ['os', 'text'],
+  ['arch', 'text'],
+  ['ci', 'int'],
+  ['components', 'jsonb'],
+  ['first_seen_ms', 'bigint'],
+  ['month', 'int'],
+  ['start_seen_ms', 'bigint'],
+  ['end_seen_ms', 'bigint'],
+  ['client_start_ms', 'bigint'],
+  ['client_end_ms', 'bigint'],
+  ['exit_code', 'int'],
+  ['duration_ms', 'bigint'],
+  ['has_start', 'int'],
+  ['has_end', 'int'],
 ];
 const INSERT = `INSERT INTO run_facts (${COLS.map(([c]) => c).join(', ')})
 SELECT ${COLS.map(([c, t]) => (t === 'jsonb' ? `${c}::jsonb` : c)).join(', ')}
@@ -67,7 +87,10 @@ async function ensurePostgresCopy(log) {
     await migratePostgres(pool, POSTGRES_MIGRATIONS.slice(0, 1));
     const lite = new Database(dbFile, { readonly: true });
     try {
-      const months = lite.prepare('SELECT DISTINCT month FROM run_facts ORDER BY month').all().map((r) => r.month);
+      const months = lite
+        .prepare('SELECT DISTINCT month FROM run_facts ORDER BY month')
+        .all()
+        .map((r) => r.month);
       const stmt = lite.prepare(`SELECT ${COLS.map(([c]) => c).join(', ')} FROM run_facts WHERE month = ?`).raw(true);
       for (const m of months) {
         const t = Date.now();
@@ -84,7 +107,9 @@ async function ensurePostgresCopy(log) {
         log(`loaded month ${m} into PostgreSQL in ${Date.now() - t} ms`);
       }
       const counters = lite.prepare('SELECT day, name, value FROM daily_counters').all();
-      await pool.query('INSERT INTO daily_counters SELECT * FROM json_populate_recordset(null::daily_counters, $1::json)', [JSON.stringify(counters)]);
+      await pool.query('INSERT INTO daily_counters SELECT * FROM json_populate_recordset(null::daily_counters, $1::json)', [
+        JSON.stringify(counters),
+      ]);
     } finally {
       lite.close();
     }
@@ -101,7 +126,11 @@ async function ensurePostgresCopy(log) {
 function runCli(args) {
   const file = path.join(os.tmpdir(), `bench-report-${process.pid}.json`);
   const t = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'maxrss_kb=%M', process.execPath, cli, 'monthly', '--month', MONTH, '--format', 'json', '--out', file, ...args], { encoding: 'utf8' });
+  const r = spawnSync(
+    '/usr/bin/time',
+    ['-f', 'maxrss_kb=%M', process.execPath, cli, 'monthly', '--month', MONTH, '--format', 'json', '--out', file, ...args],
+    { encoding: 'utf8' },
+  );
   const seconds = Number(process.hrtime.bigint() - t) / 1e9;
   if (r.status !== 0) throw new Error(`reports monthly ${args.join(' ')} failed: ${r.stderr}`);
   const text = fs.readFileSync(file, 'utf8');
@@ -128,7 +157,10 @@ export async function reportTimePhase(log = (m) => process.stderr.write(`${m}\n`
   };
   const clears = {
     warm: null,
-    new_month: { sqlite: ['DELETE FROM report_month_cache WHERE month IN (?, ?)', [TARGET_MONTH, PREV]], postgres: ['DELETE FROM report_month_cache WHERE month IN ($1, $2)', [TARGET_MONTH, PREV]] },
+    new_month: {
+      sqlite: ['DELETE FROM report_month_cache WHERE month IN (?, ?)', [TARGET_MONTH, PREV]],
+      postgres: ['DELETE FROM report_month_cache WHERE month IN ($1, $2)', [TARGET_MONTH, PREV]],
+    },
     cold: { sqlite: ['DELETE FROM report_month_cache', []], postgres: ['DELETE FROM report_month_cache', []] },
   };
   const situations = ['warm', 'new_month', ...(process.env.BENCH_REPORT_COLD === '1' ? ['cold'] : [])];
@@ -150,7 +182,11 @@ export async function reportTimePhase(log = (m) => process.stderr.write(`${m}\n`
           samples[kind].push(r);
         }
       }
-      const sum = (xs) => ({ median_s: +median(xs.map((x) => x.seconds)).toFixed(3), all_s: xs.map((x) => +x.seconds.toFixed(3)), peak_rss_mb: Math.round(Math.max(...xs.map((x) => x.rss_mb))) });
+      const sum = (xs) => ({
+        median_s: +median(xs.map((x) => x.seconds)).toFixed(3),
+        all_s: xs.map((x) => +x.seconds.toFixed(3)),
+        peak_rss_mb: Math.round(Math.max(...xs.map((x) => x.rss_mb))),
+      });
       results[s] = { sqlite: sum(samples.sqlite), postgres: sum(samples.postgres) };
       results[s].postgres_vs_sqlite = +(results[s].postgres.median_s / results[s].sqlite.median_s).toFixed(2);
       results[s].meets_target = results[s].postgres_vs_sqlite <= 2;

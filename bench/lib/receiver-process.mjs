@@ -7,8 +7,25 @@ import { ROOT } from './sender.mjs';
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts `beacon receive --port 0 --metrics-port 0 …args`; resolves once its "listening" line is out. */
-export function startReceiver(args, pin = (_core, cmd, a) => [cmd, a], core = 0, cli = process.env.BENCH_CLI ?? path.join(ROOT, 'dist/cli/beacon.js')) {
-  const [cmd, argv] = pin(core, process.execPath, [cli, 'receive', '--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--rate-limit', 'off', ...args]);
+export function startReceiver(
+  args,
+  pin = (_core, cmd, a) => [cmd, a],
+  core = 0,
+  cli = process.env.BENCH_CLI ?? path.join(ROOT, 'dist/cli/beacon.js'),
+) {
+  const [cmd, argv] = pin(core, process.execPath, [
+    cli,
+    'receive',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--metrics-port',
+    '0',
+    '--rate-limit',
+    'off',
+    ...args,
+  ]);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   return new Promise((resolve, reject) => {
@@ -19,7 +36,14 @@ export function startReceiver(args, pin = (_core, cmd, a) => [cmd, a], core = 0,
       const line = out.split('\n').find((l) => l.includes('"msg":"listening"'));
       if (line) {
         const j = JSON.parse(line);
-        resolve({ child, port: j.port, metricsPort: j.metricsPort, recvBufferBytes: j.recvBufferBytes, reader: j.reader, storeThreadTid: j.storeThreadTid });
+        resolve({
+          child,
+          port: j.port,
+          metricsPort: j.metricsPort,
+          recvBufferBytes: j.recvBufferBytes,
+          reader: j.reader,
+          storeThreadTid: j.storeThreadTid,
+        });
       }
     });
     child.once('exit', (code) => reject(new Error(`receiver exited ${code}: ${out}`)));
@@ -36,14 +60,21 @@ export async function stopReceiver(rx) {
 export async function metrics(port) {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const get = (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { received: get('beacon_receiver_datagrams_received_total'), kernelDrops: get('beacon_receiver_kernel_drops_total'),
-    pending: get('beacon_receiver_pending_records') };
+  return {
+    received: get('beacon_receiver_datagrams_received_total'),
+    kernelDrops: get('beacon_receiver_kernel_drops_total'),
+    pending: get('beacon_receiver_pending_records'),
+  };
 }
 
 /** The metrics of several receivers, summed. */
 export async function totalMetrics(ports) {
   const all = await Promise.all(ports.map(metrics));
-  return all.reduce((a, m) => ({ received: a.received + m.received, kernelDrops: a.kernelDrops + m.kernelDrops, pending: a.pending + m.pending }));
+  return all.reduce((a, m) => ({
+    received: a.received + m.received,
+    kernelDrops: a.kernelDrops + m.kernelDrops,
+    pending: a.pending + m.pending,
+  }));
 }
 
 /**

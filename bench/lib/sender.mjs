@@ -13,9 +13,17 @@ export const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..'
 /** What the beacon sends for a start (~450 bytes), and the same with a @RUN@ placeholder. */
 export function datagramTemplate() {
   const enc = createRunEncoder({
-    run: randomUUID(), project: 'parsl', version: '2025.01.13', user: randomBytes(16).toString('hex'),
-    host: randomBytes(16).toString('hex'), script: randomBytes(16).toString('hex'), runtime: 'python/3.11.7',
-    os: 'linux', arch: 'x64', ci: false, components: { executors: 2, htex: 1, blocks: 4, provider: 'slurm' },
+    run: randomUUID(),
+    project: 'parsl',
+    version: '2025.01.13',
+    user: randomBytes(16).toString('hex'),
+    host: randomBytes(16).toString('hex'),
+    script: randomBytes(16).toString('hex'),
+    runtime: 'python/3.11.7',
+    os: 'linux',
+    arch: 'x64',
+    ci: false,
+    components: { executors: 2, htex: 1, blocks: 4, provider: 'slurm' },
   });
   const sample = enc.start(Date.now()).toString();
   return { sample, template: sample.replace(/"run":"[^"]+"/, '"run":"@RUN@"') };
@@ -25,7 +33,9 @@ export function datagramTemplate() {
 export function buildSender(dir) {
   const exe = path.join(dir, 'udp-sender');
   const r = spawnSync('gcc', ['-O2', '-o', exe, path.join(ROOT, 'bench', 'udp-sender.c')], { stdio: 'inherit' });
-  return r.status === 0 ? { kind: 'c', cmd: exe, args: [] } : { kind: 'node', cmd: process.execPath, args: [path.join(ROOT, 'bench', 'udp-sender.mjs')] };
+  return r.status === 0
+    ? { kind: 'c', cmd: exe, args: [] }
+    : { kind: 'node', cmd: process.execPath, args: [path.join(ROOT, 'bench', 'udp-sender.mjs')] };
 }
 
 /** `pin(core, cmd, args)` → [cmd, args] run under taskset when pinning is on and possible. */

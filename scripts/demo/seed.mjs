@@ -12,8 +12,7 @@ function mulberry32(seed) {
 }
 
 const hex = (rnd, n) => Array.from({ length: n }, () => Math.floor(rnd() * 16).toString(16)).join('');
-const uuid4 = (rnd) =>
-  `${hex(rnd, 8)}-${hex(rnd, 4)}-4${hex(rnd, 3)}-${'89ab'[Math.floor(rnd() * 4)]}${hex(rnd, 3)}-${hex(rnd, 12)}`;
+const uuid4 = (rnd) => `${hex(rnd, 8)}-${hex(rnd, 4)}-4${hex(rnd, 3)}-${'89ab'[Math.floor(rnd() * 4)]}${hex(rnd, 3)}-${hex(rnd, 12)}`;
 const pick = (rnd, weighted) => {
   let x = rnd() * weighted.reduce((a, [, w]) => a + w, 0);
   for (const [v, w] of weighted) if ((x -= w) < 0) return v;
@@ -46,19 +45,48 @@ export function seedHistory(db, now) {
         const nRuns = 1 + Math.floor(rnd() * 6);
         for (let k = 0; k < nRuns; k++) {
           const seen = Math.floor(first + rnd() * (end - first));
-          const exit = pick(rnd, [[0, 86], [1, 9], [2, 3], [137, 2]]);
+          const exit = pick(rnd, [
+            [0, 86],
+            [1, 9],
+            [2, 3],
+            [137, 2],
+          ]);
           const dur = Math.round(Math.exp(Math.log(60_000) + rnd() * Math.log(180)));
           const hasStart = rnd() < 0.985 ? 1 : 0;
           const hasEnd = rnd() < 0.96 || !hasStart ? 1 : 0;
           const ver = rnd() < 0.8 ? version : '1.0.4';
           insert.run(
-            uuid4(rnd), u.id, u.host, u.scripts[Math.floor(rnd() * 2)], 0, ver,
-            pick(rnd, [['python/3.11.7', 5], ['python/3.12.1', 3], ['python/3.10.12', 2]]),
-            pick(rnd, [['linux', 85], ['darwin', 15]]), pick(rnd, [['x64', 80], ['arm64', 20]]),
-            rnd() < 0.1 ? 1 : 0, JSON.stringify({ executors: 1 + Math.floor(rnd() * 3) }),
-            seen, month, hasStart ? seen : null, hasEnd ? seen + dur : null,
-            hasStart ? seen - 5 : null, hasEnd ? seen + dur - 5 : null,
-            hasEnd ? exit : null, hasEnd ? dur : null, hasStart, hasEnd,
+            uuid4(rnd),
+            u.id,
+            u.host,
+            u.scripts[Math.floor(rnd() * 2)],
+            0,
+            ver,
+            pick(rnd, [
+              ['python/3.11.7', 5],
+              ['python/3.12.1', 3],
+              ['python/3.10.12', 2],
+            ]),
+            pick(rnd, [
+              ['linux', 85],
+              ['darwin', 15],
+            ]),
+            pick(rnd, [
+              ['x64', 80],
+              ['arm64', 20],
+            ]),
+            rnd() < 0.1 ? 1 : 0,
+            JSON.stringify({ executors: 1 + Math.floor(rnd() * 3) }),
+            seen,
+            month,
+            hasStart ? seen : null,
+            hasEnd ? seen + dur : null,
+            hasStart ? seen - 5 : null,
+            hasEnd ? seen + dur - 5 : null,
+            hasEnd ? exit : null,
+            hasEnd ? dur : null,
+            hasStart,
+            hasEnd,
           );
           total++;
           const day = new Date(seen).toISOString().slice(0, 10);

@@ -23,8 +23,12 @@ const FIX = path.join(ROOT, 'test/fixtures/parsl');
 
 /** A UUIDv7 whose 48-bit timestamp is `ms` (version 7, RFC 9562 variant). */
 export function uuidv7(ms, rand = randomBytes(10)) {
-  const hex = ms.toString(16).padStart(12, '0') + '7' + rand.toString('hex').slice(0, 3) +
-    ((rand[2] & 0x3) | 0x8).toString(16) + rand.toString('hex').slice(4, 19);
+  const hex =
+    ms.toString(16).padStart(12, '0') +
+    '7' +
+    rand.toString('hex').slice(0, 3) +
+    ((rand[2] & 0x3) | 0x8).toString(16) +
+    rand.toString('hex').slice(4, 19);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
@@ -35,8 +39,17 @@ export function uuidv7Ms(run) {
 
 function nativeRun(runId = randomUUID()) {
   return createRunEncoder({
-    run: runId, project: 'soak', version: '1.0.0', user: randomBytes(16).toString('hex'), host: randomBytes(16).toString('hex'),
-    script: randomBytes(16).toString('hex'), runtime: 'node/20', os: 'linux', arch: 'x64', ci: false, components: { workers: 4 },
+    run: runId,
+    project: 'soak',
+    version: '1.0.0',
+    user: randomBytes(16).toString('hex'),
+    host: randomBytes(16).toString('hex'),
+    script: randomBytes(16).toString('hex'),
+    runtime: 'node/20',
+    os: 'linux',
+    arch: 'x64',
+    ci: false,
+    components: { workers: 4 },
   });
 }
 
@@ -49,7 +62,8 @@ function parslTemplates() {
     v1(run, nowS) {
       const s = JSON.parse(v1Start.slice(1));
       const e = JSON.parse(v1End.slice(1));
-      s.correlator = run; e.correlator = run;
+      s.correlator = run;
+      e.correlator = run;
       if ('start' in s) s.start = nowS;
       e.end = nowS + 60;
       return [Buffer.from('1' + JSON.stringify(s)), Buffer.from('1' + JSON.stringify(e))];
@@ -84,7 +98,12 @@ function soakTick(n, p, rateLimit, tickMs) {
       // Copies: the encoder reuses its buffer from one datagram to the next.
       const s = Buffer.from(e.start(now));
       const d = Buffer.from(e.end(now + 1000, 0, 1000));
-      out.push({ buf: s, from, kind: 'valid' }, { buf: s, from, kind: 'duplicate' }, { buf: d, from, kind: 'valid' }, { buf: d, from, kind: 'duplicate' });
+      out.push(
+        { buf: s, from, kind: 'valid' },
+        { buf: s, from, kind: 'duplicate' },
+        { buf: d, from, kind: 'valid' },
+        { buf: d, from, kind: 'duplicate' },
+      );
       i += 3;
     } else if (pick < 0.7) {
       const [s, e] = p.v1(randomUUID(), nowS);
@@ -149,13 +168,16 @@ async function main() {
     const elapsed = Date.now() - t0;
     const want = Math.floor((elapsed / 1000) * o.rate) - due;
     if (want > 0) {
-      const batch = o.mix === 'crash' ? crashTick(want) : soakTick(want, p, o.rateLimit ?? 0, Math.max(tickMs, want * 1000 / o.rate));
+      const batch = o.mix === 'crash' ? crashTick(want) : soakTick(want, p, o.rateLimit ?? 0, Math.max(tickMs, (want * 1000) / o.rate));
       due += want;
       for (const d of batch) {
         const s = await socketFor(d.from);
         // Counted when the kernel took it: what the receiver's books must account for.
         const ok = await new Promise((r) => s.send(d.buf, o.port, '127.0.0.1', (e) => r(!e)));
-        if (!ok) { sendErrors++; continue; }
+        if (!ok) {
+          sendErrors++;
+          continue;
+        }
         sent[d.kind] = (sent[d.kind] ?? 0) + 1;
         total++;
       }

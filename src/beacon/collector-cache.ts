@@ -28,7 +28,10 @@ export function rememberAddress(statePath: string, host: string, resolved: Resol
     const key = host.toLowerCase();
     const old = read.state.collectors?.[key];
     if (old && old.address === resolved.address && now - Date.parse(old.at) < CACHE_REFRESH_MS) return;
-    const collectors = { ...read.state.collectors, [key]: { address: resolved.address, family: resolved.family, at: new Date(now).toISOString() } };
+    const collectors = {
+      ...read.state.collectors,
+      [key]: { address: resolved.address, family: resolved.family, at: new Date(now).toISOString() },
+    };
     writeState(statePath, { ...read.state, collectors });
   } catch {
     // A read-only or vanished state file only costs the next short run its datagrams.

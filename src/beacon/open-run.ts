@@ -8,8 +8,7 @@ import { builtinsAvailable } from './builtins.js';
 import { readSitePolicy, warnInvalidOnce, withSiteNotice } from './site-policy.js';
 
 export type OpenedRun =
-  | { enabled: false; reason: string }
-  | { enabled: true; reason: string; eph: boolean; config: BeaconConfig; emitter: Emitter };
+  { enabled: false; reason: string } | { enabled: true; reason: string; eph: boolean; config: BeaconConfig; emitter: Emitter };
 
 export interface RunContext {
   runtime: string;
@@ -33,7 +32,8 @@ export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: Run
   // The site's word comes next: "off" there is an opt-out for every user (no state file, socket or
   // hash), and nothing a user sets turns it back on.
   const site = readSitePolicy(env);
-  if (site.status === 'ok' && site.tracking === 'off') return { enabled: false, reason: `turned off for all users by the site policy (${site.path})` };
+  if (site.status === 'ok' && site.tracking === 'off')
+    return { enabled: false, reason: `turned off for all users by the site policy (${site.path})` };
   const config = resolveConfig(options, env, ctx.userCollector ? undefined : site);
   if (!config.collector) return { enabled: false, reason: `unusable collector "${config.collectorSpec}"` };
   const session = openSession(config, consent);
@@ -53,10 +53,10 @@ export function openRun(options: BeaconOptions, env: NodeJS.ProcessEnv, ctx: Run
           track: ctx.track,
         }
       : { track: ctx.track };
-  const makeIdentity = (run: string) =>
-    buildIdentity(config, { secret, eph, runtime: ctx.runtime, scriptKey: ctx.scriptKey(), ci }, run);
+  const makeIdentity = (run: string) => buildIdentity(config, { secret, eph, runtime: ctx.runtime, scriptKey: ctx.scriptKey(), ci }, run);
   const emitter = createEmitter(config, collector, makeIdentity, transportOptions);
   emitter.start();
-  if (session.showNotice) writeNotice(withSiteNotice(noticeText(config.project, config.optOutEnv, emitter.collector, config.optOutCommand), site));
+  if (session.showNotice)
+    writeNotice(withSiteNotice(noticeText(config.project, config.optOutEnv, emitter.collector, config.optOutCommand), site));
   return { enabled: true, reason: session.reason, eph: session.eph, config, emitter };
 }

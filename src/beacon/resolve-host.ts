@@ -41,7 +41,10 @@ export interface ResolvConf {
 export function parseResolvConf(text: string): ResolvConf {
   const conf: ResolvConf = { nameservers: [], search: [] };
   for (const raw of text.split('\n')) {
-    const [key, ...rest] = raw.replace(/[#;].*/, '').trim().split(/\s+/);
+    const [key, ...rest] = raw
+      .replace(/[#;].*/, '')
+      .trim()
+      .split(/\s+/);
     if (key === 'nameserver' && rest[0] && ipFamily(rest[0].replace(/%.*$/, '')) && conf.nameservers.length < 3) {
       conf.nameservers.push(rest[0].replace(/%.*$/, ''));
     } else if (key === 'search' || key === 'domain') {

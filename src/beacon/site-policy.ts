@@ -84,18 +84,25 @@ export function parseSitePolicy(path: string, text: string, st?: { mtimeMs: numb
 
 /** Terminal escape sequences and control characters removed (newlines kept); cut to MAX_SITE_NOTICE. */
 function cleanNotice(s: string): string {
-  return s
-    .replace(/\r\n?/g, '\n')
-    // eslint-disable-next-line no-control-regex
-    .replace(/\u001b(\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(\u0007|\u001b\\)?|[@-_])/g, '')
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, '').trim().slice(0, MAX_SITE_NOTICE);
+  return (
+    s
+      .replace(/\r\n?/g, '\n')
+      // eslint-disable-next-line no-control-regex
+      .replace(/\u001b(\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(\u0007|\u001b\\)?|[@-_])/g, '')
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, '')
+      .trim()
+      .slice(0, MAX_SITE_NOTICE)
+  );
 }
 
 /** The first-run notice with the site's words appended after it. */
 export function withSiteNotice(text: string, policy: SitePolicy): string {
   if (policy.status !== 'ok' || !policy.notice) return text;
-  const words = policy.notice.split('\n').map((l) => `  ${l}`).join('\n');
+  const words = policy.notice
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
   const body = text.replace(/\n+$/, '');
   return `${body}\nFrom your site's administrators (${policy.path}):\n${words}\n\n`;
 }
@@ -122,7 +129,10 @@ export function warnInvalidOnce(policy: SitePolicy, stateDir: string): boolean {
   if (policy.status !== 'invalid') return false;
   try {
     fs().mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    fs().writeFileSync(`${stateDir}/${WARNED_MARKER_PREFIX}${markerKey(policy)}`, `${policy.path}: ${policy.detail}\n`, { flag: 'wx', mode: 0o600 });
+    fs().writeFileSync(`${stateDir}/${WARNED_MARKER_PREFIX}${markerKey(policy)}`, `${policy.path}: ${policy.detail}\n`, {
+      flag: 'wx',
+      mode: 0o600,
+    });
   } catch {
     // Already reported (EEXIST) or nowhere to remember it: stay silent.
     return false;

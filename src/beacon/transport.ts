@@ -45,8 +45,7 @@ export interface TransportOptions {
 }
 
 export function createUdpTransport(collector: CollectorAddress, copies: number, options: TransportOptions = {}): Transport {
-  let target: ResolvedAddress | undefined =
-    collector.family !== 0 ? { address: collector.host, family: collector.family } : options.cached;
+  let target: ResolvedAddress | undefined = collector.family !== 0 ? { address: collector.host, family: collector.family } : options.cached;
   let socket: Socket | undefined;
   let closed = false;
   let pending = 0;
@@ -142,7 +141,9 @@ export function createDebugTransport(collector: CollectorAddress, copies: number
   return {
     send(datagram) {
       try {
-        process.stderr.write(`usage-beacon debug: would send ${copies}× ${datagram.length} bytes to ${where}: ${datagram.toString('utf8')}\n`);
+        process.stderr.write(
+          `usage-beacon debug: would send ${copies}× ${datagram.length} bytes to ${where}: ${datagram.toString('utf8')}\n`,
+        );
       } catch {
         // stderr closed: a debug aid must not break the host.
       }

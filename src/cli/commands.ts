@@ -56,9 +56,7 @@ export function addMonthlyCommand(parent: Command, runner: Runner): Command {
     .option('--out <path>', 'write to this file (csv: a directory) instead of stdout')
     .option('--min-users <K>', 'suppress cells backed by fewer than K distinct users', positiveInt('--min-users'), 5)
     .option('--raw', 'JSON without small-count suppression (for the maintainers only)')
-    .action((opts: MonthlyOptions) =>
-      runner.run(async () => (await import('../commands/monthly.js')).monthlyCommand(opts)),
-    );
+    .action((opts: MonthlyOptions) => runner.run(async () => (await import('../commands/monthly.js')).monthlyCommand(opts)));
 }
 
 export function addPeriodCommand(parent: Command, runner: Runner): Command {
@@ -75,9 +73,7 @@ export function addPeriodCommand(parent: Command, runner: Runner): Command {
     .option('--out <path>', 'write to this file (csv: a directory) instead of stdout')
     .option('--min-users <K>', 'suppress cells backed by fewer than K distinct users', positiveInt('--min-users'), 5)
     .option('--raw', 'JSON without small-count suppression (for the maintainers only)')
-    .action((opts: PeriodCommandOptions) =>
-      runner.run(async () => (await import('../commands/period.js')).periodCommand(opts)),
-    );
+    .action((opts: PeriodCommandOptions) => runner.run(async () => (await import('../commands/period.js')).periodCommand(opts)));
 }
 
 export function addSiteCommand(parent: Command, runner: Runner): Command {
@@ -89,9 +85,7 @@ export function addSiteCommand(parent: Command, runner: Runner): Command {
     .option('--project <name>', 'only runs of this project')
     .option('--min-users <K>', 'suppress cells backed by fewer than K distinct users', positiveInt('--min-users'), 5)
     .option('--year-start <MM>', 'periods are years starting in this month (grant years), e.g. 09', '01')
-    .action((opts: SiteOptions) =>
-      runner.run(async () => (await import('../commands/site.js')).siteCommand(opts)),
-    );
+    .action((opts: SiteOptions) => runner.run(async () => (await import('../commands/site.js')).siteCommand(opts)));
 }
 
 export function addBeaconCommands(program: Command, runner: Runner): void {
@@ -113,17 +107,13 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--project <name>', 'tool name (default: $BEACON_PROJECT or "beacon")')
     .option('--collector <host:port>', 'collector address')
     .option('--opt-out-env <NAME>', 'opt-out variable of the embedding tool', 'PARSL_TRACKING')
-    .action((opts: PreviewOptions) =>
-      runner.run(async () => (await import('../commands/preview.js')).previewCommand(opts)),
-    );
+    .action((opts: PreviewOptions) => runner.run(async () => (await import('../commands/preview.js')).previewCommand(opts)));
 
   for (const enabled of [true, false]) {
     program
       .command(enabled ? 'enable' : 'disable')
       .description(enabled ? 'Turn usage tracking back on for this user' : 'Turn usage tracking off for this user (persisted)')
-      .action(() =>
-        runner.run(async () => (await import('../commands/consent.js')).consentCommand(enabled)),
-      );
+      .action(() => runner.run(async () => (await import('../commands/consent.js')).consentCommand(enabled)));
   }
 
   const receive = program
@@ -140,13 +130,24 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--workers <n>', 'receiver processes sharing the UDP port (see docs/deploy.md)', positiveInt('--workers'), 1)
     .option('--http-port <n>', 'also accept POST /v1/datagrams from relays on this TCP port (behind a TLS proxy)', portNumber)
     .option('--http-host <addr>', 'address for HTTP ingest', '127.0.0.1')
-    .option('--http-max-body <bytes>', 'largest HTTP ingest body; larger ones are refused (413) unread', positiveInt('--http-max-body'), 1048576)
+    .option(
+      '--http-max-body <bytes>',
+      'largest HTTP ingest body; larger ones are refused (413) unread',
+      positiveInt('--http-max-body'),
+      1048576,
+    )
     .option('--ingest-token-file <path>', 'bearer tokens accepted on HTTP ingest, one per line (one per relay)')
-    .option('--spill-dir <dir>', 'where a backlog the store cannot take at exit is written (default: the --db directory; $BEACON_SPILL_DIR)')
-    .addOption(new Option('--secret-file <path>', 'collector secret, created 0600 if absent (default: <db>.secret; with --store: ./usage-beacon.secret)').env('BEACON_SECRET_FILE'))
-    .action((opts: ReceiveCommandOptions) =>
-      runner.run(async () => (await import('../commands/receive.js')).receiveCommand(opts)),
-    );
+    .option(
+      '--spill-dir <dir>',
+      'where a backlog the store cannot take at exit is written (default: the --db directory; $BEACON_SPILL_DIR)',
+    )
+    .addOption(
+      new Option(
+        '--secret-file <path>',
+        'collector secret, created 0600 if absent (default: <db>.secret; with --store: ./usage-beacon.secret)',
+      ).env('BEACON_SECRET_FILE'),
+    )
+    .action((opts: ReceiveCommandOptions) => runner.run(async () => (await import('../commands/receive.js')).receiveCommand(opts)));
 
   program
     .command('relay')
@@ -155,7 +156,12 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--host <addr>', 'address to listen on for UDP', '0.0.0.0')
     .option('--port <n>', 'UDP port', portNumber, 50077)
     .option('--queue-dir <path>', 'on-disk queue while upstream is unreachable', './relay-queue')
-    .option('--queue-max-mb <n>', 'queue bound in MiB (beyond it, new datagrams are dropped and counted)', positiveInt('--queue-max-mb'), 256)
+    .option(
+      '--queue-max-mb <n>',
+      'queue bound in MiB (beyond it, new datagrams are dropped and counted)',
+      positiveInt('--queue-max-mb'),
+      256,
+    )
     .option('--queue-max-datagrams <n>', 'queue bound in datagrams', positiveInt('--queue-max-datagrams'), 1_000_000)
     .option('--token-file <path>', 'file holding the bearer token sent upstream (first non-comment line)')
     .option('--batch-ms <ms>', 'forward a batch at least this often', positiveInt('--batch-ms'), 200)
@@ -163,9 +169,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .option('--metrics-port <n>', 'serve Prometheus metrics on this TCP port', portNumber)
     .option('--metrics-host <addr>', 'address for the metrics server', '127.0.0.1')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-    .action((opts: RelayCommandOptions) =>
-      runner.run(async () => (await import('../commands/relay.js')).relayCommand(opts)),
-    );
+    .action((opts: RelayCommandOptions) => runner.run(async () => (await import('../commands/relay.js')).relayCommand(opts)));
 
   const reports = program.command('reports').description('Usage reports for funders and maintainers');
   addMonthlyCommand(reports, runner);
@@ -178,9 +182,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .requiredOption('--older-than <age>', 'e.g. 60d');
   storeOptions(prune)
     .option('--json', 'print what was pruned as JSON')
-    .action((opts: PruneCommandOptions) =>
-      runner.run(async () => (await import('../commands/prune.js')).pruneCommand(opts)),
-    );
+    .action((opts: PruneCommandOptions) => runner.run(async () => (await import('../commands/prune.js')).pruneCommand(opts)));
 
   const refresh = program
     .command('refresh')

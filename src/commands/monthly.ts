@@ -62,7 +62,9 @@ export function writeOutput(format: Format, out: string, text: string | Map<stri
 
 export async function writeStdout(stream: NodeJS.WritableStream, text: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    stream.write(text, (err) => (err ? reject(new BeaconError('BEACON_ERR_OUTPUT', `cannot write the report: ${err.message}`)) : resolve()));
+    stream.write(text, (err) =>
+      err ? reject(new BeaconError('BEACON_ERR_OUTPUT', `cannot write the report: ${err.message}`)) : resolve(),
+    );
   });
 }
 

@@ -86,7 +86,8 @@ export async function renderPeriod(report: PeriodReport, format: string, toDir: 
 
 export async function periodCommand(opts: PeriodCommandOptions): Promise<number> {
   const format = checkFormat(String(opts.format));
-  if (opts.raw && format !== 'json') throw new BeaconError('BEACON_ERR_USAGE', '--raw (no small-count suppression) applies to --format json only');
+  if (opts.raw && format !== 'json')
+    throw new BeaconError('BEACON_ERR_USAGE', '--raw (no small-count suppression) applies to --format json only');
   const { from, to } = resolvePeriod(opts);
   const now = opts.now ?? Date.now;
   const report = await buildPeriod(opts, from, to, now());

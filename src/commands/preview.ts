@@ -25,7 +25,11 @@ export async function previewCommand(opts: PreviewOptions = {}): Promise<number>
     throw new BeaconError('BEACON_ERR_BAD_COLLECTOR', `--collector must be host:port, got "${opts.collector}"`);
   }
   const site = readSitePolicy(env);
-  const cfg = resolveConfig({ project: opts.project || env.BEACON_PROJECT || 'beacon', collector: opts.collector, optOutEnv: opts.optOutEnv }, env, opts.collector ? undefined : site);
+  const cfg = resolveConfig(
+    { project: opts.project || env.BEACON_PROJECT || 'beacon', collector: opts.collector, optOutEnv: opts.optOutEnv },
+    env,
+    opts.collector ? undefined : site,
+  );
   const consent = envConsent(env, cfg.optOutEnv);
   const siteOff = site.status === 'ok' && site.tracking === 'off';
   const read = readState(cfg.statePath);
@@ -44,22 +48,38 @@ export async function previewCommand(opts: PreviewOptions = {}): Promise<number>
   out(`opt out:     ${cfg.optOutEnv}=false, DO_NOT_TRACK=1, or \`${cfg.optOutCommand}\``);
   out(`site policy: ${describeSite(site)}`);
   if (site.status === 'ok' && site.notice) out(`site notice: ${site.notice.replace(/\n/g, ' / ')}`);
-  const fromSite = site.status === 'ok' && site.collector !== undefined && cfg.collectorSpec === site.collector && !opts.collector && !env.BEACON_COLLECTOR;
-  out(`collector:   ${cfg.collectorSpec}${fromSite ? ` (from the site policy ${site.path})` : ''}${cfg.collector ? '' : ' (unusable: nothing would be sent)'}`);
-  out(`state file:  ${cfg.statePath} (${read.status === 'ok' ? 'exists' : read.status === 'missing' ? 'not created yet' : `unusable: ${read.detail}`})`);
+  const fromSite =
+    site.status === 'ok' &&
+    site.collector !== undefined &&
+    cfg.collectorSpec === site.collector &&
+    !opts.collector &&
+    !env.BEACON_COLLECTOR;
+  out(
+    `collector:   ${cfg.collectorSpec}${fromSite ? ` (from the site policy ${site.path})` : ''}${cfg.collector ? '' : ' (unusable: nothing would be sent)'}`,
+  );
+  out(
+    `state file:  ${cfg.statePath} (${read.status === 'ok' ? 'exists' : read.status === 'missing' ? 'not created yet' : `unusable: ${read.detail}`})`,
+  );
   out(`debug:       ${cfg.debug ? 'BEACON_DEBUG is set: datagrams are printed to stderr, not sent' : 'off'}`);
   out(`copies:      each datagram is sent ${cfg.copies}× (identical bytes)`);
 
   const known = state && hasValidSecret(state);
-  const identity = buildIdentity(
-    cfg,
-    { secret: known ? state.secret : newSecret(), eph: !known && read.status === 'invalid', runtime: `node/${process.versions.node}`, scriptKey: '[preview]', ci: detectCi(env) },
-  );
+  const identity = buildIdentity(cfg, {
+    secret: known ? state.secret : newSecret(),
+    eph: !known && read.status === 'invalid',
+    runtime: `node/${process.versions.node}`,
+    scriptKey: '[preview]',
+    ci: detectCi(env),
+  });
   const enc = createRunEncoder(identity);
   const start = enc.start(Date.now());
   const end = enc.end(Date.now() + 1234, 0, 1234);
   out('');
-  out(on ? 'A run would send exactly these bytes (the script ID differs per script):' : 'Nothing is sent. If tracking were on, a run would send:');
+  out(
+    on
+      ? 'A run would send exactly these bytes (the script ID differs per script):'
+      : 'Nothing is sent. If tracking were on, a run would send:',
+  );
   if (!known) out('(no secret yet: the IDs below are from a throwaway secret; the first tracked run creates the real one)');
   out(`start (${start.length} bytes):`);
   out(start.toString('utf8'));

@@ -47,7 +47,8 @@ async function openForPrune(opts: PruneCommandOptions): Promise<QueryRunner> {
 function line(o: MonthOutcome): string {
   const n = o.runs.toLocaleString('en-US');
   if (o.action === 'pruned') {
-    const per = o.rollups === 1 ? '1 rollup' : `${o.rollups} rollups (all projects + ${o.rollups - 1} project${o.rollups === 2 ? '' : 's'})`;
+    const per =
+      o.rollups === 1 ? '1 rollup' : `${o.rollups} rollups (all projects + ${o.rollups - 1} project${o.rollups === 2 ? '' : 's'})`;
     return `${o.month}  pruned  ${n} raw runs deleted, ${per} kept`;
   }
   return `${o.month}  kept    ${n} raw runs: ${o.reason}`;

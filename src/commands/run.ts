@@ -116,11 +116,12 @@ export async function runCommand(command: string[], opts: RunOptions = {}): Prom
     throw new BeaconError('BEACON_ERR_SPAWN', spawnErrorMessage(file, started), { cause: started });
   }
 
-  const opened = openRun(
-    { project: opts.project || env.BEACON_PROJECT || basename(file), version: opts.toolVersion, collector },
-    env,
-    { runtime: runtimeOf(file), scriptKey: () => scriptKeyOf(command), track: true, userCollector: opts.collector !== undefined },
-  );
+  const opened = openRun({ project: opts.project || env.BEACON_PROJECT || basename(file), version: opts.toolVersion, collector }, env, {
+    runtime: runtimeOf(file),
+    scriptKey: () => scriptKeyOf(command),
+    track: true,
+    userCollector: opts.collector !== undefined,
+  });
 
   const code = await exited;
   for (const s of HOOKED_SIGNALS) process.removeListener(s, forward);

@@ -58,7 +58,9 @@ interface PeriodSpec {
 
 async function monthsWithData(db: QueryRunner, project: string | null): Promise<number[]> {
   const rows = await db.all(
-    project === null ? 'SELECT DISTINCT month FROM run_facts ORDER BY month' : 'SELECT DISTINCT month FROM run_facts WHERE project = ? ORDER BY month',
+    project === null
+      ? 'SELECT DISTINCT month FROM run_facts ORDER BY month'
+      : 'SELECT DISTINCT month FROM run_facts WHERE project = ? ORDER BY month',
     project === null ? [] : [project],
   );
   const keys = new Set(rows.map((r) => count(r.month)));
@@ -69,7 +71,12 @@ async function monthsWithData(db: QueryRunner, project: string | null): Promise<
 function periodsFor(first: Month, latest: Month, yearStart: number): PeriodSpec[] {
   const out: PeriodSpec[] = [];
   const last12 = addMonths(latest, -11);
-  out.push({ from: last12, to: latest, name: `${last12.label}_${latest.label}`, label: `Last 12 months (${last12.label} to ${latest.label})` });
+  out.push({
+    from: last12,
+    to: latest,
+    name: `${last12.label}_${latest.label}`,
+    label: `Last 12 months (${last12.label} to ${latest.label})`,
+  });
   // Years starting in `yearStart` (grant years), the current one up to the latest complete month.
   let y = Math.floor(first.key / 100) - (first.key % 100 < yearStart ? 1 : 0);
   for (;;) {
@@ -102,30 +109,55 @@ function put(out: string, rel: string, text: string, result: SiteResult): void {
 
 const json = (x: unknown) => `${JSON.stringify(x, null, 2)}\n`;
 
-function indexHtml(k: number, title: string, period: PeriodReport | null, periodSvg: string | null, month: Report | null, months: Report[], periods: { spec: PeriodSpec; r: PeriodReport }[]): string {
+function indexHtml(
+  k: number,
+  title: string,
+  period: PeriodReport | null,
+  periodSvg: string | null,
+  month: Report | null,
+  months: Report[],
+  periods: { spec: PeriodSpec; r: PeriodReport }[],
+): string {
   const e = escapeHtml;
   const body: string[] = [`<h1>${e(title)}</h1>`];
   if (!period || !month) {
     body.push('<p>No complete month with runs yet.</p>');
   } else {
-    body.push(`<section id="period"><h2>${e(`Latest period: ${period.from} to ${period.to}`)}</h2>`, `<p class="lead">${e(period.summary_text)}</p>`);
+    body.push(
+      `<section id="period"><h2>${e(`Latest period: ${period.from} to ${period.to}`)}</h2>`,
+      `<p class="lead">${e(period.summary_text)}</p>`,
+    );
     if (periodSvg) body.push(`<figure>${periodSvg}<figcaption class="intro">Per month, linear scales from 0.</figcaption></figure>`);
-    body.push(`<p><a href="periods/${e(period.from)}_${e(period.to)}.html">Full report</a> · <a href="periods/${e(period.from)}_${e(period.to)}.json">JSON</a></p></section>`);
+    body.push(
+      `<p><a href="periods/${e(period.from)}_${e(period.to)}.html">Full report</a> · <a href="periods/${e(period.from)}_${e(period.to)}.json">JSON</a></p></section>`,
+    );
     body.push(`<section id="month"><h2>${e(`Latest month: ${month.month}`)}</h2>`, `<p class="lead">${e(month.summary_text)}</p>`);
-    body.push(`<p><a href="months/${e(month.month)}.html">Full report</a> · <a href="months/${e(month.month)}.json">JSON</a></p></section>`);
+    body.push(
+      `<p><a href="months/${e(month.month)}.html">Full report</a> · <a href="months/${e(month.month)}.json">JSON</a></p></section>`,
+    );
   }
-  body.push('<section id="periods"><h2>Periods</h2><div class="wide"><table><thead><tr><th>Period</th><th class="n">Distinct users</th><th class="n">Runs started</th><th class="n">Compute hours</th><th>Report</th></tr></thead><tbody>');
+  body.push(
+    '<section id="periods"><h2>Periods</h2><div class="wide"><table><thead><tr><th>Period</th><th class="n">Distinct users</th><th class="n">Runs started</th><th class="n">Compute hours</th><th>Report</th></tr></thead><tbody>',
+  );
   for (const { spec, r } of periods) {
     const est = r.distinct.method === 'estimate' && typeof r.unique_users === 'number' ? '≈ ' : '';
-    body.push(`<tr><td>${e(spec.label)}</td><td class="n">${e(est + cellText(r.unique_users))}</td><td class="n">${e(cellText(r.runs_started))}</td><td class="n">${e(hoursText(r.compute_hours))}</td><td><a href="periods/${e(spec.name)}.html">html</a> · <a href="periods/${e(spec.name)}.json">json</a></td></tr>`);
+    body.push(
+      `<tr><td>${e(spec.label)}</td><td class="n">${e(est + cellText(r.unique_users))}</td><td class="n">${e(cellText(r.runs_started))}</td><td class="n">${e(hoursText(r.compute_hours))}</td><td><a href="periods/${e(spec.name)}.html">html</a> · <a href="periods/${e(spec.name)}.json">json</a></td></tr>`,
+    );
   }
   body.push('</tbody></table></div></section>');
-  body.push('<section id="months"><h2>Months</h2><div class="wide"><table><thead><tr><th>Month</th><th class="n">Users</th><th class="n">New users</th><th class="n">Runs started</th><th class="n">Compute hours</th><th>Report</th></tr></thead><tbody>');
+  body.push(
+    '<section id="months"><h2>Months</h2><div class="wide"><table><thead><tr><th>Month</th><th class="n">Users</th><th class="n">New users</th><th class="n">Runs started</th><th class="n">Compute hours</th><th>Report</th></tr></thead><tbody>',
+  );
   for (const r of [...months].reverse()) {
-    body.push(`<tr><td>${e(monthText(r.month, r.incomplete_month))}</td><td class="n">${e(cellText(r.unique_users))}</td><td class="n">${e(cellText(r.new_users))}</td><td class="n">${e(cellText(r.runs_started))}</td><td class="n">${e(hoursText(r.compute_hours))}</td><td><a href="months/${e(r.month)}.html">html</a> · <a href="months/${e(r.month)}.json">json</a></td></tr>`);
+    body.push(
+      `<tr><td>${e(monthText(r.month, r.incomplete_month))}</td><td class="n">${e(cellText(r.unique_users))}</td><td class="n">${e(cellText(r.new_users))}</td><td class="n">${e(cellText(r.runs_started))}</td><td class="n">${e(hoursText(r.compute_hours))}</td><td><a href="months/${e(r.month)}.html">html</a> · <a href="months/${e(r.month)}.json">json</a></td></tr>`,
+    );
   }
   body.push('</tbody></table></div></section>');
-  body.push(`<footer>Made by usage-beacon (reports site). Cells backed by fewer than ${k} distinct users are shown as "&lt; ${k}"; the JSON files hold the same suppressed numbers. index.json lists every file.</footer>`);
+  body.push(
+    `<footer>Made by usage-beacon (reports site). Cells backed by fewer than ${k} distinct users are shown as "&lt; ${k}"; the JSON files hold the same suppressed numbers. index.json lists every file.</footer>`,
+  );
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -146,7 +178,8 @@ export async function buildSite(opts: SiteOptions): Promise<SiteResult> {
   const now = (opts.now ?? Date.now)();
   const project = opts.project === undefined ? null : String(opts.project);
   const ys = opts.yearStart === undefined ? '01' : String(opts.yearStart);
-  if (!/^(0?[1-9]|1[0-2])$/.test(ys)) throw new BeaconError('BEACON_ERR_BAD_PERIOD', `--year-start must be a month number 1-12, got ${JSON.stringify(ys.slice(0, 40))}`);
+  if (!/^(0?[1-9]|1[0-2])$/.test(ys))
+    throw new BeaconError('BEACON_ERR_BAD_PERIOD', `--year-start must be a month number 1-12, got ${JSON.stringify(ys.slice(0, 40))}`);
   const yearStart = Number(ys);
   const k = opts.minUsers;
   const sup = { k, raw: false };
@@ -181,16 +214,45 @@ export async function buildSite(opts: SiteOptions): Promise<SiteResult> {
     const svg = period && !period.empty ? (await renderPeriodCharts(period)).trend : null;
     const title = project === null ? 'Usage of all projects' : `Usage of ${project}`;
     put(out, 'index.html', indexHtml(k, title, period, svg, month, months, periods), result);
-    put(out, 'index.json', json({
-      site: 'usage-beacon reports site',
-      site_version: 1,
-      project,
-      min_users: k,
-      latest_month: month ? { month: month.month, html: `months/${month.month}.html`, json: `months/${month.month}.json` } : null,
-      latest_period: period ? { from: period.from, to: period.to, html: `periods/${periods[0]!.spec.name}.html`, json: `periods/${periods[0]!.spec.name}.json` } : null,
-      months: months.map((r) => ({ month: r.month, unique_users: r.unique_users, runs_started: r.runs_started, compute_hours: r.compute_hours, html: `months/${r.month}.html`, json: `months/${r.month}.json` })),
-      periods: periods.map(({ spec, r }) => ({ label: spec.label, from: r.from, to: r.to, unique_users: r.unique_users, distinct_method: r.distinct.method, runs_started: r.runs_started, compute_hours: r.compute_hours, html: `periods/${spec.name}.html`, json: `periods/${spec.name}.json` })),
-    }), result);
+    put(
+      out,
+      'index.json',
+      json({
+        site: 'usage-beacon reports site',
+        site_version: 1,
+        project,
+        min_users: k,
+        latest_month: month ? { month: month.month, html: `months/${month.month}.html`, json: `months/${month.month}.json` } : null,
+        latest_period: period
+          ? {
+              from: period.from,
+              to: period.to,
+              html: `periods/${periods[0]!.spec.name}.html`,
+              json: `periods/${periods[0]!.spec.name}.json`,
+            }
+          : null,
+        months: months.map((r) => ({
+          month: r.month,
+          unique_users: r.unique_users,
+          runs_started: r.runs_started,
+          compute_hours: r.compute_hours,
+          html: `months/${r.month}.html`,
+          json: `months/${r.month}.json`,
+        })),
+        periods: periods.map(({ spec, r }) => ({
+          label: spec.label,
+          from: r.from,
+          to: r.to,
+          unique_users: r.unique_users,
+          distinct_method: r.distinct.method,
+          runs_started: r.runs_started,
+          compute_hours: r.compute_hours,
+          html: `periods/${spec.name}.html`,
+          json: `periods/${spec.name}.json`,
+        })),
+      }),
+      result,
+    );
   } finally {
     await db.close();
   }

@@ -22,7 +22,8 @@ function hasSpaceOrSlash(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 47 || (c >= 9 && c <= 13) || c === 32 || c === 0xa0 || c === 0x1680) return true;
-    if ((c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff) return true;
+    if ((c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff)
+      return true;
   }
   return false;
 }

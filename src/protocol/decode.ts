@@ -28,7 +28,12 @@ const ASCII_OPEN_BRACE = 0x7b;
  * refused. JSON.parse itself is safe against deep nesting and `__proto__` keys (it creates own
  * data properties, never touches a prototype); nothing here copies the parsed object.
  */
-export function decodeDatagram(buf: Buffer, start = 0, length = buf.length - start, flags = isAscii(buf.subarray(start, start + length)) ? 0 : FLAG_NON_ASCII): Decoded | RejectReason {
+export function decodeDatagram(
+  buf: Buffer,
+  start = 0,
+  length = buf.length - start,
+  flags = isAscii(buf.subarray(start, start + length)) ? 0 : FLAG_NON_ASCII,
+): Decoded | RejectReason {
   if (length > RECEIVER_MAX_BYTES || flags & FLAG_TRUNCATED) return 'oversized';
   if (length === 0) return 'not_json';
   const end = start + length;

@@ -21,7 +21,9 @@ const PRINTABLE = /[^\x21-\x7e]/g;
 export function cleanLabel(value: unknown, max = MAX_LABEL_LENGTH): string {
   // Any value becomes a label, whatever it is: an object's '[object Object]' is as good as any.
   // eslint-disable-next-line @typescript-eslint/no-base-to-string
-  const s = String(value ?? '').replace(PRINTABLE, '_').slice(0, max);
+  const s = String(value ?? '')
+    .replace(PRINTABLE, '_')
+    .slice(0, max);
   return s.length > 0 ? s : 'unknown';
 }
 
@@ -105,8 +107,7 @@ export function createRunEncoder(identity: RunIdentity): RunEncoder {
   return {
     components,
     start: (t) => Buffer.from(`${startPrefix}${Math.trunc(t)}}`),
-    end: (t, exit, durMs) =>
-      Buffer.from(`${endPrefix}${Math.trunc(t)},"exit":${exit & 255},"dur_ms":${Math.max(0, Math.round(durMs))}}`),
+    end: (t, exit, durMs) => Buffer.from(`${endPrefix}${Math.trunc(t)},"exit":${exit & 255},"dur_ms":${Math.max(0, Math.round(durMs))}}`),
   };
 }
 

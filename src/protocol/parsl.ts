@@ -123,15 +123,26 @@ function decodeLegacy(o: Record<string, unknown>): ParslMessage | ParslReject {
   const isEnd = o.end !== undefined;
   if (isStart === isEnd) return 'schema';
   const msg: ParslMessage = {
-    format: 'parsl-legacy', kind: isStart ? 'start' : 'end', run,
-    user: null, host: null, version: null, runtime: null, os: null,
-    components: undefined, clientMs: null, durationMs: null,
+    format: 'parsl-legacy',
+    kind: isStart ? 'start' : 'end',
+    run,
+    user: null,
+    host: null,
+    version: null,
+    runtime: null,
+    os: null,
+    components: undefined,
+    clientMs: null,
+    durationMs: null,
   };
   const t = epochMs(isStart ? o.start : o.end);
   if (t === undefined) return 'implausible';
   msg.clientMs = t;
   if (isStart) {
-    for (const [field, key] of [['uname', 'user'], ['hname', 'host']] as const) {
+    for (const [field, key] of [
+      ['uname', 'user'],
+      ['hname', 'host'],
+    ] as const) {
       const v = o[field];
       if (v === undefined || v === null) continue;
       if (typeof v !== 'string' || !WEAK_ID.test(v)) return 'schema';
@@ -146,7 +157,11 @@ function decodeLegacy(o: Record<string, unknown>): ParslMessage | ParslReject {
     msg.os = os === null ? null : os.toLowerCase();
   } else {
     const c: Components = {};
-    for (const [field, key] of [['t_apps', 'apps'], ['failed', 'app_fails'], ['sites', 'executors']] as const) {
+    for (const [field, key] of [
+      ['t_apps', 'apps'],
+      ['failed', 'app_fails'],
+      ['sites', 'executors'],
+    ] as const) {
       const v = o[field];
       if (v === undefined || v === null) continue;
       if (!isCount(v)) return 'schema';
@@ -162,9 +177,17 @@ function decodeV1(o: Record<string, unknown>): ParslMessage | ParslReject {
   if (typeof run !== 'string' || !UUID.test(run)) return 'schema';
   const isEnd = o.end !== undefined || o.execution_time !== undefined;
   const msg: ParslMessage = {
-    format: 'parsl-1', kind: isEnd ? 'end' : 'start', run,
-    user: null, host: null, version: null, runtime: null, os: null,
-    components: undefined, clientMs: null, durationMs: null,
+    format: 'parsl-1',
+    kind: isEnd ? 'end' : 'start',
+    run,
+    user: null,
+    host: null,
+    version: null,
+    runtime: null,
+    os: null,
+    components: undefined,
+    clientMs: null,
+    durationMs: null,
   };
   const t = epochMs(isEnd ? o.end : o.start);
   if (t === undefined) return 'implausible';

@@ -65,8 +65,18 @@ export class RecordList implements Pending {
   add(r: IngestRecord): void {
     this.records.push(r);
     // UTF-16 units: the same as UTF-8 bytes for the ASCII that nearly every field is.
-    this.size += FIXED_BYTES + r.run.length + r.project.length + textLength(r.user_id) + textLength(r.host_id) + textLength(r.script_id) +
-      textLength(r.version) + textLength(r.runtime) + textLength(r.os) + textLength(r.arch) + textLength(r.components);
+    this.size +=
+      FIXED_BYTES +
+      r.run.length +
+      r.project.length +
+      textLength(r.user_id) +
+      textLength(r.host_id) +
+      textLength(r.script_id) +
+      textLength(r.version) +
+      textLength(r.runtime) +
+      textLength(r.os) +
+      textLength(r.arch) +
+      textLength(r.components);
   }
   write(store: RunStore, counters: readonly CounterDelta[]): Promise<WriteResult> {
     return store.writeBatch(this.records, counters);

@@ -180,7 +180,10 @@ export class Batcher {
         this.inFlightBytes -= b.bytes;
         // Logged at the first commit after a failure: the rest of the backlog follows at the store's pace.
         if (this.failures > 0) {
-          this.log.info({ failures: this.failures, reason: this.fault, failingMs: Date.now() - this.failingSince, pending: this.pending }, 'store writes recovered');
+          this.log.info(
+            { failures: this.failures, reason: this.fault, failingMs: Date.now() - this.failingSince, pending: this.pending },
+            'store writes recovered',
+          );
           this.failures = 0;
         }
       } catch (e) {
@@ -214,8 +217,12 @@ export class Batcher {
       const drops = this.stats.totals.overload_drops;
       this.log.error(
         {
-          err: e instanceof Error ? e.message : String(e), reason: this.fault, failures: this.failures,
-          pending: this.pending, pendingMB: +(this.pendingBytes / 1048576).toFixed(1), droppedSinceLastLog: drops - this.dropsAtLog,
+          err: e instanceof Error ? e.message : String(e),
+          reason: this.fault,
+          failures: this.failures,
+          pending: this.pending,
+          pendingMB: +(this.pendingBytes / 1048576).toFixed(1),
+          droppedSinceLastLog: drops - this.dropsAtLog,
         },
         'store write failed; will retry',
       );

@@ -7,7 +7,14 @@ import { checkComponents, plausibleClientMs, plausibleDuration } from '../protoc
 import { compileNativeValidator } from '../protocol/validate.js';
 
 /** One datagram's bytes → the record to store, or why not. */
-export type Classify = (buf: Buffer, start: number, length: number, flags: number, now: number, month: number) => IngestRecord | RejectReason;
+export type Classify = (
+  buf: Buffer,
+  start: number,
+  length: number,
+  flags: number,
+  now: number,
+  month: number,
+) => IngestRecord | RejectReason;
 
 /**
  * size → UTF-8 → JSON → protocol sniff → schema (native) or Parsl decoder → plausibility. Pure

@@ -72,11 +72,16 @@ export function loadCollectorSecret(path: string, warn: (msg: string) => void = 
       closeSync(fd);
     }
   } catch (e) {
-    throw new BeaconError('BEACON_ERR_COLLECTOR_SECRET', `cannot read or create the collector secret ${path}: ${(e as Error).message}`, { cause: e });
+    throw new BeaconError('BEACON_ERR_COLLECTOR_SECRET', `cannot read or create the collector secret ${path}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   const hex = text.trim();
   if (!HEX_KEY.test(hex)) {
-    throw new BeaconError('BEACON_ERR_COLLECTOR_SECRET', `collector secret ${path} must hold 64 lowercase hex characters (32 random bytes)`);
+    throw new BeaconError(
+      'BEACON_ERR_COLLECTOR_SECRET',
+      `collector secret ${path} must hold 64 lowercase hex characters (32 random bytes)`,
+    );
   }
   return secretFromKey(Buffer.from(hex, 'hex'), path, created);
 }

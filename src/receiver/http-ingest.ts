@@ -23,7 +23,15 @@ export const INGEST_PATH = '/v1/datagrams';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 export type HttpOutcome = 'accepted' | 'unauthorized' | 'too_large' | 'busy' | 'bad_request' | 'not_found' | 'method_not_allowed';
-const OUTCOMES: readonly HttpOutcome[] = ['accepted', 'unauthorized', 'too_large', 'busy', 'bad_request', 'not_found', 'method_not_allowed'];
+const OUTCOMES: readonly HttpOutcome[] = [
+  'accepted',
+  'unauthorized',
+  'too_large',
+  'busy',
+  'bad_request',
+  'not_found',
+  'method_not_allowed',
+];
 
 export interface HttpIngestOptions {
   host: string;
@@ -62,10 +70,14 @@ export function readTokenFile(path: string): Buffer[] {
   } catch (e) {
     throw new BeaconError('BEACON_ERR_USAGE', `cannot read --ingest-token-file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  const tokens = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const tokens = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   if (tokens.length === 0) throw new BeaconError('BEACON_ERR_USAGE', `--ingest-token-file ${path} holds no token`);
   const short = tokens.find((t) => t.length < 16 || /\s/.test(t));
-  if (short !== undefined) throw new BeaconError('BEACON_ERR_USAGE', `--ingest-token-file ${path}: each token must be at least 16 characters without spaces`);
+  if (short !== undefined)
+    throw new BeaconError('BEACON_ERR_USAGE', `--ingest-token-file ${path}: each token must be at least 16 characters without spaces`);
   return tokens.map(sha256);
 }
 
@@ -85,7 +97,10 @@ export async function startHttpIngest(o: HttpIngestOptions, d: HttpIngestDeps): 
   const outcomes = Object.fromEntries(OUTCOMES.map((k) => [k, 0])) as Record<HttpOutcome, number>;
   if (d.registry) {
     new Counter({
-      name: 'beacon_receiver_http_requests_total', help: 'HTTP ingest requests, by outcome.', labelNames: ['outcome'], registers: [d.registry],
+      name: 'beacon_receiver_http_requests_total',
+      help: 'HTTP ingest requests, by outcome.',
+      labelNames: ['outcome'],
+      registers: [d.registry],
       collect() {
         this.reset();
         for (const k of OUTCOMES) this.inc({ outcome: k }, outcomes[k]);
@@ -97,11 +112,21 @@ export async function startHttpIngest(o: HttpIngestOptions, d: HttpIngestDeps): 
     outcomes[outcome]++;
     if (res.headersSent || res.destroyed) return;
     const text = body ? JSON.stringify(body) : '';
-    res.writeHead(status, { ...headers, ...(body ? { 'content-type': 'application/json' } : {}), 'content-length': String(Buffer.byteLength(text)) });
+    res.writeHead(status, {
+      ...headers,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+      'content-length': String(Buffer.byteLength(text)),
+    });
     res.end(text);
   };
   // Refused before the body is read: answer, then close, so the rest of the body is never taken in.
-  const refuse = (req: IncomingMessage, res: ServerResponse, outcome: HttpOutcome, status: number, headers: Record<string, string> = {}): void => {
+  const refuse = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    outcome: HttpOutcome,
+    status: number,
+    headers: Record<string, string> = {},
+  ): void => {
     req.pause();
     res.shouldKeepAlive = false;
     finish(res, outcome, status, undefined, { connection: 'close', ...headers });
@@ -173,19 +198,28 @@ export async function startHttpIngest(o: HttpIngestOptions, d: HttpIngestDeps): 
     const received = t.received - before.received;
     const duplicates = t.duplicates - before.duplicates;
     const overloadDrops = t.overload_drops - before.overload_drops;
-    return { received, accepted: received - refusedTotal - duplicates - overloadDrops, duplicates, rejected, overload_drops: overloadDrops };
+    return {
+      received,
+      accepted: received - refusedTotal - duplicates - overloadDrops,
+      duplicates,
+      rejected,
+      overload_drops: overloadDrops,
+    };
   };
 
-  const server: Server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000, maxHeaderSize: 8192 }, (req, res) => {
-    res.sendDate = false;
-    try {
-      handle(req, res);
-    } catch (e) {
-      // No request may take the daemon down.
-      d.log.error({ err: e instanceof Error ? e.message : String(e) }, 'HTTP ingest request failed');
-      refuse(req, res, 'bad_request', 400);
-    }
-  });
+  const server: Server = createServer(
+    { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000, maxHeaderSize: 8192 },
+    (req, res) => {
+      res.sendDate = false;
+      try {
+        handle(req, res);
+      } catch (e) {
+        // No request may take the daemon down.
+        d.log.error({ err: e instanceof Error ? e.message : String(e) }, 'HTTP ingest request failed');
+        refuse(req, res, 'bad_request', 400);
+      }
+    },
+  );
   // Malformed HTTP: a bare 400 and close, nothing about what we are.
   server.on('clientError', (_e, socket) => {
     outcomes.bad_request++;

@@ -54,7 +54,13 @@ export type BindMode = 'exclusive' | 'shared' | 'reuseport';
  * IPv6 host (e.g. `::`) gets a dual-stack socket. Any bind failure is a one-line
  * BEACON_ERR_PORT_IN_USE naming the address.
  */
-export async function listenUdp(host: string, port: number, wantBuffer = RECV_BUFFER_BYTES, mode: BindMode = 'exclusive', reader: UdpReader = 'auto'): Promise<Listening> {
+export async function listenUdp(
+  host: string,
+  port: number,
+  wantBuffer = RECV_BUFFER_BYTES,
+  mode: BindMode = 'exclusive',
+  reader: UdpReader = 'auto',
+): Promise<Listening> {
   const native = mode === 'shared' ? undefined : nativeUdp(reader);
   return native ? listenNative(native, host, port, wantBuffer, mode) : listenDgram(host, port, wantBuffer, mode);
 }
@@ -117,7 +123,9 @@ async function listenNative(native: NativeUdp, host: string, port: number, wantB
 async function listenDgram(host: string, port: number, wantBuffer: number, mode: BindMode): Promise<Listening> {
   const type = isIP(host) === 6 ? 'udp6' : 'udp4';
   // `reusePort` is not in Node 20's types (nor honoured there): passed only when asked for.
-  const socket: Socket = createSocket(mode === 'reuseport' ? ({ type, reuseAddr: false, reusePort: true } as Parameters<typeof createSocket>[0]) : { type, reuseAddr: false });
+  const socket: Socket = createSocket(
+    mode === 'reuseport' ? ({ type, reuseAddr: false, reusePort: true } as Parameters<typeof createSocket>[0]) : { type, reuseAddr: false },
+  );
   await new Promise<void>((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException): void => {
       socket.close();

@@ -32,11 +32,44 @@ const CLOSE = 0x7d;
 const MINUS = 0x2d;
 
 // Key ids (bit positions in the seen mask).
-const K_V = 0, K_KIND = 1, K_RUN = 2, K_PROJECT = 3, K_VERSION = 4, K_USER = 5, K_HOST = 6, K_SCRIPT = 7,
-  K_T = 8, K_RUNTIME = 9, K_OS = 10, K_ARCH = 11, K_CI = 12, K_EPH = 13, K_COMPONENTS = 14, K_EXIT = 15, K_DUR = 16;
+const K_V = 0,
+  K_KIND = 1,
+  K_RUN = 2,
+  K_PROJECT = 3,
+  K_VERSION = 4,
+  K_USER = 5,
+  K_HOST = 6,
+  K_SCRIPT = 7,
+  K_T = 8,
+  K_RUNTIME = 9,
+  K_OS = 10,
+  K_ARCH = 11,
+  K_CI = 12,
+  K_EPH = 13,
+  K_COMPONENTS = 14,
+  K_EXIT = 15,
+  K_DUR = 16;
 const REQUIRED = (1 << 13) - 1; // v … ci
 
-const KEYS: readonly string[] = ['v', 'kind', 'run', 'project', 'version', 'user', 'host', 'script', 't', 'runtime', 'os', 'arch', 'ci', 'eph', 'components', 'exit', 'dur_ms'];
+const KEYS: readonly string[] = [
+  'v',
+  'kind',
+  'run',
+  'project',
+  'version',
+  'user',
+  'host',
+  'script',
+  't',
+  'runtime',
+  'os',
+  'arch',
+  'ci',
+  'eph',
+  'components',
+  'exit',
+  'dur_ms',
+];
 const KEY_BYTES = KEYS.map((k) => Buffer.from(k, 'latin1'));
 
 const START = Buffer.from('start', 'latin1');
@@ -59,13 +92,27 @@ function keyId(buf: Buffer, s: number, e: number): number {
   const c = buf[s];
   let k = -1;
   switch (e - s) {
-    case 1: k = c === 0x76 ? K_V : c === 0x74 ? K_T : -1; break;
-    case 2: k = c === 0x6f ? K_OS : c === 0x63 ? K_CI : -1; break;
-    case 3: k = c === 0x72 ? K_RUN : c === 0x65 ? K_EPH : -1; break;
-    case 4: k = c === 0x6b ? K_KIND : c === 0x75 ? K_USER : c === 0x68 ? K_HOST : c === 0x61 ? K_ARCH : c === 0x65 ? K_EXIT : -1; break;
-    case 6: k = c === 0x73 ? K_SCRIPT : c === 0x64 ? K_DUR : -1; break;
-    case 7: k = c === 0x76 ? K_VERSION : c === 0x72 ? K_RUNTIME : c === 0x70 ? K_PROJECT : -1; break;
-    case 10: k = K_COMPONENTS; break;
+    case 1:
+      k = c === 0x76 ? K_V : c === 0x74 ? K_T : -1;
+      break;
+    case 2:
+      k = c === 0x6f ? K_OS : c === 0x63 ? K_CI : -1;
+      break;
+    case 3:
+      k = c === 0x72 ? K_RUN : c === 0x65 ? K_EPH : -1;
+      break;
+    case 4:
+      k = c === 0x6b ? K_KIND : c === 0x75 ? K_USER : c === 0x68 ? K_HOST : c === 0x61 ? K_ARCH : c === 0x65 ? K_EXIT : -1;
+      break;
+    case 6:
+      k = c === 0x73 ? K_SCRIPT : c === 0x64 ? K_DUR : -1;
+      break;
+    case 7:
+      k = c === 0x76 ? K_VERSION : c === 0x72 ? K_RUNTIME : c === 0x70 ? K_PROJECT : -1;
+      break;
+    case 10:
+      k = K_COMPONENTS;
+      break;
   }
   return k >= 0 && equalsBytes(buf, s, e, KEY_BYTES[k]!) ? k : -1;
 }
@@ -154,7 +201,14 @@ function boolean(buf: Buffer, end: number): number {
     pos += 4;
     return 1;
   }
-  if (pos + 5 <= end && buf[pos] === 0x66 && buf[pos + 1] === 0x61 && buf[pos + 2] === 0x6c && buf[pos + 3] === 0x73 && buf[pos + 4] === 0x65) {
+  if (
+    pos + 5 <= end &&
+    buf[pos] === 0x66 &&
+    buf[pos + 1] === 0x61 &&
+    buf[pos + 2] === 0x6c &&
+    buf[pos + 3] === 0x73 &&
+    buf[pos + 4] === 0x65
+  ) {
     pos += 5;
     return 0;
   }
@@ -239,9 +293,20 @@ export function fastNativeRecord(buf: Buffer, start: number, length: number, see
   pos++;
   let seen = 0;
   let end_ = false;
-  let run = '', project = '', version = '', user = '', host = '', script = '', runtime = '', os = '', arch = '';
-  let t = 0, exit = 0, dur = 0;
-  let ci = false, eph = false;
+  let run = '',
+    project = '',
+    version = '',
+    user = '',
+    host = '',
+    script = '',
+    runtime = '',
+    os = '',
+    arch = '';
+  let t = 0,
+    exit = 0,
+    dur = 0;
+  let ci = false,
+    eph = false;
   let comps: string | null = null;
   for (;;) {
     skipWs(buf, end);

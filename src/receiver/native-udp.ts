@@ -8,7 +8,12 @@ import { createRequire } from 'node:module';
  * `--`/$BEACON_UDP_READER=dgram (src/receiver/options.ts) forces the fallback (tests cover both).
  */
 export interface NativeUdp {
-  bind(host: string, port: number, recvBufferBytes: number, reusePort: boolean): { fd: number; port: number; recvBufferBytes: number } | { errno: number };
+  bind(
+    host: string,
+    port: number,
+    recvBufferBytes: number,
+    reusePort: boolean,
+  ): { fd: number; port: number; recvBufferBytes: number } | { errno: number };
   open(fd: number, buffer: Buffer, meta: Float64Array, slotBytes: number, coalesceMs: number, onBatch: (n: number) => void): object;
   close(handle: object): void;
   closeFd(fd: number): void;

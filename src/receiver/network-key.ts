@@ -17,7 +17,7 @@ export function networkKey(address: string): number {
     // IPv4, or the IPv4 tail of a v4-mapped IPv6 address.
     const parts = address.slice(address.lastIndexOf(':') + 1).split('.');
     if (parts.length !== 4) return NaN;
-    return (Number(parts[0]) << 16 | Number(parts[1]) << 8 | Number(parts[2])) >>> 0;
+    return ((Number(parts[0]) << 16) | (Number(parts[1]) << 8) | Number(parts[2])) >>> 0;
   }
   const zone = address.indexOf('%');
   const a = zone >= 0 ? address.slice(0, zone) : address;

@@ -71,7 +71,9 @@ function settleSeconds(raw: string | undefined): number {
 /** All option, environment and default resolution in one place; bad values are BEACON_ERR_USAGE. */
 export function resolveReceiveOptions(o: ReceiveCliOptions, env: NodeJS.ProcessEnv = process.env): ReceiveOptions {
   let rateLimit: number | undefined;
-  const rl = String(o.rateLimit ?? '200').trim().toLowerCase();
+  const rl = String(o.rateLimit ?? '200')
+    .trim()
+    .toLowerCase();
   if (rl !== 'off') {
     if (!/^\d+$/.test(rl) || Number(rl) < 1) {
       throw new BeaconError('BEACON_ERR_USAGE', `--rate-limit must be a positive integer or "off", got "${o.rateLimit}"`);

@@ -35,7 +35,10 @@ export interface PipelineDeps {
  * Parsl decoder → plausibility. `fast: false` skips the native fast path (the reference the
  * fast path is tested against).
  */
-export function createRecordReader(opts: { fast?: boolean; legacyId: LegacyIdKey }): (buf: Buffer, start: number, length: number, flags: number, now: number, month: number) => IngestRecord | RejectReason {
+export function createRecordReader(opts: {
+  fast?: boolean;
+  legacyId: LegacyIdKey;
+}): (buf: Buffer, start: number, length: number, flags: number, now: number, month: number) => IngestRecord | RejectReason {
   const classify = createClassifier(opts.legacyId);
   const fastPath = opts.fast !== false;
   return (buf, start, length, flags, now, month) => {

@@ -53,12 +53,19 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     secret = loadCollectorSecret(opts.secretFile, (msg) => log.warn(msg));
     // Bound (and raw legacy IDs re-keyed) before spills are committed: a spill holds records that
     // were already re-keyed with this secret, and a store keyed with another must be refused first.
-    const bound = store.kind === 'postgres' ? await bindSecretPostgres((store as PostgresStore).pool, secret) : bindSecretSqlite(opts.db, secret);
-    secretLog = { secretFile: secret.path, secretCreated: secret.created, secretFingerprint: secret.fingerprint, legacyIdsRekeyed: bound.rekeyed };
+    const bound =
+      store.kind === 'postgres' ? await bindSecretPostgres((store as PostgresStore).pool, secret) : bindSecretSqlite(opts.db, secret);
+    secretLog = {
+      secretFile: secret.path,
+      secretCreated: secret.created,
+      secretFingerprint: secret.fingerprint,
+      legacyIdsRekeyed: bound.rekeyed,
+    };
     // What an earlier run could not commit goes in first (one process does it: worker 0 starts alone).
     if (!role || role.slot === 0) await commitSpills(store, place, log);
     const noReserve = prepareReserve(place, bounds.bytes);
-    if (noReserve) log.warn({ dir: place.dir, err: noReserve }, 'no room for the spill reserve; a backlog left at exit needs free space there');
+    if (noReserve)
+      log.warn({ dir: place.dir, err: noReserve }, 'no room for the spill reserve; a backlog left at exit needs free space there');
     udp = await listenUdp(opts.host, role?.port ?? opts.port, RECV_BUFFER_BYTES, role?.bind ?? 'exclusive', opts.udpReader);
   } catch (e) {
     await udp?.close();
@@ -108,7 +115,9 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
 
   const pipelineRecent = new RecentKeys();
   const handle = createPipeline({
-    clock, stats, log,
+    clock,
+    stats,
+    log,
     recent: pipelineRecent,
     limiter: opts.rateLimit === undefined ? undefined : new RateLimiter(opts.rateLimit),
     secret,
@@ -135,8 +144,23 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     try {
       http = await startHttpIngest(
         { host: opts.httpHost, port: opts.httpPort, maxBodyBytes: opts.httpMaxBody, tokens },
-        { sink: createPipeline({ clock, stats, log, recent: pipelineRecent, secret, accept: (r) => batcher.add(r), hasRoom: () => batcher.hasRoom(), dropReason: () => batcher.dropReason() }),
-          stats, hasRoom: () => batcher.hasRoom(), commit: () => batcher.flush(), log, registry },
+        {
+          sink: createPipeline({
+            clock,
+            stats,
+            log,
+            recent: pipelineRecent,
+            secret,
+            accept: (r) => batcher.add(r),
+            hasRoom: () => batcher.hasRoom(),
+            dropReason: () => batcher.dropReason(),
+          }),
+          stats,
+          hasRoom: () => batcher.hasRoom(),
+          commit: () => batcher.flush(),
+          log,
+          registry,
+        },
       );
     } catch (e) {
       await udp.close();
@@ -153,23 +177,49 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   }
 
   if (udp.recvBufferBytes < RECV_BUFFER_BYTES && role?.countKernelDrops !== false) {
-    log.warn({ asked: RECV_BUFFER_BYTES, granted: udp.recvBufferBytes }, 'kernel granted a smaller receive buffer than asked; raise net.core.rmem_max');
+    log.warn(
+      { asked: RECV_BUFFER_BYTES, granted: udp.recvBufferBytes },
+      'kernel granted a smaller receive buffer than asked; raise net.core.rmem_max',
+    );
   }
   const metricsPort = metricsServer ? (metricsServer.address() as { port: number }).port : undefined;
   // Settled-run aggregates for reports (one settler per receiver process, not per worker).
   // Started once nothing can fail any more, so no error path has to stop it.
   const settling = !role || role.slot === 0;
-  const settler = !settling ? null
-    : store.kind === 'postgres' ? startPostgresSettler((store as PostgresStore).pool, opts.settleSeconds, log)
-    : store.kind === 'sqlite' ? startSettler(opts.db, opts.settleSeconds, log) : null;
+  const settler = !settling
+    ? null
+    : store.kind === 'postgres'
+      ? startPostgresSettler((store as PostgresStore).pool, opts.settleSeconds, log)
+      : store.kind === 'sqlite'
+        ? startSettler(opts.db, opts.settleSeconds, log)
+        : null;
   log.info(
-    { host: opts.host, port: udp.port, store: store.kind, db: store.kind === 'sqlite' ? opts.db : undefined, flushMs: opts.flushMs,
-      storeThread: store instanceof WorkerStore, storeThreadTid: store instanceof WorkerStore ? store.tid : undefined, reader: udp.reader, rateLimit: opts.rateLimit ?? 'off', recvBufferBytes: udp.recvBufferBytes, metricsPort,
-      httpPort: http?.port, httpTokens: http ? (tokens?.length ?? 0) : undefined,
-      bind: role?.bind, ...secretLog },
+    {
+      host: opts.host,
+      port: udp.port,
+      store: store.kind,
+      db: store.kind === 'sqlite' ? opts.db : undefined,
+      flushMs: opts.flushMs,
+      storeThread: store instanceof WorkerStore,
+      storeThreadTid: store instanceof WorkerStore ? store.tid : undefined,
+      reader: udp.reader,
+      rateLimit: opts.rateLimit ?? 'off',
+      recvBufferBytes: udp.recvBufferBytes,
+      metricsPort,
+      httpPort: http?.port,
+      httpTokens: http ? (tokens?.length ?? 0) : undefined,
+      bind: role?.bind,
+      ...secretLog,
+    },
     role ? 'worker listening' : 'listening',
   );
-  if (role) process.send?.({ type: 'beacon:listening', port: udp.port, store: store.kind, recvBufferBytes: udp.recvBufferBytes } satisfies WorkerListening);
+  if (role)
+    process.send?.({
+      type: 'beacon:listening',
+      port: udp.port,
+      store: store.kind,
+      recvBufferBytes: udp.recvBufferBytes,
+    } satisfies WorkerListening);
 
   const kernelTimer = setInterval(pollKernel, KERNEL_POLL_MS);
   const statsTimer = setInterval(() => log.info(statsLine(stats, batcher.pending), 'stats'), opts.statsIntervalMs);

@@ -50,7 +50,10 @@ export async function commitSpills(store: RunStore, place: SpillPlace, log: Logg
       total += content.records;
       log.info({ file: path, records: content.records, stored, duplicates }, 'spill file committed');
     } catch (e) {
-      log.error({ file: path, records: content.records, err: e instanceof Error ? e.message : String(e) }, 'spill file could not be committed yet; kept for the next start');
+      log.error(
+        { file: path, records: content.records, err: e instanceof Error ? e.message : String(e) },
+        'spill file could not be committed yet; kept for the next start',
+      );
     }
   }
   return total;
@@ -64,10 +67,16 @@ export function spillLeftover(left: Leftover, place: SpillPlace, log: Logger): n
   if (left.records === 0 && left.counters.length === 0) return 0;
   try {
     const file = writeSpill(place, left);
-    log.warn({ file, records: left.records }, 'store unavailable at exit: accepted datagrams written to a spill file; the next start commits them');
+    log.warn(
+      { file, records: left.records },
+      'store unavailable at exit: accepted datagrams written to a spill file; the next start commits them',
+    );
     return 0;
   } catch (e) {
-    log.error({ dir: place.dir, lost: left.records, err: e instanceof Error ? e.message : String(e) }, 'store unavailable at exit and the spill file could not be written: accepted datagrams lost');
+    log.error(
+      { dir: place.dir, lost: left.records, err: e instanceof Error ? e.message : String(e) },
+      'store unavailable at exit and the spill file could not be written: accepted datagrams lost',
+    );
     try {
       unlinkSync(`${place.dir}/${place.base}.spill-partial-${process.pid}`);
     } catch {

@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 import {
-  closeSync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync,
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { CounterDelta } from '../store/types.js';
@@ -52,7 +62,11 @@ interface Header {
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Where spills go: --spill-dir, else the SQLite file's directory, else systemd's state directory or the working directory. */
-export function spillPlace(o: { spillDir?: string; db: string; store?: string }, slot = 0, env: NodeJS.ProcessEnv = process.env): SpillPlace {
+export function spillPlace(
+  o: { spillDir?: string; db: string; store?: string },
+  slot = 0,
+  env: NodeJS.ProcessEnv = process.env,
+): SpillPlace {
   if (o.store) return { dir: o.spillDir ?? env.STATE_DIRECTORY?.split(':')[0] ?? process.cwd(), base: 'postgres', slot };
   return { dir: o.spillDir ?? dirname(o.db), base: basename(o.db), slot };
 }
@@ -110,7 +124,11 @@ export function writeSpill(p: SpillPlace, c: SpillContent, now = new Date()): st
   const hash = createHash('sha256');
   for (const part of parts) hash.update(part);
   const header: Header = {
-    v: 1, created: now.toISOString(), littleEndian: LITTLE_ENDIAN, records: c.records, counters: c.counters,
+    v: 1,
+    created: now.toISOString(),
+    littleEndian: LITTLE_ENDIAN,
+    records: c.records,
+    counters: c.counters,
     batches: c.batches.map((b) => ({ count: b.count, bytes: b.bytes.byteLength, lengths: b.lengths.length, numbers: b.numbers.length })),
     sha256: hash.digest('hex'),
   };
@@ -129,7 +147,7 @@ export function writeSpill(p: SpillPlace, c: SpillContent, now = new Date()): st
   let pos = 0;
   try {
     for (const part of [MAGIC, len, json, ...parts]) {
-      for (let off = 0; off < part.byteLength; ) {
+      for (let off = 0; off < part.byteLength;) {
         const n = writeSync(fd, part, off, part.byteLength - off, pos);
         off += n;
         pos += n;
@@ -168,7 +186,10 @@ export function listSpills(p: SpillPlace): string[] {
     return [];
   }
   const prefix = `${p.base}.spill-`;
-  return names.filter((n) => n.startsWith(prefix) && n.endsWith('.bin')).sort().map((n) => join(p.dir, n));
+  return names
+    .filter((n) => n.startsWith(prefix) && n.endsWith('.bin'))
+    .sort()
+    .map((n) => join(p.dir, n));
 }
 
 /** Reads and verifies a spill file; throws (with why) if it is not one, or is damaged. */

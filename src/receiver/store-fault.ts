@@ -16,11 +16,19 @@ export function faultReason(e: unknown): FaultReason {
   const err = e as { code?: unknown; message?: unknown } | undefined;
   const code = typeof err?.code === 'string' ? err.code : '';
   const msg = typeof err?.message === 'string' ? err.message : String(e);
-  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === '53100' || /database or disk is full|no space left/i.test(msg)) return 'disk_full';
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === '53100' || /database or disk is full|no space left/i.test(msg))
+    return 'disk_full';
   if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === '25006' || /readonly|read-only/i.test(msg)) return 'read_only';
   if (code === 'BEACON_WAL_FULL') return 'wal_full';
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || /database is locked/i.test(msg)) return 'locked';
-  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || /^E(CONNREFUSED|CONNRESET|PIPE|HOSTUNREACH|NETUNREACH|TIMEDOUT)$/.test(code) ||
-    /connect|terminat|shutting down|Connection/i.test(msg)) return 'unreachable';
+  if (
+    code.startsWith('08') ||
+    code === '57P01' ||
+    code === '57P02' ||
+    code === '57P03' ||
+    /^E(CONNREFUSED|CONNRESET|PIPE|HOSTUNREACH|NETUNREACH|TIMEDOUT)$/.test(code) ||
+    /connect|terminat|shutting down|Connection/i.test(msg)
+  )
+    return 'unreachable';
   return 'store_error';
 }

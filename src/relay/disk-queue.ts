@@ -46,7 +46,10 @@ export class DiskQueue {
         this.seq = Math.max(this.seq, Number(m[1]) + 1);
       }
     } catch (e) {
-      throw new BeaconError('BEACON_ERR_RELAY_QUEUE', `cannot use the queue directory ${this.dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      throw new BeaconError(
+        'BEACON_ERR_RELAY_QUEUE',
+        `cannot use the queue directory ${this.dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      );
     }
     this.segments.sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const s of this.segments) {

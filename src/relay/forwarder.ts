@@ -84,7 +84,10 @@ export class Forwarder {
       const now = Date.now();
       if (now - this.lastDropLog > 10_000) {
         this.lastDropLog = now;
-        this.log.warn({ dropped: this.stats.queueDrops, queueBytes: this.queue.bytes, queueDatagrams: this.queue.datagrams }, 'queue full: new datagrams are dropped');
+        this.log.warn(
+          { dropped: this.stats.queueDrops, queueBytes: this.queue.bytes, queueDatagrams: this.queue.datagrams },
+          'queue full: new datagrams are dropped',
+        );
       }
       if (!kept) return;
       b = kept;
@@ -98,7 +101,10 @@ export class Forwarder {
       const now = Date.now();
       if (now - this.lastDropLog > 10_000) {
         this.lastDropLog = now;
-        this.log.error({ err: (e as NodeJS.ErrnoException).code ?? String(e), dropped: this.stats.queueDrops }, 'cannot write to the queue directory: datagrams dropped');
+        this.log.error(
+          { err: (e as NodeJS.ErrnoException).code ?? String(e), dropped: this.stats.queueDrops },
+          'cannot write to the queue directory: datagrams dropped',
+        );
       }
     }
   }

@@ -19,9 +19,7 @@ export interface RelayCliOptions {
   logLevel?: string;
 }
 
-export type ForwardTarget =
-  | { kind: 'http'; url: URL }
-  | { kind: 'udp'; host: string; port: number };
+export type ForwardTarget = { kind: 'http'; url: URL } | { kind: 'udp'; host: string; port: number };
 
 export interface RelayOptions {
   forward: ForwardTarget;
@@ -57,7 +55,7 @@ export function parseForward(spec: string): ForwardTarget {
     throw bad('must be an https://, http:// or udp:// URL');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw bad('must be an https://, http:// or udp:// URL');
-  if (!url.pathname.endsWith('/v1/datagrams')) throw bad('must end in /v1/datagrams (the collector\'s HTTP ingest path)');
+  if (!url.pathname.endsWith('/v1/datagrams')) throw bad("must end in /v1/datagrams (the collector's HTTP ingest path)");
   if (url.username || url.password) throw bad('must not carry credentials (use --token-file)');
   return { kind: 'http', url };
 }
@@ -70,7 +68,10 @@ function readToken(path: string): string {
   } catch (e) {
     throw new BeaconError('BEACON_ERR_USAGE', `cannot read --token-file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  const token = text.split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#'));
+  const token = text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l !== '' && !l.startsWith('#'));
   if (!token || /\s/.test(token)) throw new BeaconError('BEACON_ERR_USAGE', `--token-file ${path} holds no usable token`);
   return token;
 }
@@ -80,9 +81,12 @@ export function resolveRelayOptions(o: RelayCliOptions, env: NodeJS.ProcessEnv =
   if (!o.forward) throw new BeaconError('BEACON_ERR_USAGE', '--forward is required');
   const forward = parseForward(o.forward);
   let rateLimit: number | undefined;
-  const rl = String(o.rateLimit ?? '200').trim().toLowerCase();
+  const rl = String(o.rateLimit ?? '200')
+    .trim()
+    .toLowerCase();
   if (rl !== 'off') {
-    if (!/^\d+$/.test(rl) || Number(rl) < 1) throw new BeaconError('BEACON_ERR_USAGE', `--rate-limit must be a positive integer or "off", got "${o.rateLimit}"`);
+    if (!/^\d+$/.test(rl) || Number(rl) < 1)
+      throw new BeaconError('BEACON_ERR_USAGE', `--rate-limit must be a positive integer or "off", got "${o.rateLimit}"`);
     rateLimit = Number(rl);
   }
   const level = String(o.logLevel ?? 'info').toLowerCase();
@@ -118,5 +122,7 @@ function isLoopback(host: string): boolean {
 
 /** The upstream as a log line may show it (no query string: it could hold a secret). */
 export function describeForward(f: ForwardTarget): string {
-  return f.kind === 'udp' ? `udp://${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.port}` : `${f.url.protocol}//${f.url.host}${f.url.pathname}`;
+  return f.kind === 'udp'
+    ? `udp://${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.port}`
+    : `${f.url.protocol}//${f.url.host}${f.url.pathname}`;
 }

@@ -20,8 +20,17 @@ export class RelayStats {
 
   line(pending: number, queue: { bytes: number; datagrams: number }, down: boolean): Record<string, unknown> {
     return {
-      received: this.received, forwarded: this.forwarded, duplicates: this.duplicates, rateLimited: this.rateLimited, kernelDrops: this.kernelDrops,
-      rejected: this.rejected, queueDrops: this.queueDrops, pending, queueBytes: queue.bytes, queueDatagrams: queue.datagrams, upstreamDown: down,
+      received: this.received,
+      forwarded: this.forwarded,
+      duplicates: this.duplicates,
+      rateLimited: this.rateLimited,
+      kernelDrops: this.kernelDrops,
+      rejected: this.rejected,
+      queueDrops: this.queueDrops,
+      pending,
+      queueBytes: queue.bytes,
+      queueDatagrams: queue.datagrams,
+      upstreamDown: down,
     };
   }
 }

@@ -47,14 +47,29 @@ export async function runRelay(opts: RelayOptions): Promise<number> {
     }
   }
   udp.start(
-    createIntake({ stats, recent: new RecentDigests(), limiter: opts.rateLimit === undefined ? undefined : new RateLimiter(opts.rateLimit), forward: (d) => forwarder.add(d) }),
+    createIntake({
+      stats,
+      recent: new RecentDigests(),
+      limiter: opts.rateLimit === undefined ? undefined : new RateLimiter(opts.rateLimit),
+      forward: (d) => forwarder.add(d),
+    }),
     (err) => log.error({ err }, 'socket error'),
   );
   const metricsPort = metricsServer ? (metricsServer.address() as { port: number }).port : undefined;
   log.info(
-    { host: opts.host, port: udp.port, forward: describeForward(opts.forward), token: opts.token !== undefined, queueDir: opts.queueDir,
-      queueMaxBytes: opts.queueMaxBytes, queueMaxDatagrams: opts.queueMaxDatagrams, queued: queue.datagrams, rateLimit: opts.rateLimit ?? 'off',
-      reader: udp.reader, metricsPort },
+    {
+      host: opts.host,
+      port: udp.port,
+      forward: describeForward(opts.forward),
+      token: opts.token !== undefined,
+      queueDir: opts.queueDir,
+      queueMaxBytes: opts.queueMaxBytes,
+      queueMaxDatagrams: opts.queueMaxDatagrams,
+      queued: queue.datagrams,
+      rateLimit: opts.rateLimit ?? 'off',
+      reader: udp.reader,
+      metricsPort,
+    },
     'listening',
   );
   const statsTimer = setInterval(() => log.info(stats.line(forwarder.pending, queue, forwarder.down), 'stats'), opts.statsIntervalMs);

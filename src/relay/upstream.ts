@@ -74,9 +74,12 @@ function outcomeOf(status: number, text: string): SendOutcome {
     return { result: 'ok' };
   }
   if (status === 413) return { result: 'split', why: 'body too large for the collector' };
-  const why = status === 401 || status === 403 ? 'the collector refused the token (check --token-file)'
-    : status === 404 || status === 405 ? 'no HTTP ingest at that URL (check --forward)'
-    : `HTTP ${status}`;
+  const why =
+    status === 401 || status === 403
+      ? 'the collector refused the token (check --token-file)'
+      : status === 404 || status === 405
+        ? 'no HTTP ingest at that URL (check --forward)'
+        : `HTTP ${status}`;
   return { result: 'retry', why, status };
 }
 

@@ -51,7 +51,8 @@ export function headline(s: MonthSummary, sup: Suppression) {
     runs_completed: cell(s.runs_completed, backing, sup),
     compute_hours: cell(r2(s.compute_ms / 3_600_000), backing, sup),
     success_rate: backing >= sup.k || sup.raw ? successRate(s) : null,
-    duration_s: backing >= sup.k || sup.raw ? { median: s.median_s, mean: meanS(s), p90: s.p90_s } : { median: null, mean: null, p90: null },
+    duration_s:
+      backing >= sup.k || sup.raw ? { median: s.median_s, mean: meanS(s), p90: s.p90_s } : { median: null, mean: null, p90: null },
   };
 }
 
@@ -72,19 +73,34 @@ function notes(s: MonthSummary, d: MonthData, o: BuildOptions, empty: boolean): 
   if (pruned) out.push(pruned);
   // Notes hold no sender strings (not even the project name), so md can print them unescaped.
   const what = o.project === null ? '' : ' for this project';
-  if (empty) out.push(`No runs were recorded in ${o.month.label}${what}. Check --month, --project and --db, and that the receiver was running that month.`);
+  if (empty)
+    out.push(
+      `No runs were recorded in ${o.month.label}${what}. Check --month, --project and --db, and that the receiver was running that month.`,
+    );
   if (isIncomplete(o.month, o.nowMs)) out.push(`${o.month.label} has not ended yet: its numbers will still grow.`);
   if (!empty && s.runs_without_user_id === s.runs) {
-    out.push(`None of this month's runs carry a user ID (all come from Parsl-compatible clients of format 1, which send none), so unique users, hosts, scripts and new users cannot be counted: they are reported as unknown, not as 0.`);
+    out.push(
+      `None of this month's runs carry a user ID (all come from Parsl-compatible clients of format 1, which send none), so unique users, hosts, scripts and new users cannot be counted: they are reported as unknown, not as 0.`,
+    );
   } else if (s.runs_without_user_id > 0) {
-    out.push(`${int(s.runs_without_user_id)} of ${int(s.runs)} runs (${r1((100 * s.runs_without_user_id) / s.runs)}%) come from Parsl-compatible clients that send no user ID; they count as runs but not in users, hosts or scripts.`);
+    out.push(
+      `${int(s.runs_without_user_id)} of ${int(s.runs)} runs (${r1((100 * s.runs_without_user_id) / s.runs)}%) come from Parsl-compatible clients that send no user ID; they count as runs but not in users, hosts or scripts.`,
+    );
   }
-  if (s.runs_weak_ids > 0) out.push(`${int(s.runs_weak_ids)} ${s.runs_weak_ids === 1 ? 'run comes' : 'runs come'} from legacy Parsl clients, which send short unsalted hashes of user and host names; the collector stores them only re-keyed with its own secret. They are counted like other IDs.`);
-  if (s.runs_ephemeral_ids > 0) out.push(`${int(s.runs_ephemeral_ids)} runs used ephemeral IDs (the beacon could not keep a state file), so their users may be counted more than once.`);
+  if (s.runs_weak_ids > 0)
+    out.push(
+      `${int(s.runs_weak_ids)} ${s.runs_weak_ids === 1 ? 'run comes' : 'runs come'} from legacy Parsl clients, which send short unsalted hashes of user and host names; the collector stores them only re-keyed with its own secret. They are counted like other IDs.`,
+    );
+  if (s.runs_ephemeral_ids > 0)
+    out.push(
+      `${int(s.runs_ephemeral_ids)} runs used ephemeral IDs (the beacon could not keep a state file), so their users may be counted more than once.`,
+    );
   const days = new Date(Date.UTC(Math.floor(o.month.key / 100), o.month.key % 100, 0)).getUTCDate();
-  if (d.counters.days < days) out.push(`The receiver's daily counters cover ${d.counters.days} of the month's ${days} days; datagram totals cover only those days.`);
+  if (d.counters.days < days)
+    out.push(`The receiver's daily counters cover ${d.counters.days} of the month's ${days} days; datagram totals cover only those days.`);
   if (o.project !== null) out.push('Datagram counters (received, duplicates, rejected) describe the whole collector, not one project.');
-  if (!o.suppression.raw) out.push(`Cells backed by fewer than ${o.suppression.k} distinct users are shown as "< ${o.suppression.k}" and folded into "other".`);
+  if (!o.suppression.raw)
+    out.push(`Cells backed by fewer than ${o.suppression.k} distinct users are shown as "< ${o.suppression.k}" and folded into "other".`);
   return out;
 }
 
@@ -96,7 +112,8 @@ function rollupNote(d: MonthData, o: BuildOptions): string | null {
   const others = labels.filter((l) => l !== o.month.label);
   const list = (ls: string[]) => (ls.length <= 3 ? ls.join(', ') : `${ls[0]} to ${ls[ls.length - 1]} (${ls.length} months)`);
   const same = 'which hold the same aggregates as the raw runs, so the numbers equal the report made before pruning.';
-  if (!reported) return `The raw runs of ${list(others)} were pruned (beacon prune): their trend and comparison numbers come from the monthly rollups kept at pruning, ${same}`;
+  if (!reported)
+    return `The raw runs of ${list(others)} were pruned (beacon prune): their trend and comparison numbers come from the monthly rollups kept at pruning, ${same}`;
   const also = others.length ? ` (so do the trend's numbers for ${list(others)})` : '';
   return `The raw runs of ${o.month.label} were pruned (beacon prune): this report comes from the monthly rollups kept at pruning${also}, ${same}`;
 }
@@ -114,7 +131,17 @@ function buildNumbers(d: MonthData, o: BuildOptions): Report {
   const now = headline(s, sup);
   const prev = headline(d.previous, sup);
   const changes: Record<string, Change> = {};
-  for (const key of ['unique_users', 'unique_hosts', 'unique_scripts', 'new_users', 'returning_users', 'runs_started', 'runs_completed', 'compute_hours', 'success_rate'] as const) {
+  for (const key of [
+    'unique_users',
+    'unique_hosts',
+    'unique_scripts',
+    'new_users',
+    'returning_users',
+    'runs_started',
+    'runs_completed',
+    'compute_hours',
+    'success_rate',
+  ] as const) {
     changes[key] = change(now[key], prev[key]);
   }
   for (const key of ['median', 'mean', 'p90'] as const) changes[`duration_s.${key}`] = change(now.duration_s[key], prev.duration_s[key]);
@@ -170,4 +197,3 @@ function buildNumbers(d: MonthData, o: BuildOptions): Report {
     summary_text: '',
   };
 }
-

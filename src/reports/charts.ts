@@ -22,7 +22,10 @@ const CONFIG = {
  * Small multiples, one linear panel per metric (each with its own y scale, all from 0). A month
  * that has not ended is labelled "(partial)" on the x axis and drawn as a hollow point.
  */
-function monthsSpec(points: { month: string; partial: boolean; values: Record<string, Cell> }[], metrics: readonly (readonly [string, string])[]): Spec | null {
+function monthsSpec(
+  points: { month: string; partial: boolean; values: Record<string, Cell> }[],
+  metrics: readonly (readonly [string, string])[],
+): Spec | null {
   const rows: { month: string; metric: string; value: number; partial: boolean }[] = [];
   for (const t of points) {
     for (const [key, label] of metrics) {
@@ -33,7 +36,15 @@ function monthsSpec(points: { month: string; partial: boolean; values: Record<st
   if (rows.length === 0) return null;
   return {
     data: { values: rows },
-    facet: { row: { field: 'metric', type: 'nominal', title: null, sort: metrics.map((m) => m[1]), header: { labelFontSize: 12, labelFontWeight: 'bold', labelAngle: 0, labelAlign: 'left', labelAnchor: 'start' } } },
+    facet: {
+      row: {
+        field: 'metric',
+        type: 'nominal',
+        title: null,
+        sort: metrics.map((m) => m[1]),
+        header: { labelFontSize: 12, labelFontWeight: 'bold', labelAngle: 0, labelAlign: 'left', labelAnchor: 'start' },
+      },
+    },
     resolve: { scale: { y: 'independent' } },
     spec: {
       width: 560,
@@ -46,7 +57,13 @@ function monthsSpec(points: { month: string; partial: boolean; values: Record<st
         },
       ],
       encoding: {
-        x: { field: 'month', type: 'ordinal', title: null, sort: points.map((t) => monthText(t.month, t.partial)), axis: { labelAngle: -40 } },
+        x: {
+          field: 'month',
+          type: 'ordinal',
+          title: null,
+          sort: points.map((t) => monthText(t.month, t.partial)),
+          axis: { labelAngle: -40 },
+        },
         y: { field: 'value', type: 'quantitative', title: null, scale: { zero: true }, axis: { format: ',~s' } },
       },
     },

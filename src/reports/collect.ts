@@ -2,7 +2,15 @@ import { BeaconError } from '../errors.js';
 import { monthsEnding, type Month } from './month.js';
 import type { Progress } from './progress.js';
 import type { QueryRunner } from '../store/query-runner.js';
-import { componentBreakdowns, createDimensions, DIMENSIONS, dropDimensions, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './queries/breakdowns.js';
+import {
+  componentBreakdowns,
+  createDimensions,
+  DIMENSIONS,
+  dropDimensions,
+  dimensionBreakdown,
+  exitCodeBreakdown,
+  type Breakdown,
+} from './queries/breakdowns.js';
 import { monthCounters, type MonthCounters } from './queries/counters.js';
 import type { DurationStats } from './queries/durations.js';
 import { createMonthGroups, dropMonthGroups } from './queries/month-groups.js';
@@ -71,7 +79,10 @@ export interface CollectOptions {
 
 async function requireStore(db: QueryRunner): Promise<void> {
   if (!(await db.hasTable('run_facts')) || !(await db.hasTable('daily_counters'))) {
-    throw new BeaconError('BEACON_ERR_DB_OPEN', 'this file is not a usage-beacon store (no run_facts table); point --db at the receiver\'s store');
+    throw new BeaconError(
+      'BEACON_ERR_DB_OPEN',
+      "this file is not a usage-beacon store (no run_facts table); point --db at the receiver's store",
+    );
   }
 }
 
@@ -122,7 +133,14 @@ async function monthDetail(
  * Hands the past months to the helper thread when that pays: some are not cached and neither is
  * the reported month (a fully cached report is faster without the round trip).
  */
-async function startPast(db: QueryRunner, helper: ReportHelper, past: Month[], scope: Scope, opts: CollectOptions, features: CacheFeatures): Promise<{ done: Promise<PastMonths | null> } | null> {
+async function startPast(
+  db: QueryRunner,
+  helper: ReportHelper,
+  past: Month[],
+  scope: Scope,
+  opts: CollectOptions,
+  features: CacheFeatures,
+): Promise<{ done: Promise<PastMonths | null> } | null> {
   if (!features.cache || past.length === 0) return null;
   const stale: Month[] = [];
   for (const m of past) {
@@ -130,7 +148,10 @@ async function startPast(db: QueryRunner, helper: ReportHelper, past: Month[], s
     if (!hit) stale.push(m);
   }
   if (stale.length === 0) return null;
-  if (await loadCached<MonthDetail>(db, scope.month.key, detailCacheKey(scope, opts), await monthChanges(db, scope.month.key), DETAIL_VERSION)) return null;
+  if (
+    await loadCached<MonthDetail>(db, scope.month.key, detailCacheKey(scope, opts), await monthChanges(db, scope.month.key), DETAIL_VERSION)
+  )
+    return null;
   // Wrapped: an async function returning the promise itself would wait for it.
   return { done: helper.pastSummaries(stale, opts.project, features) };
 }
@@ -152,11 +173,22 @@ export async function collectMonth(db: QueryRunner, opts: CollectOptions): Promi
     const rollupOf = (m: Month) => (pruned.has(m.key) ? loadRollup(db, m.key, scopeKey(opts.project)) : null);
     const past = months.slice(0, -1);
     // SQLite: past months not cached go to a second core while this thread does the reported month.
-    const parallel = opts.helper ? await startPast(db, opts.helper, past.filter((m) => !pruned.has(m.key)), scope, opts, features) : null;
+    const parallel = opts.helper
+      ? await startPast(
+          db,
+          opts.helper,
+          past.filter((m) => !pruned.has(m.key)),
+          scope,
+          opts,
+          features,
+        )
+      : null;
     if (opts.helper && !parallel) opts.helper.noPastMonths();
     opts.progress?.update(TREND_MONTHS - 1, TREND_MONTHS + 2, `month ${opts.month.label}`);
     const rollup = await rollupOf(opts.month);
-    const { d, cached } = rollup ? { d: rollupDetail(rollup, opts.minBacking), cached: false } : await monthDetail(db, scope, opts, features, pending);
+    const { d, cached } = rollup
+      ? { d: rollupDetail(rollup, opts.minBacking), cached: false }
+      : await monthDetail(db, scope, opts, features, pending);
     if (cached) cachedMonths++;
     const inThread = parallel ? await parallel.done : null;
     if (inThread) pending.push(...inThread.pending);

@@ -50,7 +50,14 @@ export function changeText(c: Change | undefined, kind: 'count' | 'rate' | 'seco
   if (!c || c.change === null) return 'n/a';
   const sign = c.change > 0 ? '+' : c.change < 0 ? '−' : '±';
   const mag = Math.abs(c.change);
-  const body = kind === 'rate' ? `${(mag * 100).toFixed(1)} pp` : kind === 'seconds' ? duration(mag) : kind === 'hours' ? hoursText(mag) : int(Math.round(mag * 100) / 100);
+  const body =
+    kind === 'rate'
+      ? `${(mag * 100).toFixed(1)} pp`
+      : kind === 'seconds'
+        ? duration(mag)
+        : kind === 'hours'
+          ? hoursText(mag)
+          : int(Math.round(mag * 100) / 100);
   if (kind === 'rate' || c.change_pct === null) return `${sign}${body}`;
   return `${sign}${body} (${sign}${Math.abs(c.change_pct).toFixed(1)}%)`;
 }

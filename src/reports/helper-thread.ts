@@ -85,7 +85,9 @@ async function handle(m: ToHelper): Promise<FromHelper | null> {
 
 let queue: Promise<unknown> = Promise.resolve();
 port.on('message', (m: ToHelper) => {
-  queue = queue.then(() => handle(m)).then((reply) => {
-    if (reply) port.postMessage(reply);
-  });
+  queue = queue
+    .then(() => handle(m))
+    .then((reply) => {
+      if (reply) port.postMessage(reply);
+    });
 });

@@ -21,7 +21,7 @@ export function methodology(k: number): Section[] {
     {
       title: 'How IDs are anonymized',
       paragraphs: [
-        'Users, hosts and scripts are counted through anonymous IDs: HMAC-SHA-256 truncated to 128 bits, never the raw names. Each user has a random secret kept in a local state file; the user ID is derived from that secret alone and the script ID from the secret and the script path, so without the secret, which never leaves the machine, an ID cannot be linked to a name or to the same user\'s IDs in another tool. The host ID is keyed with the machine ID and the tool name (the application-specific ID that machine-id(5) recommends), or with the user secret when there is no machine ID.',
+        "Users, hosts and scripts are counted through anonymous IDs: HMAC-SHA-256 truncated to 128 bits, never the raw names. Each user has a random secret kept in a local state file; the user ID is derived from that secret alone and the script ID from the secret and the script path, so without the secret, which never leaves the machine, an ID cannot be linked to a name or to the same user's IDs in another tool. The host ID is keyed with the machine ID and the tool name (the application-specific ID that machine-id(5) recommends), or with the user secret when there is no machine ID.",
         `Counts of users are counts of distinct IDs. Any table cell backed by fewer than ${k} distinct users is shown as "< ${k}" and folded into "other"; runs that carry no user ID count as one user each for this rule.`,
       ],
     },

@@ -8,12 +8,20 @@ import { emptySummary, summarizeGroups, SUMMARY_VERSION, type MonthSummary } fro
 
 export async function hasRuns(db: QueryRunner, scope: Scope): Promise<boolean> {
   const p = scope.project === null ? '' : ' AND project = ?';
-  const rows = await db.all(`SELECT 1 AS x FROM run_facts WHERE month = ?${p} LIMIT 1`, scope.project === null ? [scope.month.key] : [scope.month.key, scope.project]);
+  const rows = await db.all(
+    `SELECT 1 AS x FROM run_facts WHERE month = ?${p} LIMIT 1`,
+    scope.project === null ? [scope.month.key] : [scope.month.key, scope.project],
+  );
   return rows.length > 0;
 }
 
 /** A past month's summary: from the cache when still exact, else one pass over its runs. */
-export async function pastSummary(db: QueryRunner, scope: Scope, features: CacheFeatures, pending: CacheEntry[]): Promise<{ s: MonthSummary; cached: boolean }> {
+export async function pastSummary(
+  db: QueryRunner,
+  scope: Scope,
+  features: CacheFeatures,
+  pending: CacheEntry[],
+): Promise<{ s: MonthSummary; cached: boolean }> {
   const key = scopeKey(scope.project);
   const changes = features.cache ? await monthChanges(db, scope.month.key) : 0;
   if (features.cache) {
@@ -26,4 +34,3 @@ export async function pastSummary(db: QueryRunner, scope: Scope, features: Cache
   if (features.cache) pending.push({ month: scope.month.key, scope: key, changes, value: summary });
   return { s: summary, cached: false };
 }
-

@@ -41,29 +41,54 @@ function monthRow(x: PeriodData['months'][number], sup: Suppression, nowMs: numb
 
 function notes(d: PeriodData, o: PeriodBuildOptions, r: Pick<PeriodReport, 'incomplete_months' | 'empty'>): string[] {
   const out: string[] = [];
-  const list = (ms: Month[]) => (ms.length <= 3 ? ms.map((m) => m.label).join(', ') : `${ms[0]!.label} to ${ms[ms.length - 1]!.label} (${ms.length} months)`);
+  const list = (ms: Month[]) =>
+    ms.length <= 3 ? ms.map((m) => m.label).join(', ') : `${ms[0]!.label} to ${ms[ms.length - 1]!.label} (${ms.length} months)`;
   if (d.distinct.method === 'estimate') {
-    out.push(`The raw runs of ${list(d.fromRollups)} were pruned (beacon prune). Their runs, hours and new users come from the monthly rollups (exact); distinct users, hosts and scripts over the period are HyperLogLog estimates, within ±${r1(HLL_RSE * 196)}% (95%) of the true count.`);
+    out.push(
+      `The raw runs of ${list(d.fromRollups)} were pruned (beacon prune). Their runs, hours and new users come from the monthly rollups (exact); distinct users, hosts and scripts over the period are HyperLogLog estimates, within ±${r1(HLL_RSE * 196)}% (95%) of the true count.`,
+    );
   } else if (d.distinct.method === 'unknown') {
-    out.push(`The raw runs of ${list(d.withoutSketch)} were pruned before this usage-beacon kept distinct-count sketches: distinct users, hosts and scripts over the period cannot be counted and are reported as unknown. Runs, hours and new users are exact.`);
+    out.push(
+      `The raw runs of ${list(d.withoutSketch)} were pruned before this usage-beacon kept distinct-count sketches: distinct users, hosts and scripts over the period cannot be counted and are reported as unknown. Runs, hours and new users are exact.`,
+    );
   } else if (d.fromRollups.length) {
     out.push(`The raw runs of ${list(d.fromRollups)} were pruned (beacon prune); this scope had no runs in them.`);
   }
   const raw = d.months.filter((m) => m.source === 'runs').map((m) => m.month);
   if (d.fromRollups.length && !r.empty) {
-    out.push(raw.length
-      ? `Exit codes, breakdowns and run-length percentiles count distinct users per value, which monthly rollups cannot add up: they cover the months with raw runs (${list(raw)}). The run-length histogram covers every month.`
-      : 'Exit codes, breakdowns and run-length percentiles need raw runs, and every month of the period was pruned: they are left out. The run-length histogram covers every month.');
+    out.push(
+      raw.length
+        ? `Exit codes, breakdowns and run-length percentiles count distinct users per value, which monthly rollups cannot add up: they cover the months with raw runs (${list(raw)}). The run-length histogram covers every month.`
+        : 'Exit codes, breakdowns and run-length percentiles need raw runs, and every month of the period was pruned: they are left out. The run-length histogram covers every month.',
+    );
   }
-  if (r.empty) out.push(`No runs were recorded from ${o.from.label} to ${o.to.label}${o.project === null ? '' : ' for this project'}. Check --from, --to, --project and --db.`);
-  if (r.incomplete_months.length) out.push(`${r.incomplete_months.join(', ')} ${r.incomplete_months.length === 1 ? 'has' : 'have'} not ended yet (marked "partial"): the numbers will still grow.`);
+  if (r.empty)
+    out.push(
+      `No runs were recorded from ${o.from.label} to ${o.to.label}${o.project === null ? '' : ' for this project'}. Check --from, --to, --project and --db.`,
+    );
+  if (r.incomplete_months.length)
+    out.push(
+      `${r.incomplete_months.join(', ')} ${r.incomplete_months.length === 1 ? 'has' : 'have'} not ended yet (marked "partial"): the numbers will still grow.`,
+    );
   const s = d.total;
-  if (!r.empty && s.runs_without_user_id === s.runs) out.push('None of the runs carry a user ID (Parsl-compatible clients of format 1 send none): users, hosts and scripts are reported as unknown, not as 0.');
-  else if (s.runs_without_user_id > 0) out.push(`${s.runs_without_user_id} of ${s.runs} runs come from Parsl-compatible clients that send no user ID; they count as runs but not in users, hosts or scripts.`);
-  if (s.runs_ephemeral_ids > 0) out.push(`${s.runs_ephemeral_ids} runs used ephemeral IDs (the beacon could not keep a state file), so their users may be counted more than once.`);
-  out.push('Distinct users over the period count each person once, however many months they were active: it is not the sum of the monthly figures. New users are people first seen (ever) in that month.');
+  if (!r.empty && s.runs_without_user_id === s.runs)
+    out.push(
+      'None of the runs carry a user ID (Parsl-compatible clients of format 1 send none): users, hosts and scripts are reported as unknown, not as 0.',
+    );
+  else if (s.runs_without_user_id > 0)
+    out.push(
+      `${s.runs_without_user_id} of ${s.runs} runs come from Parsl-compatible clients that send no user ID; they count as runs but not in users, hosts or scripts.`,
+    );
+  if (s.runs_ephemeral_ids > 0)
+    out.push(
+      `${s.runs_ephemeral_ids} runs used ephemeral IDs (the beacon could not keep a state file), so their users may be counted more than once.`,
+    );
+  out.push(
+    'Distinct users over the period count each person once, however many months they were active: it is not the sum of the monthly figures. New users are people first seen (ever) in that month.',
+  );
   if (o.project !== null) out.push('Datagram counters (received, duplicates, rejected) describe the whole collector, not one project.');
-  if (!o.suppression.raw) out.push(`Cells backed by fewer than ${o.suppression.k} distinct users are shown as "< ${o.suppression.k}" and folded into "other".`);
+  if (!o.suppression.raw)
+    out.push(`Cells backed by fewer than ${o.suppression.k} distinct users are shown as "< ${o.suppression.k}" and folded into "other".`);
   return out;
 }
 
@@ -110,7 +135,11 @@ export function buildPeriodReport(d: PeriodData, o: PeriodBuildOptions): PeriodR
       months_without_sketch: d.withoutSketch.map((m) => m.label),
       breakdown_months: d.months.filter((m) => m.source === 'runs' && m.summary.runs > 0).map((m) => m.month.label),
     },
-    distinct: { method: d.distinct.method, relative_error: rse, relative_error_95: rse === null ? null : Math.round(rse * 1.96 * 10000) / 10000 },
+    distinct: {
+      method: d.distinct.method,
+      relative_error: rse,
+      relative_error_95: rse === null ? null : Math.round(rse * 1.96 * 10000) / 10000,
+    },
     unique_users: unknown ? null : h.unique_users,
     unique_hosts: unknown ? null : h.unique_hosts,
     unique_scripts: unknown ? null : h.unique_scripts,

@@ -5,7 +5,15 @@ import { addMonths, type Month } from './month.js';
 import { hasRuns } from './past-months.js';
 import type { Progress } from './progress.js';
 import { count, type QueryRunner } from '../store/query-runner.js';
-import { componentBreakdowns, createDimensions, DIMENSIONS, dropDimensions, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './queries/breakdowns.js';
+import {
+  componentBreakdowns,
+  createDimensions,
+  DIMENSIONS,
+  dropDimensions,
+  dimensionBreakdown,
+  exitCodeBreakdown,
+  type Breakdown,
+} from './queries/breakdowns.js';
 import { monthCounters, type MonthCounters } from './queries/counters.js';
 import { BIN_EDGES_S, durationStats, type DurationStats } from './queries/durations.js';
 import { createMonthGroups, DETAIL_COLUMNS, dropMonthGroups, DURATIONS, GROUPS } from './queries/month-groups.js';
@@ -82,9 +90,23 @@ export function periodMonths(from: Month, to: Month): Month[] {
 }
 
 const ADD_KEYS = [
-  'runs', 'runs_started', 'runs_completed', 'runs_with_exit_code', 'runs_succeeded', 'compute_ms', 'duration_runs',
-  'new_users', 'runs_without_user_id', 'runs_weak_ids', 'runs_ephemeral_ids', 'unmatched_starts', 'unmatched_ends',
-  'native_completed', 'native_ends_without_start', 'native_started', 'native_starts_without_end',
+  'runs',
+  'runs_started',
+  'runs_completed',
+  'runs_with_exit_code',
+  'runs_succeeded',
+  'compute_ms',
+  'duration_runs',
+  'new_users',
+  'runs_without_user_id',
+  'runs_weak_ids',
+  'runs_ephemeral_ids',
+  'unmatched_starts',
+  'unmatched_ends',
+  'native_completed',
+  'native_ends_without_start',
+  'native_started',
+  'native_starts_without_end',
 ] as const;
 
 function addSummaries(ss: MonthSummary[]): MonthSummary {
@@ -141,14 +163,18 @@ async function rawSketches(db: QueryRunner, key: Buffer, months: Month[]): Promi
   }
   for (const kind of ['host', 'script'] as const) {
     // The stacked groups, renamed to the month tables' name by periodAsGroups.
-    for (const r of await db.all(`SELECT DISTINCT ${kind}_id AS id FROM ${GROUPS} WHERE ${kind}_id IS NOT NULL`)) all[kind].add(key, kind, String(r.id));
+    for (const r of await db.all(`SELECT DISTINCT ${kind}_id AS id FROM ${GROUPS} WHERE ${kind}_id IS NOT NULL`))
+      all[kind].add(key, kind, String(r.id));
   }
   return { perMonth, all };
 }
 
 export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promise<PeriodData> {
   if (!(await db.hasTable('run_facts')) || !(await db.hasTable('daily_counters'))) {
-    throw new BeaconError('BEACON_ERR_DB_OPEN', "this file is not a usage-beacon store (no run_facts table); point --db at the receiver's store");
+    throw new BeaconError(
+      'BEACON_ERR_DB_OPEN',
+      "this file is not a usage-beacon store (no run_facts table); point --db at the receiver's store",
+    );
   }
   const features = await cacheFeatures(db);
   const list = periodMonths(opts.from, opts.to);
@@ -225,10 +251,15 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
     }
     // Every month's bins (rollups included); the percentiles above come from the raw months only.
     durations.histogram.forEach((bin, j) => (histogram[j]! += bin.runs));
-    durations = { ...durations, histogram: BIN_EDGES_S.map((from, j) => ({ from_s: from, to_s: BIN_EDGES_S[j + 1] ?? null, runs: histogram[j]! })) };
+    durations = {
+      ...durations,
+      histogram: BIN_EDGES_S.map((from, j) => ({ from_s: from, to_s: BIN_EDGES_S[j + 1] ?? null, runs: histogram[j]! })),
+    };
 
     const distinct: Distinct = { users: null, hosts: null, scripts: null, method: 'unknown', relative_error: null };
-    const prunedWithData = fromRollups.filter((m) => months.find((x) => x.month.key === m.key)!.summary.runs > 0 || withoutSketch.includes(m));
+    const prunedWithData = fromRollups.filter(
+      (m) => months.find((x) => x.month.key === m.key)!.summary.runs > 0 || withoutSketch.includes(m),
+    );
     if (prunedWithData.length === 0) {
       if (rawMonths.length > 0) {
         const [d] = await db.all(`SELECT count(DISTINCT host_id) AS hosts, count(DISTINCT script_id) AS scripts FROM ${GROUPS}`);
@@ -240,7 +271,9 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
       distinct.method = 'exact';
       let cum = 0;
       const firsts = await (rawMonths.length
-        ? db.all(`SELECT first_m, count(*) AS n FROM (SELECT user_id, min(month) AS first_m FROM ${GROUPS} WHERE user_id IS NOT NULL GROUP BY user_id) AS f GROUP BY first_m`)
+        ? db.all(
+            `SELECT first_m, count(*) AS n FROM (SELECT user_id, min(month) AS first_m FROM ${GROUPS} WHERE user_id IS NOT NULL GROUP BY user_id) AS f GROUP BY first_m`,
+          )
         : Promise.resolve([]));
       const byMonth = new Map(firsts.map((r) => [count(r.first_m), count(r.n)]));
       for (const x of months) x.cumulative_users = cum += byMonth.get(x.month.key) ?? 0;
@@ -276,7 +309,18 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
     await dropPeriodTables(db);
     await db.exec('COMMIT');
     await saveCachedSummaries(db, pending);
-    return { months, total, distinct, durations, exitCodes, breakdowns, components, counters: sumCounters(counters), fromRollups, withoutSketch };
+    return {
+      months,
+      total,
+      distinct,
+      durations,
+      exitCodes,
+      breakdowns,
+      components,
+      counters: sumCounters(counters),
+      fromRollups,
+      withoutSketch,
+    };
   } catch (e) {
     await db.exec('ROLLBACK').catch(() => {});
     throw e;

@@ -32,7 +32,12 @@ export function renderPeriodMarkdown(r: PeriodReport): string {
     out.push(`### ${s.title}`, '');
     for (const p of s.paragraphs) out.push(p, '');
   }
-  out.push('---', '', "_Made by usage-beacon (reports period) from the collector's store. The JSON format of this report holds the same numbers._", '');
+  out.push(
+    '---',
+    '',
+    "_Made by usage-beacon (reports period) from the collector's store. The JSON format of this report holds the same numbers._",
+    '',
+  );
   return out.join('\n');
 }
 
@@ -44,7 +49,12 @@ export async function renderPeriodHtml(r: PeriodReport): Promise<string> {
   if (r.notes.length) body.push(`<div class="notes">${r.notes.map((n) => `<p>${escapeHtml(n)}</p>`).join('')}</div>`);
   body.push(htmlTable(periodSummaryTable(r), 'h2', NONE));
   body.push(`<div class="wide">${htmlTable(periodMonthsTable(r), 'h2', NONE)}</div>`);
-  body.push(figure(svg.trend, 'Per month: active, new and cumulative distinct users, runs started and compute hours (linear scales from 0; a partial month is a hollow point).'));
+  body.push(
+    figure(
+      svg.trend,
+      'Per month: active, new and cumulative distinct users, runs started and compute hours (linear scales from 0; a partial month is a hollow point).',
+    ),
+  );
   if (!r.empty) {
     body.push(htmlTable(exitCodeTable(r), 'h2', NONE), figure(svg.exitCodes, 'Completed runs per exit code (linear scale).'));
     body.push(htmlTable(histogramTable(r), 'h2', NONE), figure(svg.histogram, 'Completed runs by run length.'));
@@ -67,32 +77,115 @@ function csv(head: string[], rows: Value[][]): string {
 export function periodCsvSections(r: PeriodReport): [string, string][] {
   const period = `${r.from}..${r.to}`;
   const scope = r.project ?? '';
-  const keys = ['unique_users', 'unique_hosts', 'unique_scripts', 'new_users', 'runs', 'runs_started', 'runs_completed', 'success_rate', 'compute_hours'] as const;
+  const keys = [
+    'unique_users',
+    'unique_hosts',
+    'unique_scripts',
+    'new_users',
+    'runs',
+    'runs_started',
+    'runs_completed',
+    'success_rate',
+    'compute_hours',
+  ] as const;
   const summary: Value[][] = keys.map((k) => [k, r[k], k.startsWith('unique_') ? r.distinct.method : 'exact']);
   for (const k of ['median', 'mean', 'p90'] as const) summary.push([`duration_s.${k}`, r.duration_s[k], 'exact']);
   const breakdowns: Value[][] = [];
   for (const [name, rows] of Object.entries(r.breakdowns)) for (const b of rows) breakdowns.push([name, b.value, b.runs, b.share, b.users]);
-  for (const [key, rows] of Object.entries(r.components)) for (const b of rows) breakdowns.push([`component:${key}`, b.value, b.runs, b.share, b.users]);
+  for (const [key, rows] of Object.entries(r.components))
+    for (const b of rows) breakdowns.push([`component:${key}`, b.value, b.runs, b.share, b.users]);
   const q = r.quality;
   const quality: Value[][] = [
-    ['days_with_counters', q.days_with_counters], ['datagrams_received', q.datagrams_received], ['stored', q.stored], ['duplicates', q.duplicates],
+    ['days_with_counters', q.days_with_counters],
+    ['datagrams_received', q.datagrams_received],
+    ['stored', q.stored],
+    ['duplicates', q.duplicates],
     ...Object.entries(q.rejected).map(([k, v]): Value[] => [`rejected.${k}`, v]),
-    ['kernel_drops', q.kernel_drops], ['unmatched_starts', q.unmatched_starts], ['unmatched_ends', q.unmatched_ends],
-    ['estimated_loss_rate', q.estimated_loss_rate], ['estimated_message_loss_rate', q.estimated_message_loss_rate],
-    ['message_loss_rate_upper_95', q.message_loss_rate_upper_95], ['estimated_unfinished_runs', q.estimated_unfinished_runs],
+    ['kernel_drops', q.kernel_drops],
+    ['unmatched_starts', q.unmatched_starts],
+    ['unmatched_ends', q.unmatched_ends],
+    ['estimated_loss_rate', q.estimated_loss_rate],
+    ['estimated_message_loss_rate', q.estimated_message_loss_rate],
+    ['message_loss_rate_upper_95', q.message_loss_rate_upper_95],
+    ['estimated_unfinished_runs', q.estimated_unfinished_runs],
   ];
   return [
-    ['summary', csv(['period', 'project', 'metric', 'value', 'method'], summary.map((row) => [period, scope, ...row]))],
-    ['months', csv(['month', 'partial', 'source', 'unique_users', 'new_users', 'cumulative_users', 'runs_started', 'runs_completed', 'success_rate', 'compute_hours'],
-      r.monthly.map((m) => [m.month, m.partial, m.source, m.unique_users, m.new_users, m.cumulative_users, m.runs_started, m.runs_completed, m.success_rate, m.compute_hours]))],
-    ['exit_codes', csv(['period', 'code', 'runs', 'share', 'users'], r.exit_codes.map((e) => [period, String(e.code), e.runs, e.share, e.users]))],
-    ['run_length', csv(['period', 'from_s', 'to_s', 'runs'], r.run_length_histogram.map((h) => [period, h.from_s, h.to_s, h.runs]))],
-    ['breakdowns', csv(['period', 'dimension', 'value', 'runs', 'share', 'users'], breakdowns.map((row) => [period, ...row]))],
-    ['quality', csv(['period', 'measure', 'value'], quality.map((row) => [period, ...row]))],
-    ['notes', csv(['period', 'kind', 'text'], [['summary', r.summary_text], ...r.notes.map((n) => ['note', n])].map((row) => [period, ...row]))],
+    [
+      'summary',
+      csv(
+        ['period', 'project', 'metric', 'value', 'method'],
+        summary.map((row) => [period, scope, ...row]),
+      ),
+    ],
+    [
+      'months',
+      csv(
+        [
+          'month',
+          'partial',
+          'source',
+          'unique_users',
+          'new_users',
+          'cumulative_users',
+          'runs_started',
+          'runs_completed',
+          'success_rate',
+          'compute_hours',
+        ],
+        r.monthly.map((m) => [
+          m.month,
+          m.partial,
+          m.source,
+          m.unique_users,
+          m.new_users,
+          m.cumulative_users,
+          m.runs_started,
+          m.runs_completed,
+          m.success_rate,
+          m.compute_hours,
+        ]),
+      ),
+    ],
+    [
+      'exit_codes',
+      csv(
+        ['period', 'code', 'runs', 'share', 'users'],
+        r.exit_codes.map((e) => [period, String(e.code), e.runs, e.share, e.users]),
+      ),
+    ],
+    [
+      'run_length',
+      csv(
+        ['period', 'from_s', 'to_s', 'runs'],
+        r.run_length_histogram.map((h) => [period, h.from_s, h.to_s, h.runs]),
+      ),
+    ],
+    [
+      'breakdowns',
+      csv(
+        ['period', 'dimension', 'value', 'runs', 'share', 'users'],
+        breakdowns.map((row) => [period, ...row]),
+      ),
+    ],
+    [
+      'quality',
+      csv(
+        ['period', 'measure', 'value'],
+        quality.map((row) => [period, ...row]),
+      ),
+    ],
+    [
+      'notes',
+      csv(
+        ['period', 'kind', 'text'],
+        [['summary', r.summary_text], ...r.notes.map((n) => ['note', n])].map((row) => [period, ...row]),
+      ),
+    ],
   ];
 }
 
 export function renderPeriodCsvStream(r: PeriodReport): string {
-  return periodCsvSections(r).map(([name, body]) => `# ${name}\r\n${body}`).join('\r\n');
+  return periodCsvSections(r)
+    .map(([name, body]) => `# ${name}\r\n${body}`)
+    .join('\r\n');
 }

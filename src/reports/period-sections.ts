@@ -12,7 +12,8 @@ function distinctText(r: PeriodReport, c: PeriodReport['unique_users']): string 
 function growthRow(r: PeriodReport): string[][] {
   const g = r.growth;
   if (!g.first_month || !g.last_month) return [];
-  const pct = g.change_pct === null ? '' : ` (${g.change_pct > 0 ? '+' : g.change_pct < 0 ? '−' : '±'}${Math.abs(g.change_pct).toFixed(1)}%)`;
+  const pct =
+    g.change_pct === null ? '' : ` (${g.change_pct > 0 ? '+' : g.change_pct < 0 ? '−' : '±'}${Math.abs(g.change_pct).toFixed(1)}%)`;
   return [[`Monthly active users, ${g.first_month} → ${g.last_month}`, `${cellText(g.first)} → ${cellText(g.last)}${pct}`]];
 }
 
@@ -22,9 +23,10 @@ export function periodSummaryTable(r: PeriodReport): Table {
   return {
     id: 'summary',
     title: 'Summary',
-    intro: r.distinct.method === 'estimate'
-      ? `Distinct users, hosts and scripts are HyperLogLog estimates (≈): within ±${percent(r.distinct.relative_error_95)} of the true count with 95% probability.`
-      : undefined,
+    intro:
+      r.distinct.method === 'estimate'
+        ? `Distinct users, hosts and scripts are HyperLogLog estimates (≈): within ±${percent(r.distinct.relative_error_95)} of the true count with 95% probability.`
+        : undefined,
     head: ['Metric', scope],
     numeric: [false, true],
     rows: [
@@ -49,8 +51,18 @@ export function periodMonthsTable(r: PeriodReport): Table {
   return {
     id: 'months',
     title: 'Month by month',
-    intro: 'Active users are distinct users in that month; cumulative users are distinct users from the first month of the period up to that month (not a sum of the monthly figures).',
-    head: ['Month', 'Active users', 'New users', `Cumulative users${est}`, 'Runs started', 'Runs completed', 'Success rate', 'Compute hours'],
+    intro:
+      'Active users are distinct users in that month; cumulative users are distinct users from the first month of the period up to that month (not a sum of the monthly figures).',
+    head: [
+      'Month',
+      'Active users',
+      'New users',
+      `Cumulative users${est}`,
+      'Runs started',
+      'Runs completed',
+      'Success rate',
+      'Compute hours',
+    ],
     numeric: [false, true, true, true, true, true, true, true],
     rows: r.monthly.map((m) => [
       monthText(m.month, m.partial),

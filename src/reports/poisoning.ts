@@ -29,11 +29,14 @@ export function buildPoisoning(d: PoisoningData, sup: Suppression): Poisoning {
   return {
     flagged: d.flagged_users > 0 || d.network_tags_flagged > 0,
     heavy_ids: {
-      ids: d.heavy.length, runs: heavyRuns, share_of_runs: share(heavyRuns, d.total_runs),
+      ids: d.heavy.length,
+      runs: heavyRuns,
+      share_of_runs: share(heavyRuns, d.total_runs),
       threshold: `an ID with at least ${HEAVY_MIN_RUNS} runs and ${HEAVY_SHARE * 100}% of the month's runs`,
     },
     one_off_bursts: {
-      days: d.burst_days, median_per_day: d.median_one_off_per_day,
+      days: d.burst_days,
+      median_per_day: d.median_one_off_per_day,
       threshold: `a UTC day with at least ${BURST_MIN} new IDs seen on that day only and never again, and ${BURST_FACTOR}× the month's median day`,
     },
     one_network: {
@@ -51,25 +54,43 @@ export function buildPoisoning(d: PoisoningData, sup: Suppression): Poisoning {
 /** "Could the headline numbers be inflated?": the checks, then each number with and without. */
 export function poisoningTable(p: Poisoning): Table {
   const rows: string[][] = [
-    ['Heavy IDs (a few IDs, many runs)', p.heavy_ids.ids === 0 ? 'none' : `${int(p.heavy_ids.ids)} IDs, ${int(p.heavy_ids.runs)} runs (${percent(p.heavy_ids.share_of_runs)})`],
-    ['Bursts of one-off IDs', p.one_off_bursts.days.length === 0 ? 'none'
-      : p.one_off_bursts.days.map((d) => `${d.day}: ${int(d.one_off_users)}`).join('; ') + ` (median day: ${int(p.one_off_bursts.median_per_day)})`],
-    ['One network, many new users', p.one_network.runs_tagged === 0 ? 'not checked (no run carries a network tag)'
-      : p.one_network.flagged === 0 ? 'none'
-      : p.one_network.networks.map((n) => `${n.day}: ${int(n.new_users)} (${percent(n.share_of_new_users)})`).join('; ')
-        + (p.one_network.flagged > p.one_network.networks.length ? `; ${int(p.one_network.flagged - p.one_network.networks.length)} more` : '')],
+    [
+      'Heavy IDs (a few IDs, many runs)',
+      p.heavy_ids.ids === 0 ? 'none' : `${int(p.heavy_ids.ids)} IDs, ${int(p.heavy_ids.runs)} runs (${percent(p.heavy_ids.share_of_runs)})`,
+    ],
+    [
+      'Bursts of one-off IDs',
+      p.one_off_bursts.days.length === 0
+        ? 'none'
+        : p.one_off_bursts.days.map((d) => `${d.day}: ${int(d.one_off_users)}`).join('; ') +
+          ` (median day: ${int(p.one_off_bursts.median_per_day)})`,
+    ],
+    [
+      'One network, many new users',
+      p.one_network.runs_tagged === 0
+        ? 'not checked (no run carries a network tag)'
+        : p.one_network.flagged === 0
+          ? 'none'
+          : p.one_network.networks.map((n) => `${n.day}: ${int(n.new_users)} (${percent(n.share_of_new_users)})`).join('; ') +
+            (p.one_network.flagged > p.one_network.networks.length
+              ? `; ${int(p.one_network.flagged - p.one_network.networks.length)} more`
+              : ''),
+    ],
     ['Users flagged', int(p.flagged_users)],
   ];
   const names: [keyof PoisoningHeadline, string][] = [
-    ['unique_users', 'Unique users'], ['new_users', 'New users'], ['runs_started', 'Runs started'],
-    ['runs_completed', 'Runs completed'], ['compute_hours', 'Compute hours'],
+    ['unique_users', 'Unique users'],
+    ['new_users', 'New users'],
+    ['runs_started', 'Runs started'],
+    ['runs_completed', 'Runs completed'],
+    ['compute_hours', 'Compute hours'],
   ];
   for (const [k, label] of names) rows.push([`${label} without them`, `${cellText(p.without_flagged[k])} (of ${cellText(p.headline[k])})`]);
   return {
     id: 'poisoning',
     title: 'Could the headline numbers be inflated?',
     intro: p.flagged
-      ? 'Anyone can send datagrams with made-up IDs. Some of this month\'s traffic matches a pattern that inflates numbers; the headline numbers without it are below.'
+      ? "Anyone can send datagrams with made-up IDs. Some of this month's traffic matches a pattern that inflates numbers; the headline numbers without it are below."
       : 'Anyone can send datagrams with made-up IDs. Nothing this month matches the patterns checked (thresholds in docs/reports.md).',
     head: ['Check', 'Result'],
     numeric: [false, false],
@@ -88,6 +109,7 @@ export function poisoningCsvRows(p: Poisoning): [string, Cell | number | null][]
     ['poisoning.runs_with_network_tag', p.one_network.runs_tagged],
     ['poisoning.flagged_users', p.flagged_users],
   ];
-  for (const [k, v] of Object.entries(p.without_flagged) as [keyof PoisoningHeadline, Cell][]) out.push([`poisoning.without_flagged.${k}`, v]);
+  for (const [k, v] of Object.entries(p.without_flagged) as [keyof PoisoningHeadline, Cell][])
+    out.push([`poisoning.without_flagged.${k}`, v]);
   return out;
 }

@@ -21,17 +21,31 @@ function csv(head: string[], rows: Value[][]): string {
 }
 
 export function csvSections(r: Report): [string, string][] {
-  const summaryKeys = ['unique_users', 'unique_hosts', 'unique_scripts', 'new_users', 'returning_users', 'runs_started', 'runs_completed', 'success_rate', 'compute_hours'] as const;
+  const summaryKeys = [
+    'unique_users',
+    'unique_hosts',
+    'unique_scripts',
+    'new_users',
+    'returning_users',
+    'runs_started',
+    'runs_completed',
+    'success_rate',
+    'compute_hours',
+  ] as const;
   const summary: Value[][] = summaryKeys.map((k) => [k, r[k], r.changes[k]?.previous, r.changes[k]?.change, r.changes[k]?.change_pct]);
   for (const k of ['median', 'mean', 'p90'] as const) {
     const c = r.changes[`duration_s.${k}`];
     summary.push([`duration_s.${k}`, r.duration_s[k], c?.previous, c?.change, c?.change_pct]);
   }
-  summary.push(['runs', r.runs, undefined, undefined, undefined], ['runs_without_user_id', r.runs_without_user_id, undefined, undefined, undefined]);
+  summary.push(
+    ['runs', r.runs, undefined, undefined, undefined],
+    ['runs_without_user_id', r.runs_without_user_id, undefined, undefined, undefined],
+  );
   const scope = r.project ?? '';
   const breakdowns: Value[][] = [];
   for (const [name, rows] of Object.entries(r.breakdowns)) for (const b of rows) breakdowns.push([name, b.value, b.runs, b.share, b.users]);
-  for (const [key, rows] of Object.entries(r.components)) for (const b of rows) breakdowns.push([`component:${key}`, b.value, b.runs, b.share, b.users]);
+  for (const [key, rows] of Object.entries(r.components))
+    for (const b of rows) breakdowns.push([`component:${key}`, b.value, b.runs, b.share, b.users]);
   const q = r.quality;
   const quality: Value[][] = [
     ['days_with_counters', q.days_with_counters],
@@ -49,13 +63,55 @@ export function csvSections(r: Report): [string, string][] {
     ...(q.poisoning ? poisoningCsvRows(q.poisoning) : []),
   ];
   return [
-    ['summary', csv(['month', 'project', 'metric', 'value', 'previous', 'change', 'change_pct'], summary.map((row) => [r.month, scope, ...row]))],
-    ['trend', csv(['month', 'unique_users', 'runs_started', 'compute_hours'], r.trend.map((t) => [t.month, t.unique_users, t.runs_started, t.compute_hours]))],
-    ['exit_codes', csv(['month', 'code', 'runs', 'share', 'users'], r.exit_codes.map((e) => [r.month, String(e.code), e.runs, e.share, e.users]))],
-    ['run_length', csv(['month', 'from_s', 'to_s', 'runs'], r.run_length_histogram.map((h) => [r.month, h.from_s, h.to_s, h.runs]))],
-    ['breakdowns', csv(['month', 'dimension', 'value', 'runs', 'share', 'users'], breakdowns.map((row) => [r.month, ...row]))],
-    ['quality', csv(['month', 'measure', 'value'], quality.map((row) => [r.month, ...row]))],
-    ['uncertainty', csv(['month', 'number', 'effect_of_loss'], Object.entries(q.uncertainty).map(([k, v]) => [r.month, k, v]))],
+    [
+      'summary',
+      csv(
+        ['month', 'project', 'metric', 'value', 'previous', 'change', 'change_pct'],
+        summary.map((row) => [r.month, scope, ...row]),
+      ),
+    ],
+    [
+      'trend',
+      csv(
+        ['month', 'unique_users', 'runs_started', 'compute_hours'],
+        r.trend.map((t) => [t.month, t.unique_users, t.runs_started, t.compute_hours]),
+      ),
+    ],
+    [
+      'exit_codes',
+      csv(
+        ['month', 'code', 'runs', 'share', 'users'],
+        r.exit_codes.map((e) => [r.month, String(e.code), e.runs, e.share, e.users]),
+      ),
+    ],
+    [
+      'run_length',
+      csv(
+        ['month', 'from_s', 'to_s', 'runs'],
+        r.run_length_histogram.map((h) => [r.month, h.from_s, h.to_s, h.runs]),
+      ),
+    ],
+    [
+      'breakdowns',
+      csv(
+        ['month', 'dimension', 'value', 'runs', 'share', 'users'],
+        breakdowns.map((row) => [r.month, ...row]),
+      ),
+    ],
+    [
+      'quality',
+      csv(
+        ['month', 'measure', 'value'],
+        quality.map((row) => [r.month, ...row]),
+      ),
+    ],
+    [
+      'uncertainty',
+      csv(
+        ['month', 'number', 'effect_of_loss'],
+        Object.entries(q.uncertainty).map(([k, v]) => [r.month, k, v]),
+      ),
+    ],
     // The summary paragraph first, then the notes: the same text the md and html open with.
     ['notes', csv(['month', 'kind', 'text'], [[r.month, 'summary', r.summary_text], ...r.notes.map((n): Value[] => [r.month, 'note', n])])],
   ];
@@ -66,5 +122,7 @@ export function renderCsvSections(r: Report): Map<string, string> {
 }
 
 export function renderCsvStream(r: Report): string {
-  return csvSections(r).map(([name, body]) => `# ${name}\r\n${body}`).join('\r\n');
+  return csvSections(r)
+    .map(([name, body]) => `# ${name}\r\n${body}`)
+    .join('\r\n');
 }

@@ -96,7 +96,10 @@ export function htmlDocument(heading: string, body: string[], minUsers: number, 
   for (const s of methodology(minUsers)) {
     parts.push(`<h3>${escapeHtml(s.title)}</h3>`, ...s.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`));
   }
-  parts.push('</section>', `<footer>Made by usage-beacon (reports ${command}) from the collector's store. The JSON format of this report holds the same numbers.</footer>`);
+  parts.push(
+    '</section>',
+    `<footer>Made by usage-beacon (reports ${command}) from the collector's store. The JSON format of this report holds the same numbers.</footer>`,
+  );
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

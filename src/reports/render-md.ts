@@ -57,6 +57,11 @@ export function renderMarkdown(r: Report): string {
     out.push(`### ${s.title}`, '');
     for (const p of s.paragraphs) out.push(p, '');
   }
-  out.push('---', '', "_Made by usage-beacon (reports monthly) from the collector's store. The JSON format of this report holds the same numbers._", '');
+  out.push(
+    '---',
+    '',
+    "_Made by usage-beacon (reports monthly) from the collector's store. The JSON format of this report holds the same numbers._",
+    '',
+  );
   return out.join('\n');
 }

@@ -123,7 +123,12 @@ export interface Poisoning {
   heavy_ids: { ids: number; runs: number; share_of_runs: number | null; threshold: string };
   one_off_bursts: { days: { day: string; one_off_users: number }[]; median_per_day: number; threshold: string };
   /** runs_tagged 0: no run carries a network tag (a store from before them, or runs written by other tools): not checked. */
-  one_network: { networks: { day: string; new_users: number; share_of_new_users: number | null }[]; flagged: number; runs_tagged: number; threshold: string };
+  one_network: {
+    networks: { day: string; new_users: number; share_of_new_users: number | null }[];
+    flagged: number;
+    runs_tagged: number;
+    threshold: string;
+  };
   flagged_users: number;
   /** The headline numbers as they are, and without the flagged users and networks' runs. */
   headline: PoisoningHeadline;

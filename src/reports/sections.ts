@@ -50,9 +50,19 @@ export function summaryTable(r: Report): Table {
     ['Runs completed', cellText(r.runs_completed), prevText(r, 'runs_completed'), changeText(c.runs_completed)],
     ['Success rate (exit 0)', percent(r.success_rate), percent(c.success_rate?.previous ?? null), changeText(c.success_rate, 'rate')],
     ['Compute hours', hoursText(r.compute_hours), hoursText(c.compute_hours?.previous ?? null), changeText(c.compute_hours, 'hours')],
-    ['Run length, median', duration(d.median), duration(c['duration_s.median']?.previous ?? null), changeText(c['duration_s.median'], 'seconds')],
+    [
+      'Run length, median',
+      duration(d.median),
+      duration(c['duration_s.median']?.previous ?? null),
+      changeText(c['duration_s.median'], 'seconds'),
+    ],
     ['Run length, mean', duration(d.mean), duration(c['duration_s.mean']?.previous ?? null), changeText(c['duration_s.mean'], 'seconds')],
-    ['Run length, 90th percentile', duration(d.p90), duration(c['duration_s.p90']?.previous ?? null), changeText(c['duration_s.p90'], 'seconds')],
+    [
+      'Run length, 90th percentile',
+      duration(d.p90),
+      duration(c['duration_s.p90']?.previous ?? null),
+      changeText(c['duration_s.p90'], 'seconds'),
+    ],
   ];
   return {
     id: 'summary',
@@ -88,14 +98,17 @@ function shareText(s: number | null): string {
 }
 
 export function exitCodeTable(r: Pick<Report, 'exit_codes' | 'suppression'>): Table {
-  return collapsed({
-    id: 'exit_codes',
-    title: 'Exit codes',
-    intro: 'Completed runs that report an exit code (Parsl clients send none). 0 is success; 128 + n means killed by signal n.',
-    head: ['Exit code', 'Runs', 'Share', 'Users'],
-    numeric: [false, true, true, true],
-    rows: r.exit_codes.map((e) => [String(e.code), cellText(e.runs), shareText(e.share), cellText(e.users)]),
-  }, r.suppression.min_users);
+  return collapsed(
+    {
+      id: 'exit_codes',
+      title: 'Exit codes',
+      intro: 'Completed runs that report an exit code (Parsl clients send none). 0 is success; 128 + n means killed by signal n.',
+      head: ['Exit code', 'Runs', 'Share', 'Users'],
+      numeric: [false, true, true, true],
+      rows: r.exit_codes.map((e) => [String(e.code), cellText(e.runs), shareText(e.share), cellText(e.users)]),
+    },
+    r.suppression.min_users,
+  );
 }
 
 export function histogramTable(r: Pick<Report, 'run_length_histogram'>): Table {
@@ -110,15 +123,18 @@ export function histogramTable(r: Pick<Report, 'run_length_histogram'>): Table {
 }
 
 export function breakdownTable(id: string, title: string, rows: BreakdownRow[], k: number, subject?: string): Table {
-  return collapsed({
-    id,
-    title,
-    subject,
-    head: ['Value', 'Runs', 'Share', 'Users'],
-    numeric: [false, true, true, true],
-    data: [true, false, false, false],
-    rows: rows.map((b) => [b.value, cellText(b.runs), shareText(b.share), cellText(b.users)]),
-  }, k);
+  return collapsed(
+    {
+      id,
+      title,
+      subject,
+      head: ['Value', 'Runs', 'Share', 'Users'],
+      numeric: [false, true, true, true],
+      data: [true, false, false, false],
+      rows: rows.map((b) => [b.value, cellText(b.runs), shareText(b.share), cellText(b.users)]),
+    },
+    k,
+  );
 }
 
 export function breakdownTables(r: Pick<Report, 'breakdowns' | 'components' | 'suppression'>): Table[] {

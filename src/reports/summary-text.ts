@@ -34,9 +34,14 @@ function qualityCaveat(q: Quality, runs: Cell, idless: Cell): string {
   if (q.estimated_message_loss_rate === null) {
     out.push('datagram loss could not be estimated (no native-protocol run completed), so counts are lower bounds');
   } else {
-    out.push(`an estimated ${percent(q.estimated_message_loss_rate, 3)} of messages were lost in transit (95% upper bound ${percent(q.message_loss_rate_upper_95, 3)}), so run counts may be low by about that much`);
+    out.push(
+      `an estimated ${percent(q.estimated_message_loss_rate, 3)} of messages were lost in transit (95% upper bound ${percent(q.message_loss_rate_upper_95, 3)}), so run counts may be low by about that much`,
+    );
   }
-  if (typeof idless === 'number' && idless > 0 && typeof runs === 'number') out.push(`${cellText(idless)} ${idless === 1 ? 'run comes' : 'runs come'} from clients that send no user ID and ${idless === 1 ? 'counts' : 'count'} as runs only`);
+  if (typeof idless === 'number' && idless > 0 && typeof runs === 'number')
+    out.push(
+      `${cellText(idless)} ${idless === 1 ? 'run comes' : 'runs come'} from clients that send no user ID and ${idless === 1 ? 'counts' : 'count'} as runs only`,
+    );
   return `Data quality: ${out.join('; ')}.`;
 }
 
@@ -46,13 +51,18 @@ export function periodSummaryText(r: PeriodReport): string {
   if (r.empty) return `${who}, no runs were recorded from ${r.from} to ${r.to}${partial}.`;
   const approx = r.distinct.method === 'estimate' ? ` (estimated, ±${percent(r.distinct.relative_error_95)} at 95%)` : '';
   const s: string[] = [];
-  s.push(`${who}, from ${r.from} to ${r.to}${partial}, ${users(r.unique_users, 'distinct users')}${approx} on ${users(r.unique_hosts, 'hosts')} started ${count(r.runs_started, 'runs')} (${count(r.runs_completed, 'completed')}, ${hoursText(r.compute_hours)} compute hours).`);
+  s.push(
+    `${who}, from ${r.from} to ${r.to}${partial}, ${users(r.unique_users, 'distinct users')}${approx} on ${users(r.unique_hosts, 'hosts')} started ${count(r.runs_started, 'runs')} (${count(r.runs_completed, 'completed')}, ${hoursText(r.compute_hours)} compute hours).`,
+  );
   const rel = reliability(r.success_rate, r.duration_s.median);
   if (rel) s.push(rel);
   const g = r.growth;
   if (g.first_month && g.last_month) {
-    const change = g.change_pct === null ? '' : ` (${g.change_pct > 0 ? '+' : g.change_pct < 0 ? '−' : '±'}${Math.abs(g.change_pct).toFixed(1)}%)`;
-    s.push(`Monthly active users went from ${cellText(g.first)} in ${g.first_month} to ${cellText(g.last)} in ${g.last_month}${change}, and ${users(r.new_users, 'new users')} were first seen during the period.`);
+    const change =
+      g.change_pct === null ? '' : ` (${g.change_pct > 0 ? '+' : g.change_pct < 0 ? '−' : '±'}${Math.abs(g.change_pct).toFixed(1)}%)`;
+    s.push(
+      `Monthly active users went from ${cellText(g.first)} in ${g.first_month} to ${cellText(g.last)} in ${g.last_month}${change}, and ${users(r.new_users, 'new users')} were first seen during the period.`,
+    );
   } else {
     s.push(`${users(r.new_users, 'new users')} were first seen during the period.`.replace(/^./, (c) => c.toUpperCase()));
   }
@@ -65,7 +75,9 @@ export function monthlySummaryText(r: Report): string {
   const partial = r.incomplete_month ? ' (still in progress)' : '';
   if (r.empty) return `${who}, no runs were recorded in ${r.month}${partial}.`;
   const s: string[] = [];
-  s.push(`${who}, in ${r.month}${partial}, ${users(r.unique_users)} on ${users(r.unique_hosts, 'hosts')} started ${count(r.runs_started, 'runs')} (${count(r.runs_completed, 'completed')}, ${hoursText(r.compute_hours)} compute hours); ${users(r.new_users, 'new users')} were seen for the first time.`);
+  s.push(
+    `${who}, in ${r.month}${partial}, ${users(r.unique_users)} on ${users(r.unique_hosts, 'hosts')} started ${count(r.runs_started, 'runs')} (${count(r.runs_completed, 'completed')}, ${hoursText(r.compute_hours)} compute hours); ${users(r.new_users, 'new users')} were seen for the first time.`,
+  );
   const rel = reliability(r.success_rate, r.duration_s.median);
   if (rel) s.push(rel);
   const prev = r.changes.unique_users?.previous;

@@ -124,7 +124,12 @@ async function pruneMonth(db: QueryRunner, month: Month, opts: PruneOptions): Pr
       );
       if (r.sketches) await saveSketches(db, month.key, r.scope, r.sketches);
     }
-    await db.exec('INSERT INTO pruned_months (month, pruned_ms, cutoff_ms, runs_deleted) VALUES (?, ?, ?, ?)', [month.key, opts.nowMs, opts.cutoffMs, p.runs]);
+    await db.exec('INSERT INTO pruned_months (month, pruned_ms, cutoff_ms, runs_deleted) VALUES (?, ?, ?, ?)', [
+      month.key,
+      opts.nowMs,
+      opts.cutoffMs,
+      p.runs,
+    ]);
     await opts.beforeDelete?.(month);
     await db.exec('DELETE FROM run_facts WHERE month = ?', [month.key]);
     // PostgreSQL's delete trigger counts this; SQLite's run_facts has no triggers (schema v4).
@@ -158,7 +163,13 @@ export async function pruneStore(db: QueryRunner, opts: PruneOptions): Promise<M
       // Only a receiver whose clock was months behind could add runs to a pruned month: its
       // rollups cannot absorb them (distinct counts do not add up), so they are left for an operator.
       const { runs } = await lastActivity(db, month.key);
-      out.push({ month: month.label, action: 'kept', runs, rollups: 0, reason: 'already pruned; these runs arrived later and are not in its rollups' });
+      out.push({
+        month: month.label,
+        action: 'kept',
+        runs,
+        rollups: 0,
+        reason: 'already pruned; these runs arrived later and are not in its rollups',
+      });
       continue;
     }
     for (let attempt = 1; ; attempt++) {

@@ -11,7 +11,8 @@ SELECT run, project, user_id, host_id, script_id, version, runtime, os, arch, ci
 FROM run_facts;`;
 
 /** What a report groups by, minus has_start/has_end (both 1 for a settled run). */
-export const SETTLED_GROUP_COLUMNS = 'project, user_id, host_id, script_id, exit_code, format, eph, version, runtime, os, arch, ci, components';
+export const SETTLED_GROUP_COLUMNS =
+  'project, user_id, host_id, script_id, exit_code, format, eph, version, runtime, os, arch, ci, components';
 
 /**
  * A run length truncated to 3 significant digits (integer ms, portable SQL). Truncating, not

@@ -39,29 +39,37 @@ const ID_COLUMNS = [
 const RAW = 10;
 
 function mismatch(s: SecretBinding, stored: string): BeaconError {
-  return new BeaconError('BEACON_ERR_COLLECTOR_SECRET',
-    `the store was keyed with another collector secret (fingerprint ${stored}, this receiver's ${s.fingerprint} from ${s.path}); `
-    + 'give every receiver of one store the same secret file (--secret-file)');
+  return new BeaconError(
+    'BEACON_ERR_COLLECTOR_SECRET',
+    `the store was keyed with another collector secret (fingerprint ${stored}, this receiver's ${s.fingerprint} from ${s.path}); ` +
+      'give every receiver of one store the same secret file (--secret-file)',
+  );
 }
 
 export function bindSecretSqlite(path: string, s: SecretBinding, nowMs = Date.now()): BindResult {
   const db = new BetterSqlite3(path, { fileMustExist: true, timeout: 5000 });
   try {
-    db.function('beacon_legacy_id', { deterministic: true }, (kind: unknown, raw: unknown) => s.legacyId(kind as 'user' | 'host', String(raw)));
-    return db.transaction((): BindResult => {
-      const row = db.prepare('SELECT fingerprint, legacy_rekeyed_ms FROM collector_secret WHERE id = 1').get() as
-        { fingerprint: string; legacy_rekeyed_ms: number | null } | undefined;
-      if (row && row.fingerprint !== s.fingerprint) throw mismatch(s, row.fingerprint);
-      if (!row) db.prepare('INSERT INTO collector_secret (id, fingerprint) VALUES (1, ?)').run(s.fingerprint);
-      let rekeyed = 0;
-      if (row?.legacy_rekeyed_ms == null) {
-        for (const [table, col, kind] of ID_COLUMNS) {
-          rekeyed += db.prepare(`UPDATE ${table} SET ${col} = beacon_legacy_id('${kind}', ${col}) WHERE length(${col}) = ${RAW}`).run().changes;
+    db.function('beacon_legacy_id', { deterministic: true }, (kind: unknown, raw: unknown) =>
+      s.legacyId(kind as 'user' | 'host', String(raw)),
+    );
+    return db
+      .transaction((): BindResult => {
+        const row = db.prepare('SELECT fingerprint, legacy_rekeyed_ms FROM collector_secret WHERE id = 1').get() as
+          { fingerprint: string; legacy_rekeyed_ms: number | null } | undefined;
+        if (row && row.fingerprint !== s.fingerprint) throw mismatch(s, row.fingerprint);
+        if (!row) db.prepare('INSERT INTO collector_secret (id, fingerprint) VALUES (1, ?)').run(s.fingerprint);
+        let rekeyed = 0;
+        if (row?.legacy_rekeyed_ms == null) {
+          for (const [table, col, kind] of ID_COLUMNS) {
+            rekeyed += db
+              .prepare(`UPDATE ${table} SET ${col} = beacon_legacy_id('${kind}', ${col}) WHERE length(${col}) = ${RAW}`)
+              .run().changes;
+          }
+          db.prepare('UPDATE collector_secret SET legacy_rekeyed_ms = ? WHERE id = 1').run(nowMs);
         }
-        db.prepare('UPDATE collector_secret SET legacy_rekeyed_ms = ? WHERE id = 1').run(nowMs);
-      }
-      return { rekeyed, bound: !row };
-    }).immediate();
+        return { rekeyed, bound: !row };
+      })
+      .immediate();
   } finally {
     db.close();
   }
@@ -82,7 +90,9 @@ export async function bindSecretPostgres(pool: Pool, s: SecretBinding, nowMs = D
       // The mapping is computed here (PostgreSQL has no HMAC without pgcrypto) for the distinct raw
       // IDs only: legacy users number in the thousands, not the runs.
       for (const [table, col, kind] of ID_COLUMNS) {
-        const raw = (await c.query<{ id: string }>(`SELECT DISTINCT ${col} AS id FROM ${table} WHERE length(${col}) = ${RAW}`)).rows.map((r) => r.id);
+        const raw = (await c.query<{ id: string }>(`SELECT DISTINCT ${col} AS id FROM ${table} WHERE length(${col}) = ${RAW}`)).rows.map(
+          (r) => r.id,
+        );
         if (raw.length === 0) continue;
         const keyed = raw.map((r) => s.legacyId(kind, r));
         // user_first_month first: the run_facts update trigger then merges into the keyed rows.

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { settlePostgresAll } from './postgres/settle.js';
 import type { FromSettleThread, SettleThreadData } from './sqlite/settle-thread.js';
 
-
 export interface Settler {
   stop(): Promise<void>;
 }
@@ -52,21 +51,30 @@ export function startPostgresSettler(pool: Pool, seconds: number, log: Logger): 
   const round = (): void => {
     if (running || stopped) return;
     const t = performance.now();
-    running = settlePostgresAll(pool).then(
-      (outcomes) => {
-        const done = [...outcomes].filter(([, o]) => o !== 'unchanged');
-        if (done.length) log.info({ months: Object.fromEntries(done.map(([m, o]) => [String(m), o])), ms: Math.round(performance.now() - t) }, 'settled runs aggregated for reports');
-      },
-      // The database is down or busy: the aggregates are only a shortcut, so try again next round.
-      (e: unknown) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'settling runs for reports failed; will retry'),
-    ).finally(() => (running = undefined));
+    running = settlePostgresAll(pool)
+      .then(
+        (outcomes) => {
+          const done = [...outcomes].filter(([, o]) => o !== 'unchanged');
+          if (done.length)
+            log.info(
+              { months: Object.fromEntries(done.map(([m, o]) => [String(m), o])), ms: Math.round(performance.now() - t) },
+              'settled runs aggregated for reports',
+            );
+        },
+        // The database is down or busy: the aggregates are only a shortcut, so try again next round.
+        (e: unknown) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'settling runs for reports failed; will retry'),
+      )
+      .finally(() => (running = undefined));
   };
   let interval: NodeJS.Timeout | undefined;
-  const first = setTimeout(() => {
-    round();
-    interval = setInterval(round, seconds * 1000);
-    interval.unref();
-  }, Math.min(10_000, seconds * 1000));
+  const first = setTimeout(
+    () => {
+      round();
+      interval = setInterval(round, seconds * 1000);
+      interval.unref();
+    },
+    Math.min(10_000, seconds * 1000),
+  );
   first.unref();
   return {
     async stop() {

@@ -15,9 +15,29 @@ perTestListenerAndHome((l, h) => {
 
 describe('start-path shortcuts give what node:path and node:os would', () => {
   it('joinPath equals path.join for normal and abnormal directories', () => {
-    const dirs = ['/home/u/.config', '/', '//', '/a//b', '/a/b/', '/a/./b', '/a/../b', 'rel', 'rel/x', './rel', '../up', '.', '..', '', 'a/.', 'a/..', '/a/.b/..c', '/a b/c'];
+    const dirs = [
+      '/home/u/.config',
+      '/',
+      '//',
+      '/a//b',
+      '/a/b/',
+      '/a/./b',
+      '/a/../b',
+      'rel',
+      'rel/x',
+      './rel',
+      '../up',
+      '.',
+      '..',
+      '',
+      'a/.',
+      'a/..',
+      '/a/.b/..c',
+      '/a b/c',
+    ];
     for (const dir of dirs) {
-      for (const name of ['state.json', '.config/usage-beacon', 'usage-beacon']) expect([dir, name, joinPath(dir, name)]).toEqual([dir, name, join(dir, name)]);
+      for (const name of ['state.json', '.config/usage-beacon', 'usage-beacon'])
+        expect([dir, name, joinPath(dir, name)]).toEqual([dir, name, join(dir, name)]);
     }
   });
 

@@ -63,7 +63,12 @@ describe('single-file bundles', () => {
     });
     expect(reg.code).toBe(4);
     await listener.waitFor(8);
-    expect(listener.messages().slice(4).find((m) => m.kind === 'end')).toMatchObject({ project: 'bundled-register', exit: 4 });
+    expect(
+      listener
+        .messages()
+        .slice(4)
+        .find((m) => m.kind === 'end'),
+    ).toMatchObject({ project: 'bundled-register', exit: 4 });
     expect(existsSync(join(home.home, 'state.json'))).toBe(true);
   });
 });

@@ -19,11 +19,24 @@ describe('configuration: option → environment → default', () => {
   it('resolves each setting in that order', () => {
     const env = { BEACON_PROJECT: 'envp', BEACON_VERSION: '9', BEACON_COLLECTOR: '10.0.0.1:1', BEACON_COPIES: '3', BEACON_HOME: home.dir };
     const fromEnv = resolveConfig({}, env);
-    expect(fromEnv).toMatchObject({ project: 'envp', version: '9', collectorSpec: '10.0.0.1:1', copies: 3, statePath: join(home.dir, 'state.json') });
+    expect(fromEnv).toMatchObject({
+      project: 'envp',
+      version: '9',
+      collectorSpec: '10.0.0.1:1',
+      copies: 3,
+      statePath: join(home.dir, 'state.json'),
+    });
     const fromOpts = resolveConfig({ project: 'p', version: '1', collector: '127.0.0.1:2', copies: 1 }, env);
     expect(fromOpts).toMatchObject({ project: 'p', version: '1', collectorSpec: '127.0.0.1:2', copies: 1 });
     const defaults = resolveConfig({}, {});
-    expect(defaults).toMatchObject({ project: 'unknown', version: 'unknown', collectorSpec: '127.0.0.1:50077', copies: 2, optOutEnv: 'PARSL_TRACKING', debug: false });
+    expect(defaults).toMatchObject({
+      project: 'unknown',
+      version: 'unknown',
+      collectorSpec: '127.0.0.1:50077',
+      copies: 2,
+      optOutEnv: 'PARSL_TRACKING',
+      debug: false,
+    });
     expect(resolveConfig({ copies: 99 }, {}).copies).toBe(5);
     expect(resolveConfig({ collector: 'bad host:x' }, {}).collector).toBeUndefined();
   });

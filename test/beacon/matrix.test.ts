@@ -69,11 +69,41 @@ const ROWS: Row[] = [
     collector: () => 'no-such-host.invalid:50077',
   },
   { situation: 'collector IP nothing listens on', behaviour: 'exit3', status: 3, collector: (c) => `127.0.0.1:${c.deadPort}` },
-  { situation: 'no network (lo down), IP literal', behaviour: 'exit3', status: 3, world: WORLDS.offline, collector: () => '192.0.2.10:50077' },
-  { situation: 'no network (lo down), hostname', behaviour: 'exit3', status: 3, world: WORLDS.offline, collector: () => 'collector.example.org:50077' },
-  { situation: 'IPv6 literal on an IPv4-only host', behaviour: 'exit3', status: 3, world: WORLDS.ipv4Only, collector: () => '[2001:db8::1]:50077' },
-  { situation: 'home directory read-only', behaviour: 'exit3', status: 3, home: 'read-only', world: (c) => WORLDS.readOnly(join(c.dir, 'home')) },
-  { situation: 'home directory missing (and not creatable)', behaviour: 'exit3', status: 3, home: 'missing', world: (c) => WORLDS.readOnly(join(c.dir, 'home')) },
+  {
+    situation: 'no network (lo down), IP literal',
+    behaviour: 'exit3',
+    status: 3,
+    world: WORLDS.offline,
+    collector: () => '192.0.2.10:50077',
+  },
+  {
+    situation: 'no network (lo down), hostname',
+    behaviour: 'exit3',
+    status: 3,
+    world: WORLDS.offline,
+    collector: () => 'collector.example.org:50077',
+  },
+  {
+    situation: 'IPv6 literal on an IPv4-only host',
+    behaviour: 'exit3',
+    status: 3,
+    world: WORLDS.ipv4Only,
+    collector: () => '[2001:db8::1]:50077',
+  },
+  {
+    situation: 'home directory read-only',
+    behaviour: 'exit3',
+    status: 3,
+    home: 'read-only',
+    world: (c) => WORLDS.readOnly(join(c.dir, 'home')),
+  },
+  {
+    situation: 'home directory missing (and not creatable)',
+    behaviour: 'exit3',
+    status: 3,
+    home: 'missing',
+    world: (c) => WORLDS.readOnly(join(c.dir, 'home')),
+  },
   { situation: 'state file corrupt', behaviour: 'exit3', status: 3, home: 'state-corrupt' },
   { situation: 'state file truncated', behaviour: 'exit3', status: 3, home: 'state-truncated' },
   { situation: 'state file is a directory', behaviour: 'exit3', status: 3, home: 'state-dir' },
@@ -221,7 +251,13 @@ async function runRow(mode: Mode, row: Row): Promise<void> {
   try {
     const collector = row.collector?.(ctx) ?? ctx.listener.collector;
     const stamp = join(ctx.dir, 'exit-stamp');
-    const env = cleanEnv({ MATRIX_EXIT_STAMP: stamp, BEACON_COLLECTOR: collector, BEACON_PROJECT: 'matrix', BEACON_VERSION: '1.0.0', ...prepareHome(ctx, row.home ?? 'fresh') });
+    const env = cleanEnv({
+      MATRIX_EXIT_STAMP: stamp,
+      BEACON_COLLECTOR: collector,
+      BEACON_PROJECT: 'matrix',
+      BEACON_VERSION: '1.0.0',
+      ...prepareHome(ctx, row.home ?? 'fresh'),
+    });
     const world = row.world?.(ctx) ?? WORLDS.host();
     const cmd = commands(mode, row);
     const run = (c: [string, string[]], extra: Record<string, string>): Promise<TimedResult> => {
@@ -233,7 +269,12 @@ async function runRow(mode: Mode, row: Row): Promise<void> {
 
     const added = withBeacon.ms - without.ms;
     const afterCommand = mode === 'run' ? withBeacon.endedAt - Number(readFileSync(stamp, 'utf8')) : undefined;
-    measured.set(`${mode}\0${row.situation}`, { kept: withBeacon.code === without.code, status: withBeacon.code, addedMs: added, afterCommandMs: afterCommand });
+    measured.set(`${mode}\0${row.situation}`, {
+      kept: withBeacon.code === without.code,
+      status: withBeacon.code,
+      addedMs: added,
+      afterCommandMs: afterCommand,
+    });
 
     expect(without.code, `baseline: ${without.stderr}`).toBe(row.status);
     expect(withBeacon.code, withBeacon.stderr).toBe(without.code);

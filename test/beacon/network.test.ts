@@ -55,7 +55,10 @@ function env(collector: string, extra: Record<string, string> = {}) {
   return cleanEnv({ BEACON_HOME: home.home, BEACON_COLLECTOR: collector, BEACON_PROJECT: 'plain', ...extra });
 }
 
-async function compareWithBaseline(run: (args: string[], env: NodeJS.ProcessEnv) => Promise<{ code: number | null; stdout: string; stderr: string }>, collector: string) {
+async function compareWithBaseline(
+  run: (args: string[], env: NodeJS.ProcessEnv) => Promise<{ code: number | null; stdout: string; stderr: string }>,
+  collector: string,
+) {
   const baseline = await run([PLAIN], env(collector));
   // The first tracked run prints the notice on stderr; after it, stderr must match the baseline too.
   await run(['--import', 'usage-beacon/register', PLAIN], env(collector));
@@ -97,7 +100,12 @@ describe('collector problems never show in the host program', () => {
     const r = await nodeWithDns(conf, [APP, 'linger'], env(`collector.example.org:${listener.port}`, { FIXTURE_LINGER_MS: '1500' }));
     expect(r.code).toBe(0);
     await listener.waitFor(4);
-    expect(listener.messages().map((m) => m.kind).sort()).toEqual(['end', 'end', 'start', 'start']);
+    expect(
+      listener
+        .messages()
+        .map((m) => m.kind)
+        .sort(),
+    ).toEqual(['end', 'end', 'start', 'start']);
     const state = JSON.parse(readFileSync(join(home.home, 'state.json'), 'utf8'));
     expect(state.collectors['collector.example.org']).toMatchObject({ address: '127.0.0.1', family: 4 });
 
@@ -107,6 +115,11 @@ describe('collector problems never show in the host program', () => {
     const short = await nodeWithDns(silent, [APP, 'exit3'], env(`collector.example.org:${listener.port}`));
     expect(short.code).toBe(3);
     await listener.waitFor(8);
-    expect(listener.messages().slice(4).find((m) => m.kind === 'end')!.exit).toBe(3);
+    expect(
+      listener
+        .messages()
+        .slice(4)
+        .find((m) => m.kind === 'end')!.exit,
+    ).toBe(3);
   });
 });

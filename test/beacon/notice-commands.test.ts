@@ -71,7 +71,11 @@ describe('the commands printed in the notice work', () => {
   it('a tool names its own opt-out command (option, or $BEACON_OPT_OUT_COMMAND in register mode)', async () => {
     const env = cleanEnv({ BEACON_HOME: home.home, BEACON_COLLECTOR: listener.collector });
     const lib = await runNode(
-      ['--input-type=module', '-e', "import { startBeacon } from 'usage-beacon'; startBeacon({ project: 'mytool', optOutEnv: 'MYTOOL_TRACKING', optOutCommand: 'mytool telemetry off' });"],
+      [
+        '--input-type=module',
+        '-e',
+        "import { startBeacon } from 'usage-beacon'; startBeacon({ project: 'mytool', optOutEnv: 'MYTOOL_TRACKING', optOutCommand: 'mytool telemetry off' });",
+      ],
       { env },
     );
     expect(lib.code).toBe(0);

@@ -54,7 +54,14 @@ describe('register mode: node --import usage-beacon/register', () => {
     const msgs = listener.messages();
     const start = msgs.find((m) => m.kind === 'start')!;
     const end = msgs.find((m) => m.kind === 'end')!;
-    expect(start).toMatchObject({ project: 'regtool', version: '2.5.0', runtime: `node/${process.versions.node}`, os: process.platform, arch: process.arch, ci: false });
+    expect(start).toMatchObject({
+      project: 'regtool',
+      version: '2.5.0',
+      runtime: `node/${process.versions.node}`,
+      os: process.platform,
+      arch: process.arch,
+      ci: false,
+    });
     expect(end).toMatchObject({ run: start.run, exit: 0 });
   });
 

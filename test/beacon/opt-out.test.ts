@@ -62,7 +62,13 @@ describe('opted out by the environment: nothing touched, even a state file that 
       timeoutMs: 10_000,
       onReady: (pid) => {
         sockets = readdirSync(`/proc/${pid}/fd`)
-          .map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } })
+          .map((fd) => {
+            try {
+              return readlinkSync(`/proc/${pid}/fd/${fd}`);
+            } catch {
+              return '';
+            }
+          })
           .filter((l) => l.startsWith('socket:'));
         udpInodes = readFileSync('/proc/net/udp', 'utf8') + readFileSync('/proc/net/udp6', 'utf8');
         process.kill(pid, 'SIGTERM');

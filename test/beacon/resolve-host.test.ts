@@ -36,7 +36,9 @@ describe('hosts and resolv.conf parsing', () => {
   });
 
   it('reads at most three name servers and the search list', () => {
-    const conf = parseResolvConf('nameserver 10.0.0.1\nnameserver bogus\nnameserver ::1\nnameserver 1.1.1.1\nnameserver 8.8.8.8\nsearch a.org b.org\n');
+    const conf = parseResolvConf(
+      'nameserver 10.0.0.1\nnameserver bogus\nnameserver ::1\nnameserver 1.1.1.1\nnameserver 8.8.8.8\nsearch a.org b.org\n',
+    );
     expect(conf.nameservers).toEqual(['10.0.0.1', '::1', '1.1.1.1']);
     expect(conf.search).toEqual(['a.org', 'b.org']);
     expect(parseResolvConf('').nameservers).toEqual(['127.0.0.1']);
@@ -62,7 +64,10 @@ describe('DNS replies are untrusted input', () => {
 describe('resolveHost against a real (fake) DNS server on loopback', () => {
   it('resolves an A record', async () => {
     const port = await fakeDns('answer', '127.0.0.9');
-    expect(await resolveHost('collector.example.org', files('', 'nameserver 127.0.0.1\n', port))).toEqual({ address: '127.0.0.9', family: 4 });
+    expect(await resolveHost('collector.example.org', files('', 'nameserver 127.0.0.1\n', port))).toEqual({
+      address: '127.0.0.9',
+      family: 4,
+    });
   });
 
   it('NXDOMAIN → undefined', async () => {
@@ -71,7 +76,10 @@ describe('resolveHost against a real (fake) DNS server on loopback', () => {
   });
 
   it('the hosts file wins and needs no DNS at all', async () => {
-    expect(await resolveHost('collector.lan', files('10.9.8.7 collector.lan\n', 'nameserver 127.0.0.1\n', 9))).toEqual({ address: '10.9.8.7', family: 4 });
+    expect(await resolveHost('collector.lan', files('10.9.8.7 collector.lan\n', 'nameserver 127.0.0.1\n', 9))).toEqual({
+      address: '10.9.8.7',
+      family: 4,
+    });
     expect(await resolveHost('localhost', files('', ''))).toEqual({ address: '127.0.0.1', family: 4 });
   });
 

@@ -15,7 +15,7 @@ const cases: Array<[string, (dir: string) => World, string]> = [
   ['no network (lo down), hostname collector', WORLDS.offline, 'collector.example.org:50077'],
   ['DNS that never answers, hostname collector', WORLDS.dnsSilent, 'collector.example.org:50077'],
   ['DNS that never answers, IP-literal collector nothing answers on', WORLDS.dnsSilent, '10.53.0.9:50077'],
-]
+];
 
 describe('beacon run exits with its command status in every network situation', () => {
   for (const [name, world, collector] of cases) {
@@ -24,7 +24,16 @@ describe('beacon run exits with its command status in every network situation', 
       try {
         const env = cleanEnv({ BEACON_HOME: home.home });
         const bare = inWorld(world(home.dir), COMMAND[0]!, COMMAND.slice(1));
-        const wrapped = inWorld(world(home.dir), process.execPath, [CLI, 'run', '--project', 'x', '--collector', collector, '--', ...COMMAND]);
+        const wrapped = inWorld(world(home.dir), process.execPath, [
+          CLI,
+          'run',
+          '--project',
+          'x',
+          '--collector',
+          collector,
+          '--',
+          ...COMMAND,
+        ]);
         const without = await runTimed(bare.file, bare.args, env);
         // The same wrapper with telemetry off: its Node start-up is not the beacon's doing.
         const optedOut = await runTimed(wrapped.file, wrapped.args, { ...env, DO_NOT_TRACK: '1' });
@@ -50,7 +59,16 @@ describe('beacon run exits with its command status in every network situation', 
     const home = tempHome();
     try {
       const env = cleanEnv({ BEACON_HOME: home.home });
-      const w = inWorld(WORLDS.offline(), process.execPath, [CLI, 'run', '--collector', 'collector.example.org:50077', '--', 'sh', '-c', 'kill -TERM $$']);
+      const w = inWorld(WORLDS.offline(), process.execPath, [
+        CLI,
+        'run',
+        '--collector',
+        'collector.example.org:50077',
+        '--',
+        'sh',
+        '-c',
+        'kill -TERM $$',
+      ]);
       const r = await runTimed(w.file, w.args, env);
       expect(r.code).toBe(143);
     } finally {

@@ -45,10 +45,7 @@ export const WORLDS = {
   /** IPv4 only: a network namespace with lo up and IPv6 disabled on every interface. */
   ipv4Only: (): World => ({
     unshare: ['-n'],
-    setup: [
-      'ip link set lo up',
-      ...['all', 'default', 'lo'].map((i) => `echo 1 > /proc/sys/net/ipv6/conf/${i}/disable_ipv6`),
-    ],
+    setup: ['ip link set lo up', ...['all', 'default', 'lo'].map((i) => `echo 1 > /proc/sys/net/ipv6/conf/${i}/disable_ipv6`)],
   }),
   /** `dir` (a home directory) is mounted read-only. Root ignores file modes, so a mount it must be. */
   readOnly: (dir: string): World => ({

@@ -74,7 +74,9 @@ const CASES: Array<{ identity: RunIdentity; t: number; exit: number; dur_ms: num
   },
   {
     // 20 entries of 64 characters: over 16 and over 1200 bytes, so both caps apply, the same way
-    identity: base({ components: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`key_${String(i).padStart(26, '0')}`, long('é', 64)])) }),
+    identity: base({
+      components: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`key_${String(i).padStart(26, '0')}`, long('é', 64)])),
+    }),
     t: 1795460307268,
     exit: 1,
     dur_ms: 99,
@@ -113,7 +115,12 @@ describe('Python emitter interop', () => {
       script,
       'import sys, usage_beacon\nusage_beacon.start(project="parsl", version="2025.1.6")\nprint("python ran")\nsys.exit(3)\n',
     );
-    const env = cleanEnv({ BEACON_HOME: home.home, BEACON_COLLECTOR: listener.collector, PYTHONPATH: PY_SRC, BEACON_SITE_CONFIG: '/nonexistent/site.json' });
+    const env = cleanEnv({
+      BEACON_HOME: home.home,
+      BEACON_COLLECTOR: listener.collector,
+      PYTHONPATH: PY_SRC,
+      BEACON_SITE_CONFIG: '/nonexistent/site.json',
+    });
     // `beacon run` (Node) wraps the Python tool that embeds usage_beacon: two emitters, one run each.
     const r = await runProcess(process.execPath, [CLI, 'run', '--project', 'parsl', '--', 'python3', script], { env, cwd: dir });
     expect(r.code).toBe(3);
@@ -142,10 +149,20 @@ describe('Python emitter interop', () => {
     mkdirSync(dir, { recursive: true });
     const script = join(dir, 'tool.py');
     writeFileSync(script, 'import usage_beacon\nusage_beacon.start(project="parsl")\n');
-    const env = cleanEnv({ BEACON_HOME: home.home, BEACON_COLLECTOR: listener.collector, PYTHONPATH: PY_SRC, BEACON_SITE_CONFIG: '/nonexistent/site.json' });
+    const env = cleanEnv({
+      BEACON_HOME: home.home,
+      BEACON_COLLECTOR: listener.collector,
+      PYTHONPATH: PY_SRC,
+      BEACON_SITE_CONFIG: '/nonexistent/site.json',
+    });
     // A private mount namespace where /etc/machine-id reads empty, for both emitters at once.
-    const sh = 'mount --bind /dev/null /etc/machine-id; [ -e /var/lib/dbus/machine-id ] && mount --bind /dev/null /var/lib/dbus/machine-id; exec "$@"';
-    const r = await runProcess('unshare', ['-m', 'sh', '-c', sh, 'sh', process.execPath, CLI, 'run', '--project', 'parsl', '--', 'python3', script], { env, cwd: dir });
+    const sh =
+      'mount --bind /dev/null /etc/machine-id; [ -e /var/lib/dbus/machine-id ] && mount --bind /dev/null /var/lib/dbus/machine-id; exec "$@"';
+    const r = await runProcess(
+      'unshare',
+      ['-m', 'sh', '-c', sh, 'sh', process.execPath, CLI, 'run', '--project', 'parsl', '--', 'python3', script],
+      { env, cwd: dir },
+    );
     expect(r.code, r.stderr).toBe(0);
     await listener.waitFor(8);
     const msgs = listener.messages();
@@ -156,7 +173,12 @@ describe('Python emitter interop', () => {
   });
 
   it('a state file written by Python is read by Node, and the reverse (no second secret, notice once)', async () => {
-    const env = cleanEnv({ BEACON_HOME: home.home, BEACON_COLLECTOR: listener.collector, PYTHONPATH: PY_SRC, BEACON_SITE_CONFIG: '/nonexistent/site.json' });
+    const env = cleanEnv({
+      BEACON_HOME: home.home,
+      BEACON_COLLECTOR: listener.collector,
+      PYTHONPATH: PY_SRC,
+      BEACON_SITE_CONFIG: '/nonexistent/site.json',
+    });
     const py = spawnSync('python3', ['-c', 'import usage_beacon; usage_beacon.start(project="tool-a")'], { env, encoding: 'utf8' });
     expect(py.stderr).toContain('tool-a collects anonymous usage statistics');
     const first = JSON.parse(readFileSync(join(home.home, 'state.json'), 'utf8')) as { secret: string; noticed: Record<string, string> };

@@ -71,13 +71,20 @@ describe('--out on a path that cannot hold a directory: one line, fast', () => {
   // Node's recursive mkdir looped forever on /proc (mkdir /proc/x is ENOENT while /proc exists).
   const quick = (args: string[]) => {
     const t = Date.now();
-    const r = spawnSync(process.execPath, [REPORTS, ...args], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, BEACON_STORE: '' } });
+    const r = spawnSync(process.execPath, [REPORTS, ...args], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, BEACON_STORE: '' },
+    });
     return { code: r.status, signal: r.signal, stderr: r.stderr, ms: Date.now() - t };
   };
   const cases: [string, (out: string) => string[]][] = [
     ['reports site', (out) => ['site', '--db', db, '--out', out]],
     ['reports monthly --format csv', (out) => ['monthly', '--db', db, '--month', '2026-10', '--format', 'csv', '--out', out]],
-    ['reports period --format csv', (out) => ['period', '--db', db, '--from', '2026-01', '--to', '2026-10', '--format', 'csv', '--out', out]],
+    [
+      'reports period --format csv',
+      (out) => ['period', '--db', db, '--from', '2026-01', '--to', '2026-10', '--format', 'csv', '--out', out],
+    ],
   ];
   for (const [name, args] of cases) {
     for (const out of ['/proc/x', '/proc/x/y/z', '/sys/beacon-site']) {
@@ -135,7 +142,13 @@ describe('past months on a second thread (the CLI from dist/)', () => {
     const rows = [];
     for (const month of [202607, 202608, 202609, 202610]) {
       for (let i = 0; i < 40; i++) {
-        rows.push({ user_id: hexId(`m${(i * month) % 23}`), month, exit_code: i % 7 === 0 ? 1 : 0, duration_ms: 1000 + ((i * 7919) % 100_000), has_end: i % 9 === 0 ? 0 : 1 });
+        rows.push({
+          user_id: hexId(`m${(i * month) % 23}`),
+          month,
+          exit_code: i % 7 === 0 ? 1 : 0,
+          duration_ms: 1000 + ((i * 7919) % 100_000),
+          has_end: i % 9 === 0 ? 0 : 1,
+        });
       }
     }
     s.insert(rows);
@@ -171,7 +184,7 @@ describe('beacon refresh', () => {
     expect(report().runs_completed).toBe(6);
     // An import that writes run_facts directly: the cached month does not know.
     const db = new Database(store);
-    db.prepare("UPDATE run_facts SET exit_code = 3 WHERE user_id = ?").run(hexId('r0'));
+    db.prepare('UPDATE run_facts SET exit_code = 3 WHERE user_id = ?').run(hexId('r0'));
     db.close();
     expect(report().exit_codes.find((e: { code: number }) => e.code === 3)).toBeUndefined();
     const r = run(BEACON, ['refresh', '--db', store]);

@@ -39,7 +39,12 @@ describe('beacon prune CLI', () => {
     const r = run(['--older-than', '60d', '--db', file]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => l.slice(0, 15))).toEqual(['2026-01  pruned', '2026-02  pruned', '2026-03  pruned', '2026-04  pruned']);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.slice(0, 15)),
+    ).toEqual(['2026-01  pruned', '2026-02  pruned', '2026-03  pruned', '2026-04  pruned']);
     const db = new Database(file, { readonly: true });
     expect((db.prepare('SELECT count(*) AS n FROM run_facts').get() as { n: number }).n).toBe(0);
     db.close();

@@ -88,7 +88,12 @@ describe('beacon run', () => {
     const r = await runNode([CLI, 'run', '--collector', listener.collector, '--', 'no-such-command-xyz', 'a'], { env: env() });
     expect(r.code).toBe(127);
     expect(r.stderr).toMatch(/^beacon: cannot run "no-such-command-xyz": command not found \[BEACON_ERR_SPAWN\]\n$/m);
-    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('beacon:'))).toHaveLength(1);
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('beacon:')),
+    ).toHaveLength(1);
     // It never ran: no start, no end.
     await settle(300);
     expect(listener.datagrams).toHaveLength(0);
@@ -98,33 +103,39 @@ describe('beacon run', () => {
   // group, the wrapper and the program alike. The program must see it once, not once from the
   // terminal and again from the wrapper. Without a terminal (a supervisor signalling the wrapper's
   // pid), the wrapper is the only one to get it and must forward it.
-  it.runIf(process.platform === 'linux' && existsSync('/usr/bin/script'))('Ctrl-C at a terminal reaches the program once; a SIGINT to a wrapper without a terminal is forwarded', async () => {
-    for (const target of ['terminal', 'no terminal'] as const) {
-      const info = join(home.dir, `info-${target.replace(' ', '-')}`);
-      // The program: tells its parent and process group, then counts SIGINTs for 500 ms after the first.
-      const program = `const fs=require('fs');const s=fs.readFileSync('/proc/self/stat','latin1');const f=s.slice(s.lastIndexOf(')')+2).split(' ');`
-        + `let n=0;process.on('SIGINT',()=>{if(n++===0)setTimeout(()=>{fs.writeFileSync(${JSON.stringify(info)}+'.count',String(n));process.exit(0)},500)});`
-        + `fs.writeFileSync(${JSON.stringify(info)},JSON.stringify({ppid:+f[1],pgrp:+f[2]}));setInterval(()=>{},1000);`;
-      const argv = [CLI, 'run', '--collector', listener.collector, '--', process.execPath, '-e', program];
-      const quoted = [process.execPath, ...argv].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-      // `detached`: a session of its own, so no terminal the test itself may run in.
-      const proc = target === 'terminal'
-        ? spawn('script', ['-qec', quoted, '/dev/null'], { env: env(), stdio: ['pipe', 'ignore', 'ignore'] })
-        : spawn(process.execPath, argv, { env: env(), stdio: 'ignore', detached: true });
-      const exited = new Promise((r) => proc.once('exit', r));
-      try {
-        await waitUntil(() => existsSync(info));
-        const { ppid, pgrp } = JSON.parse(readFileSync(info, 'utf8')) as { ppid: number; pgrp: number };
-        if (target === 'terminal') process.kill(-pgrp, 'SIGINT'); // what the tty driver does on Ctrl-C
-        else process.kill(ppid, 'SIGINT'); // the wrapper's pid only
-        await waitUntil(() => existsSync(`${info}.count`));
-        expect({ target, sigints: Number(readFileSync(`${info}.count`, 'utf8')) }).toEqual({ target, sigints: 1 });
-      } finally {
-        proc.kill('SIGKILL');
-        await exited;
+  it.runIf(process.platform === 'linux' && existsSync('/usr/bin/script'))(
+    'Ctrl-C at a terminal reaches the program once; a SIGINT to a wrapper without a terminal is forwarded',
+    async () => {
+      for (const target of ['terminal', 'no terminal'] as const) {
+        const info = join(home.dir, `info-${target.replace(' ', '-')}`);
+        // The program: tells its parent and process group, then counts SIGINTs for 500 ms after the first.
+        const program =
+          `const fs=require('fs');const s=fs.readFileSync('/proc/self/stat','latin1');const f=s.slice(s.lastIndexOf(')')+2).split(' ');` +
+          `let n=0;process.on('SIGINT',()=>{if(n++===0)setTimeout(()=>{fs.writeFileSync(${JSON.stringify(info)}+'.count',String(n));process.exit(0)},500)});` +
+          `fs.writeFileSync(${JSON.stringify(info)},JSON.stringify({ppid:+f[1],pgrp:+f[2]}));setInterval(()=>{},1000);`;
+        const argv = [CLI, 'run', '--collector', listener.collector, '--', process.execPath, '-e', program];
+        const quoted = [process.execPath, ...argv].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+        // `detached`: a session of its own, so no terminal the test itself may run in.
+        const proc =
+          target === 'terminal'
+            ? spawn('script', ['-qec', quoted, '/dev/null'], { env: env(), stdio: ['pipe', 'ignore', 'ignore'] })
+            : spawn(process.execPath, argv, { env: env(), stdio: 'ignore', detached: true });
+        const exited = new Promise((r) => proc.once('exit', r));
+        try {
+          await waitUntil(() => existsSync(info));
+          const { ppid, pgrp } = JSON.parse(readFileSync(info, 'utf8')) as { ppid: number; pgrp: number };
+          if (target === 'terminal')
+            process.kill(-pgrp, 'SIGINT'); // what the tty driver does on Ctrl-C
+          else process.kill(ppid, 'SIGINT'); // the wrapper's pid only
+          await waitUntil(() => existsSync(`${info}.count`));
+          expect({ target, sigints: Number(readFileSync(`${info}.count`, 'utf8')) }).toEqual({ target, sigints: 1 });
+        } finally {
+          proc.kill('SIGKILL');
+          await exited;
+        }
       }
-    }
-  });
+    },
+  );
 
   it('bad --collector: BEACON_ERR_BAD_COLLECTOR, exit 2, the command is not run', async () => {
     const marker = join(home.dir, 'ran');

@@ -29,22 +29,37 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const files = (root: string): string[] =>
-  fs.readdirSync(root, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(root, path.join(e.parentPath, e.name))).sort();
+  fs
+    .readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(root, path.join(e.parentPath, e.name)))
+    .sort();
 
 describe('reports site', () => {
   it('writes an index, every complete month and the periods, each html with its JSON', async () => {
     const r = await buildSite({ out, db, minUsers: 5, yearStart: '09', now: () => NOW });
     expect(files(out)).toEqual([
-      'index.html', 'index.json',
-      'months/2026-08.html', 'months/2026-08.json', 'months/2026-09.html', 'months/2026-09.json', 'months/2026-10.html', 'months/2026-10.json',
-      'periods/2025-09_2026-08.html', 'periods/2025-09_2026-08.json', 'periods/2025-11_2026-10.html', 'periods/2025-11_2026-10.json',
-      'periods/2026-09_2026-10.html', 'periods/2026-09_2026-10.json',
+      'index.html',
+      'index.json',
+      'months/2026-08.html',
+      'months/2026-08.json',
+      'months/2026-09.html',
+      'months/2026-09.json',
+      'months/2026-10.html',
+      'months/2026-10.json',
+      'periods/2025-09_2026-08.html',
+      'periods/2025-09_2026-08.json',
+      'periods/2025-11_2026-10.html',
+      'periods/2025-11_2026-10.json',
+      'periods/2026-09_2026-10.html',
+      'periods/2026-09_2026-10.json',
     ]);
     expect(r.written).toHaveLength(14);
     const index = JSON.parse(fs.readFileSync(path.join(out, 'index.json'), 'utf8'));
     expect(index.latest_month.month).toBe('2026-10');
     expect(index.latest_period).toMatchObject({ from: '2025-11', to: '2026-10' });
-    for (const f of [...index.months.map((m: any) => m.json), ...index.periods.map((p: any) => p.html)]) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    for (const f of [...index.months.map((m: any) => m.json), ...index.periods.map((p: any) => p.html)])
+      expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     // The JSON is the report's own, suppressed: 3 users in 2026-10 show as "< 5".
     const month = JSON.parse(fs.readFileSync(path.join(out, 'months/2026-10.json'), 'utf8'));
     expect(month).toEqual(await jsonReport({ db, month: '2026-10', now: () => NOW }));
@@ -76,8 +91,16 @@ describe('reports site', () => {
     s.close();
     const third = await buildSite({ out, db, minUsers: 5, yearStart: '09', now: () => NOW });
     expect(third.written.sort()).toEqual([
-      'index.html', 'index.json', 'months/2026-09.html', 'months/2026-09.json', 'months/2026-10.html', 'months/2026-10.json',
-      'periods/2025-11_2026-10.html', 'periods/2025-11_2026-10.json', 'periods/2026-09_2026-10.html', 'periods/2026-09_2026-10.json',
+      'index.html',
+      'index.json',
+      'months/2026-09.html',
+      'months/2026-09.json',
+      'months/2026-10.html',
+      'months/2026-10.json',
+      'periods/2025-11_2026-10.html',
+      'periods/2025-11_2026-10.json',
+      'periods/2026-09_2026-10.html',
+      'periods/2026-09_2026-10.json',
     ]);
     const after = mtimes();
     expect(after['months/2026-08.html']).toBe(before['months/2026-08.html']);

@@ -54,7 +54,15 @@ describe('run encoder', () => {
     expect(validate(end), JSON.stringify(validate.errors)).toBe(true);
     expect(start).toMatchObject({ v: 1, kind: 'start', t: 1_700_000_000_123, components: { executors: 2, provider: 'slurm' } });
     expect(start.exit).toBeUndefined();
-    expect(end).toMatchObject({ kind: 'end', exit: 3, dur_ms: 4877, run: start.run, user: start.user, host: start.host, script: start.script });
+    expect(end).toMatchObject({
+      kind: 'end',
+      exit: 3,
+      dur_ms: 4877,
+      run: start.run,
+      user: start.user,
+      host: start.host,
+      script: start.script,
+    });
   });
 
   it('the schema: a start carries no exit or run length, an end needs both', () => {
@@ -95,7 +103,15 @@ describe('run encoder', () => {
 
   it('labels are cleaned to printable ASCII; invalid components are dropped, not half-sent', () => {
     const msg = JSON.parse(
-      encodeMessage({ ...identity({ project: 'my tool\n', components: { OK: 1, good: Infinity, 'a-b': 'x'.repeat(100), flag: true as never, obj: {} as never } }), v: 1, kind: 'start', t: 5 }).toString(),
+      encodeMessage({
+        ...identity({
+          project: 'my tool\n',
+          components: { OK: 1, good: Infinity, 'a-b': 'x'.repeat(100), flag: true as never, obj: {} as never },
+        }),
+        v: 1,
+        kind: 'start',
+        t: 5,
+      }).toString(),
     );
     expect(msg.project).toBe('my_tool_');
     expect(msg.components).toEqual({ 'a-b': 'x'.repeat(64), flag: 1 });

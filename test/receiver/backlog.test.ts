@@ -8,16 +8,35 @@ import type { IngestRecord, RunStore } from '../../src/store/types.js';
 
 function rec(): IngestRecord {
   return {
-    run: randomUUID(), kind: 'start', project: 'p', format: 'native', user_id: 'u'.repeat(32), host_id: 'h'.repeat(32), script_id: 's'.repeat(32),
-    weak_ids: false, eph: false, version: '1', runtime: 'node/20', os: 'linux', arch: 'x64', ci: false, components: 'x'.repeat(200),
-    seen_ms: Date.now(), month: 202612, client_ms: 1, exit_code: null, duration_ms: null,
+    run: randomUUID(),
+    kind: 'start',
+    project: 'p',
+    format: 'native',
+    user_id: 'u'.repeat(32),
+    host_id: 'h'.repeat(32),
+    script_id: 's'.repeat(32),
+    weak_ids: false,
+    eph: false,
+    version: '1',
+    runtime: 'node/20',
+    os: 'linux',
+    arch: 'x64',
+    ci: false,
+    components: 'x'.repeat(200),
+    seen_ms: Date.now(),
+    month: 202612,
+    client_ms: 1,
+    exit_code: null,
+    duration_ms: null,
   };
 }
 
 /** A store that refuses every write, as a full disk does; it can be told to recover. */
 function failingStore(): RunStore & { ok: boolean; written: number } {
   const s = {
-    kind: 'sqlite' as const, ok: false, written: 0,
+    kind: 'sqlite' as const,
+    ok: false,
+    written: 0,
     async writeBatch(records: readonly IngestRecord[]) {
       if (!s.ok) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
       s.written += records.length;
@@ -32,7 +51,10 @@ describe('the backlog bound', () => {
   it('is read from the environment, with defaults of 100,000 records and 32 MiB', () => {
     expect(backlogBounds({})).toEqual({ records: 100_000, bytes: 32 * 1024 * 1024 });
     expect(backlogBounds({ BEACON_BACKLOG_RECORDS: '5000', BEACON_BACKLOG_MB: '0.5' })).toEqual({ records: 5000, bytes: 512 * 1024 });
-    expect(backlogBounds({ BEACON_BACKLOG_RECORDS: 'lots', BEACON_BACKLOG_MB: '-1' })).toEqual({ records: 100_000, bytes: 32 * 1024 * 1024 });
+    expect(backlogBounds({ BEACON_BACKLOG_RECORDS: 'lots', BEACON_BACKLOG_MB: '-1' })).toEqual({
+      records: 100_000,
+      bytes: 32 * 1024 * 1024,
+    });
   });
 
   it('stops accepting at the byte bound, names the store fault, never evicts what it accepted, and commits it all on recovery', async () => {

@@ -31,19 +31,33 @@ describe('Batcher against a real SQLite store', () => {
     const batcher = new Batcher(store, stats, silent, { flushMs: 20 });
     const accepted: string[] = [];
     const handle = createPipeline({
-      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent, secret: TEST_SECRET,
-      accept: (r) => { accepted.push(r.run); batcher.add(r); }, hasRoom: () => batcher.hasRoom(),
+      clock: new ReceiverClock(),
+      stats,
+      recent: new RecentKeys(),
+      log: silent,
+      secret: TEST_SECRET,
+      accept: (r) => {
+        accepted.push(r.run);
+        batcher.add(r);
+      },
+      hasRoom: () => batcher.hasRoom(),
     });
     // Another process-like connection holds the write lock: every commit fails with SQLITE_BUSY.
     const locker = new Database(tmp.db);
     locker.exec('BEGIN IMMEDIATE');
-    for (let i = 0; i < 50; i++) { const b = encoder().start(Date.now()); handle(b, 0, b.length, 0, networkKey('127.0.0.1')); }
+    for (let i = 0; i < 50; i++) {
+      const b = encoder().start(Date.now());
+      handle(b, 0, b.length, 0, networkKey('127.0.0.1'));
+    }
     await new Promise((r) => setTimeout(r, 600));
     expect(batcher.pending).toBe(50);
     expect(query(tmp.db, 'SELECT count(*) AS n FROM runs')).toEqual([{ n: 0 }]);
     locker.exec('COMMIT');
     locker.close();
-    await waitFor('the batch committed', () => batcher.pending === 0 && query<{ n: number }>(tmp.db, 'SELECT count(*) AS n FROM runs')[0]!.n === 50);
+    await waitFor(
+      'the batch committed',
+      () => batcher.pending === 0 && query<{ n: number }>(tmp.db, 'SELECT count(*) AS n FROM runs')[0]!.n === 50,
+    );
     expect(await batcher.close()).toBe(true);
     expect(counters(tmp.db)).toMatchObject({ received: 50, stored: 50 });
     expect(new Set(query<{ run: string }>(tmp.db, 'SELECT run FROM runs').map((r) => r.run))).toEqual(new Set(accepted));
@@ -54,8 +68,11 @@ describe('Batcher against a real SQLite store', () => {
     // The built receiver, whose WorkerStore starts dist/store/sqlite/store-thread.js.
     const { WorkerStore } = await import('../../dist/store/sqlite/worker-store.js');
     const built = {
-      ...(await import('../../dist/receiver/batcher.js')), ...(await import('../../dist/receiver/pipeline.js')),
-      ...(await import('../../dist/receiver/observe/stats.js')), ...(await import('../../dist/receiver/clock.js')), ...(await import('../../dist/receiver/dedupe.js')),
+      ...(await import('../../dist/receiver/batcher.js')),
+      ...(await import('../../dist/receiver/pipeline.js')),
+      ...(await import('../../dist/receiver/observe/stats.js')),
+      ...(await import('../../dist/receiver/clock.js')),
+      ...(await import('../../dist/receiver/dedupe.js')),
     };
     const threadStore = await WorkerStore.open(tmp.db);
     try {
@@ -63,11 +80,22 @@ describe('Batcher against a real SQLite store', () => {
       const batcher = new built.Batcher(threadStore, stats, silent, { flushMs: 20 });
       const accepted: string[] = [];
       const handle = built.createPipeline({
-        clock: new built.ReceiverClock(), stats, recent: new built.RecentKeys(), log: silent, secret: TEST_SECRET,
-        accept: (r) => { accepted.push(r.run); batcher.add(r); }, hasRoom: () => batcher.hasRoom(),
+        clock: new built.ReceiverClock(),
+        stats,
+        recent: new built.RecentKeys(),
+        log: silent,
+        secret: TEST_SECRET,
+        accept: (r) => {
+          accepted.push(r.run);
+          batcher.add(r);
+        },
+        hasRoom: () => batcher.hasRoom(),
       });
       const send = (n: number) => {
-        for (let i = 0; i < n; i++) { const b = encoder().start(Date.now()); handle(b, 0, b.length, 0, networkKey('127.0.0.1')); }
+        for (let i = 0; i < n; i++) {
+          const b = encoder().start(Date.now());
+          handle(b, 0, b.length, 0, networkKey('127.0.0.1'));
+        }
       };
       const locker = new Database(tmp.db);
       locker.exec('BEGIN IMMEDIATE');
@@ -80,7 +108,11 @@ describe('Batcher against a real SQLite store', () => {
       expect(query(tmp.db, 'SELECT count(*) AS n FROM runs')).toEqual([{ n: 0 }]);
       locker.exec('COMMIT');
       locker.close();
-      await waitFor('every batch committed', () => batcher.pending === 0 && query<{ n: number }>(tmp.db, 'SELECT count(*) AS n FROM runs')[0]!.n === 80, 15_000);
+      await waitFor(
+        'every batch committed',
+        () => batcher.pending === 0 && query<{ n: number }>(tmp.db, 'SELECT count(*) AS n FROM runs')[0]!.n === 80,
+        15_000,
+      );
       expect(await batcher.close()).toBe(true);
       expect(counters(tmp.db)).toMatchObject({ received: 80, stored: 80 });
       expect(new Set(query<{ run: string }>(tmp.db, 'SELECT run FROM runs').map((r) => r.run))).toEqual(new Set(accepted));
@@ -94,8 +126,13 @@ describe('Batcher against a real SQLite store', () => {
     const accepted: string[] = [];
     let room = true;
     const handle = createPipeline({
-      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent, secret: TEST_SECRET,
-      accept: (r) => accepted.push(r.run), hasRoom: () => room,
+      clock: new ReceiverClock(),
+      stats,
+      recent: new RecentKeys(),
+      log: silent,
+      secret: TEST_SECRET,
+      accept: (r) => accepted.push(r.run),
+      hasRoom: () => room,
     });
     const e = encoder();
     const b = e.start(Date.now());
@@ -111,7 +148,13 @@ describe('Batcher against a real SQLite store', () => {
   it('counts nothing twice: every datagram ends in exactly one counter', () => {
     const stats = new Stats();
     const handle = createPipeline({
-      clock: new ReceiverClock(), stats, recent: new RecentKeys(), log: silent, secret: TEST_SECRET, accept: () => {}, hasRoom: () => true,
+      clock: new ReceiverClock(),
+      stats,
+      recent: new RecentKeys(),
+      log: silent,
+      secret: TEST_SECRET,
+      accept: () => {},
+      hasRoom: () => true,
     });
     const e = encoder();
     const inputs = [e.start(1), e.start(1), e.end(2, 0, 1), Buffer.from('x'), Buffer.from(`{"v":1,"run":"${randomUUID()}"}`)];

@@ -5,7 +5,11 @@ import { ROOT } from './helpers.js';
 
 describe('SIGKILL at random moments under load (scripts/crash.mjs, small scale)', () => {
   it('after each kill the store passes integrity_check, keeps every run committed before it, and loses only a short window', async () => {
-    const child = spawn(process.execPath, [join(ROOT, 'scripts/crash.mjs'), '--kills', '2', '--rate', '1000', '--min-ms', '400', '--max-ms', '1500'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'scripts/crash.mjs'), '--kills', '2', '--rate', '1000', '--min-ms', '400', '--max-ms', '1500'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -28,10 +28,16 @@ async function sendStarts(port: number, n: number): Promise<string[]> {
 }
 
 const rows = (d: SmallDisk): number => queryIn<{ n: number }>(d, `${d.dir}/usage.db`, 'SELECT count(*) AS n FROM run_facts')[0]!.n;
-const storedRuns = (d: SmallDisk): Set<string> => new Set(queryIn<{ run: string }>(d, `${d.dir}/usage.db`, 'SELECT run FROM run_facts').map((r) => r.run));
+const storedRuns = (d: SmallDisk): Set<string> =>
+  new Set(queryIn<{ run: string }>(d, `${d.dir}/usage.db`, 'SELECT run FROM run_facts').map((r) => r.run));
 function counters(d: SmallDisk): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const r of queryIn<{ name: string; value: number }>(d, `${d.dir}/usage.db`, 'SELECT name, sum(value) AS value FROM daily_counters GROUP BY name')) out[r.name] = r.value;
+  for (const r of queryIn<{ name: string; value: number }>(
+    d,
+    `${d.dir}/usage.db`,
+    'SELECT name, sum(value) AS value FROM daily_counters GROUP BY name',
+  ))
+    out[r.name] = r.value;
   return out;
 }
 const env = { BEACON_BACKLOG_RECORDS: '1500', BEACON_BACKLOG_MB: '2' };

@@ -26,14 +26,20 @@ export function canMountTmpfs(): boolean {
 
 export async function smallDisk(sizeMB: number): Promise<SmallDisk> {
   const dir = mkdtempSync(join(tmpdir(), 'beacon-disk-'));
-  const holder = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=${sizeMB}m beacon-test ${dir} && echo ready && exec sleep 3600`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const holder = spawn(
+    'unshare',
+    ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=${sizeMB}m beacon-test ${dir} && echo ready && exec sleep 3600`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let ready = false;
   holder.stdout.on('data', (d: Buffer) => (ready ||= d.toString().includes('ready')));
   await waitFor('the tmpfs', () => ready);
   const outside = (name = ''): string => join(`/proc/${holder.pid}/root`, dir, name);
   const filler = outside('filler');
   return {
-    holder, dir, outside,
+    holder,
+    dir,
+    outside,
     fill() {
       const fd = openSync(filler, 'a');
       const chunk = Buffer.alloc(64 * 1024);
@@ -60,19 +66,50 @@ export async function smallDisk(sizeMB: number): Promise<SmallDisk> {
  * root, so the file must be opened from inside). Read-only.
  */
 export function queryIn<T = Record<string, unknown>>(disk: SmallDisk, db: string, sql: string): T[] {
-  const script = `const D=require(${JSON.stringify(join(ROOT, 'node_modules/better-sqlite3'))});const d=new D(process.argv[1],{readonly:true,fileMustExist:true});` +
+  const script =
+    `const D=require(${JSON.stringify(join(ROOT, 'node_modules/better-sqlite3'))});const d=new D(process.argv[1],{readonly:true,fileMustExist:true});` +
     `process.stdout.write(JSON.stringify(d.prepare(process.argv[2]).all()));d.close();`;
-  const r = spawnSync('nsenter', ['-t', String(disk.holder.pid), '-m', '--', process.execPath, '-e', script, db, sql], { encoding: 'utf8' });
+  const r = spawnSync('nsenter', ['-t', String(disk.holder.pid), '-m', '--', process.execPath, '-e', script, db, sql], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`query failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as T[];
 }
 
 /** `beacon receive` inside the disk's namespace (nsenter), like helpers.startReceiver. */
-export async function startReceiverIn(disk: SmallDisk, db: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningReceiver> {
-  const child = spawn('nsenter', ['-t', String(disk.holder.pid), '-m', '--', process.execPath, CLI, 'receive', '--host', '127.0.0.1', '--port', '0', '--db', db, '--flush-ms', '50', '--rate-limit', 'off', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BEACON_SETTLE_SECONDS: '0', ...env },
-  });
+export async function startReceiverIn(
+  disk: SmallDisk,
+  db: string,
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunningReceiver> {
+  const child = spawn(
+    'nsenter',
+    [
+      '-t',
+      String(disk.holder.pid),
+      '-m',
+      '--',
+      process.execPath,
+      CLI,
+      'receive',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--db',
+      db,
+      '--flush-ms',
+      '50',
+      '--rate-limit',
+      'off',
+      ...extra,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BEACON_SETTLE_SECONDS: '0', ...env },
+    },
+  );
   const lines: Array<Record<string, unknown>> = [];
   let out = '';
   let err = '';
@@ -89,10 +126,15 @@ export async function startReceiverIn(disk: SmallDisk, db: string, extra: string
   const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
   let done = false;
   void exited.then(() => (done = true));
-  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? ({}) : undefined));
+  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? {} : undefined));
   if (listening.port === undefined) throw new Error(`receiver exited early: ${err}`);
   return {
-    child, port: listening.port as number, metricsPort: listening.metricsPort as number | undefined, lines, stderr: () => err, exited,
+    child,
+    port: listening.port as number,
+    metricsPort: listening.metricsPort as number | undefined,
+    lines,
+    stderr: () => err,
+    exited,
     stop: async (signal = 'SIGTERM') => {
       child.kill(signal);
       return exited;

@@ -44,7 +44,8 @@ const PATTERNS: Record<string, (i: number) => string> = {
   'sequential head': (i) => uuid(i, 0x2a4c4b8e, 0x9a4f2f2b, 0x6f0d9c11),
   'one varying middle word': (i) => uuid(0x0b7f0d3e, i * 0x10001, 0x9a4f2f2b, 0x6f0d9c11),
   'strided tail (multiples of the table size)': (i) => uuid(0x0b7f0d3e, 0x2a4c4b8e, 0x9a4f2f2b, i * 65_536),
-  'one bit per ID': (i) => uuid(i < 32 ? 1 << i : 0, i >= 32 && i < 64 ? 1 << (i - 32) : 0, i >= 64 && i < 96 ? 1 << (i - 64) : 0, i >= 96 ? i : 0),
+  'one bit per ID': (i) =>
+    uuid(i < 32 ? 1 << i : 0, i >= 32 && i < 64 ? 1 << (i - 32) : 0, i >= 64 && i < 96 ? 1 << (i - 64) : 0, i >= 96 ? i : 0),
 };
 
 describe('keyed hash (HalfSipHash-1-3, src/receiver/keyed-hash.ts)', () => {
@@ -107,7 +108,10 @@ describe('dedupe table (RecentKeys) under adversarial run IDs', () => {
     const w = new Int32Array(4);
     const crafted: string[] = [];
     for (let i = 0; crafted.length < 300; i++) {
-      w[0] = 0x0b7f0d3e; w[1] = 0x2a4c4b8e; w[2] = 0x9a4f0000; w[3] = i;
+      w[0] = 0x0b7f0d3e;
+      w[1] = 0x2a4c4b8e;
+      w[2] = 0x9a4f0000;
+      w[3] = i;
       if ((hashWords(fixed, w, 0, 4, 1) & (slots - 1)) === 12_345) crafted.push(uuid(w[0], w[1], w[2], w[3]));
     }
     const known = new RecentKeys(CAPACITY, fixed);
@@ -142,7 +146,8 @@ describe('rate limiter (RateLimiter) under adversarial source networks', () => {
     const w = new Int32Array(2);
     const crafted: number[] = [];
     for (let i = 0; crafted.length < 300; i++) {
-      w[0] = i; w[1] = 0x10000;
+      w[0] = i;
+      w[1] = 0x10000;
       if ((hashWords(fixed, w, 0, 2, 0) & (slots - 1)) === 777) crafted.push(2 ** 48 + i);
     }
     const known = new RateLimiter(10, 20_000, 2, fixed);

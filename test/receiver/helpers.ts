@@ -63,7 +63,7 @@ export async function startReceiver(db: string, extra: string[] = [], env: NodeJ
   const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
   let done = false;
   void exited.then(() => (done = true));
-  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? ({}) : undefined));
+  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? {} : undefined));
   if (listening.port === undefined) throw new Error(`receiver exited early: ${err}`);
   return {
     child,
@@ -134,6 +134,7 @@ export function query<T = Record<string, unknown>>(path: string, sql: string, ..
 
 export function counters(path: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const r of query<{ name: string; value: number }>(path, 'SELECT name, sum(value) AS value FROM daily_counters GROUP BY name')) out[r.name] = r.value;
+  for (const r of query<{ name: string; value: number }>(path, 'SELECT name, sum(value) AS value FROM daily_counters GROUP BY name'))
+    out[r.name] = r.value;
   return out;
 }

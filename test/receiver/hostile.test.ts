@@ -12,7 +12,11 @@ afterEach(async () => {
 
 /** A valid start datagram as an object, to be corrupted one way or another. */
 function validStart(): Record<string, unknown> {
-  return JSON.parse(encoder({ components: { n: 1 } }).start(Date.now()).toString()) as Record<string, unknown>;
+  return JSON.parse(
+    encoder({ components: { n: 1 } })
+      .start(Date.now())
+      .toString(),
+  ) as Record<string, unknown>;
 }
 const j = (o: unknown) => Buffer.from(JSON.stringify(o));
 const withField = (k: string, v: unknown) => ({ ...validStart(), [k]: v });
@@ -62,7 +66,10 @@ describe.each<[string, Record<string, string>]>([
       ['schema', Buffer.from('{"uuid": "0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11", "uname": "root", "start": 1}')], // legacy, raw name
       ['implausible', Buffer.from('1{"correlator": "5a0c7d7e-1f7e-4a47-b0a5-3f1c7a6b2e90", "end": 1736800600, "execution_time": -600}')],
     ];
-    await send(rx.port, cases.map(([, d]) => d));
+    await send(
+      rx.port,
+      cases.map(([, d]) => d),
+    );
     const expected: Record<string, number> = {};
     for (const [reason] of cases) expected[`rejected.${reason}`] = (expected[`rejected.${reason}`] ?? 0) + 1;
     await waitFor('all rejections persisted', () => counters(tmp.db).received === cases.length && counters(tmp.db));

@@ -152,7 +152,9 @@ describe('receiver lifecycle', () => {
     expect(text).toMatch(/^beacon_receiver_datagrams_rejected_total\{reason="not_json"\} 1$/m);
     expect(text).toMatch(/^beacon_receiver_kernel_drops_total 0$/m);
     // A stats line can fall between reading and committing (pending 1, stored 0): take one logged after the commit.
-    const stats = await waitFor('a stats line with the totals', () => rx!.lines.find((l) => l.msg === 'stats' && l.received === 3 && l.pending === 0));
+    const stats = await waitFor('a stats line with the totals', () =>
+      rx!.lines.find((l) => l.msg === 'stats' && l.received === 3 && l.pending === 0),
+    );
     expect(stats).toMatchObject({ stored: 1, duplicates: 1, rejected: { not_json: 1 } });
   });
 });

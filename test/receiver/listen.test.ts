@@ -35,7 +35,9 @@ function collect(l: Listening): Got[] {
   const got: Got[] = [];
   l.start(
     (buf, start, length, flags, net) => got.push({ text: buf.toString('latin1', start, start + Math.min(length, 64)), length, flags, net }),
-    (err) => { throw new Error(err); },
+    (err) => {
+      throw new Error(err);
+    },
   );
   return got;
 }

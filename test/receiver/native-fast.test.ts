@@ -26,13 +26,25 @@ function check(buf: Buffer): 'fast' | 'full' {
 }
 
 const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${n}}$`));
-const printable = (max: number) => fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: max });
+const printable = (max: number) =>
+  fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: max });
 const anyText = fc.string({ unit: 'binary', maxLength: 70 });
-const uuid = fc.tuple(hex(8), hex(4), fc.constantFrom('4', '7', '1'), hex(3), fc.constantFrom('8', '9', 'a', 'b', 'c'), hex(3), hex(12))
+const uuid = fc
+  .tuple(hex(8), hex(4), fc.constantFrom('4', '7', '1'), hex(3), fc.constantFrom('8', '9', 'a', 'b', 'c'), hex(3), hex(12))
   .map(([a, b, v, c, w, d, e]) => `${a}-${b}-${v}${c}-${w}${d}-${e}`);
-const componentKey = fc.oneof(fc.stringMatching(/^[a-z0-9_.-]{1,32}$/), fc.constantFrom('__proto__', 'constructor', 'prototype', '1', '07', 'A', ''), anyText);
+const componentKey = fc.oneof(
+  fc.stringMatching(/^[a-z0-9_.-]{1,32}$/),
+  fc.constantFrom('__proto__', 'constructor', 'prototype', '1', '07', 'A', ''),
+  anyText,
+);
 const componentValue = fc.oneof(
-  fc.integer(), fc.double(), fc.constantFrom(0, -0, 1e300, 2 ** 53, -(2 ** 53) - 2, 1.5), printable(64), anyText, fc.boolean(), fc.constant(null),
+  fc.integer(),
+  fc.double(),
+  fc.constantFrom(0, -0, 1e300, 2 ** 53, -(2 ** 53) - 2, 1.5),
+  printable(64),
+  anyText,
+  fc.boolean(),
+  fc.constant(null),
 );
 const components = fc.dictionary(componentKey, componentValue, { maxKeys: 18 });
 const identity = fc.record({
@@ -54,22 +66,39 @@ describe('native fast path agrees with ajv (JSON Schema) and the full path', () 
     let fastCount = 0;
     let total = 0;
     fc.assert(
-      fc.property(identity, fc.integer({ min: 0, max: 2 ** 47 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 2 ** 36 }), (id, t, exit, dur) => {
-        let enc;
-        try {
-          enc = createRunEncoder(id as never);
-        } catch {
-          return; // the encoder refuses some identities outright
-        }
-        for (const buf of [enc.start(t), enc.end(t, exit, dur)]) {
-          total++;
-          if (check(buf) === 'fast') fastCount++;
-        }
-      }),
+      fc.property(
+        identity,
+        fc.integer({ min: 0, max: 2 ** 47 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 2 ** 36 }),
+        (id, t, exit, dur) => {
+          let enc;
+          try {
+            enc = createRunEncoder(id as never);
+          } catch {
+            return; // the encoder refuses some identities outright
+          }
+          for (const buf of [enc.start(t), enc.end(t, exit, dur)]) {
+            total++;
+            if (check(buf) === 'fast') fastCount++;
+          }
+        },
+      ),
       { numRuns: 1500 },
     );
-    const plain = createRunEncoder({ run: '0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11', project: 'parsl', version: '2025.01.13', user: 'a'.repeat(32), host: 'b'.repeat(32),
-      script: 'c'.repeat(32), runtime: 'python/3.11.7', os: 'linux', arch: 'x64', ci: false, components: { executors: 2, provider: 'slurm' } });
+    const plain = createRunEncoder({
+      run: '0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11',
+      project: 'parsl',
+      version: '2025.01.13',
+      user: 'a'.repeat(32),
+      host: 'b'.repeat(32),
+      script: 'c'.repeat(32),
+      runtime: 'python/3.11.7',
+      os: 'linux',
+      arch: 'x64',
+      ci: false,
+      components: { executors: 2, provider: 'slurm' },
+    });
     expect(check(plain.start(NOW))).toBe('fast');
     expect(check(plain.end(NOW, 0, 1000))).toBe('fast');
     // Some generated identities are plain enough for the fast path: it is exercised here too.
@@ -78,31 +107,99 @@ describe('native fast path agrees with ajv (JSON Schema) and the full path', () 
   });
 
   it('takes the fast path for every plain datagram (what beacons send), with the same record', () => {
-    const plainChar = (lo: number) => fc.integer({ min: lo, max: 0x7e }).filter((c) => c !== 0x22 && c !== 0x5c).map((c) => String.fromCharCode(c));
+    const plainChar = (lo: number) =>
+      fc
+        .integer({ min: lo, max: 0x7e })
+        .filter((c) => c !== 0x22 && c !== 0x5c)
+        .map((c) => String.fromCharCode(c));
     const label = (max: number) => fc.string({ unit: plainChar(0x21), minLength: 1, maxLength: max });
     const key = fc.stringMatching(/^[a-z_.-][a-z0-9_.-]{0,31}$/).filter((k) => !['__proto__', 'constructor', 'prototype'].includes(k));
     const plain = fc.record({
-      run: fc.tuple(hex(8), hex(4), fc.constantFrom('4', '7'), hex(3), fc.constantFrom('8', '9', 'a', 'b'), hex(3), hex(12)).map(([a, b, v, c, w, d, e]) => `${a}-${b}-${v}${c}-${w}${d}-${e}`),
-      project: label(64), version: label(64), user: hex(32), host: hex(32), script: hex(32), runtime: label(64), os: label(32), arch: label(32), ci: fc.boolean(),
+      run: fc
+        .tuple(hex(8), hex(4), fc.constantFrom('4', '7'), hex(3), fc.constantFrom('8', '9', 'a', 'b'), hex(3), hex(12))
+        .map(([a, b, v, c, w, d, e]) => `${a}-${b}-${v}${c}-${w}${d}-${e}`),
+      project: label(64),
+      version: label(64),
+      user: hex(32),
+      host: hex(32),
+      script: hex(32),
+      runtime: label(64),
+      os: label(32),
+      arch: label(32),
+      ci: fc.boolean(),
       components: fc.dictionary(key, fc.oneof(fc.integer(), fc.string({ unit: plainChar(0x20), maxLength: 64 })), { maxKeys: 16 }),
     });
     fc.assert(
-      fc.property(plain, fc.integer({ min: 0, max: 2 ** 47 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 2 ** 34 }), (id, t, exit, dur) => {
-        const enc = createRunEncoder(id);
-        expect(check(enc.start(t))).toBe('fast');
-        expect(check(enc.end(t, exit, dur))).toBe('fast');
-      }),
+      fc.property(
+        plain,
+        fc.integer({ min: 0, max: 2 ** 47 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 2 ** 34 }),
+        (id, t, exit, dur) => {
+          const enc = createRunEncoder(id);
+          expect(check(enc.start(t))).toBe('fast');
+          expect(check(enc.end(t, exit, dur))).toBe('fast');
+        },
+      ),
       { numRuns: 1500 },
     );
   });
 
   it('on hand-built objects: any subset of keys, any value types, whitespace, duplicates, order', () => {
-    const key = fc.constantFrom('v', 'kind', 'run', 'project', 'version', 'user', 'host', 'script', 't', 'runtime', 'os', 'arch', 'ci', 'eph', 'components', 'exit', 'dur_ms', 'uuid', '__proto__', 'x');
+    const key = fc.constantFrom(
+      'v',
+      'kind',
+      'run',
+      'project',
+      'version',
+      'user',
+      'host',
+      'script',
+      't',
+      'runtime',
+      'os',
+      'arch',
+      'ci',
+      'eph',
+      'components',
+      'exit',
+      'dur_ms',
+      'uuid',
+      '__proto__',
+      'x',
+    );
     const valueText = fc.oneof(
-      fc.constantFrom('1', '1.0', '1e0', '01', '-0', '0', '-1', '255', '256', '31622400000', '31622400001', '9007199254740993', 'true', 'false', 'null', '"start"', '"end"', '"End"', '[]', '{}', '" start"'),
-      uuid.map((u) => JSON.stringify(u)), hex(32).map((h) => JSON.stringify(h)), printable(70).map((s) => JSON.stringify(s)),
-      anyText.map((s) => JSON.stringify(s)), fc.integer().map(String), fc.double({ noNaN: true }).map((d) => JSON.stringify(d)),
-      components.map((c) => JSON.stringify(c)), components.map((c) => JSON.stringify(c, null, 1)),
+      fc.constantFrom(
+        '1',
+        '1.0',
+        '1e0',
+        '01',
+        '-0',
+        '0',
+        '-1',
+        '255',
+        '256',
+        '31622400000',
+        '31622400001',
+        '9007199254740993',
+        'true',
+        'false',
+        'null',
+        '"start"',
+        '"end"',
+        '"End"',
+        '[]',
+        '{}',
+        '" start"',
+      ),
+      uuid.map((u) => JSON.stringify(u)),
+      hex(32).map((h) => JSON.stringify(h)),
+      printable(70).map((s) => JSON.stringify(s)),
+      anyText.map((s) => JSON.stringify(s)),
+      fc.integer().map(String),
+      fc.double({ noNaN: true }).map((d) => JSON.stringify(d)),
+      components.map((c) => JSON.stringify(c)),
+      components.map((c) => JSON.stringify(c, null, 1)),
     );
     const ws = fc.constantFrom('', '', '', ' ', '\n', '\t', '\r\n ');
     fc.assert(
@@ -115,10 +212,50 @@ describe('native fast path agrees with ajv (JSON Schema) and the full path', () 
   });
 
   it('on valid datagrams every required key of which is present, with generated values in place', () => {
-    const base = () => ({ v: 1, kind: 'start', run: '0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11', project: 'parsl', version: '1', user: 'a'.repeat(32),
-      host: 'b'.repeat(32), script: 'c'.repeat(32), t: 5, runtime: 'py', os: 'linux', arch: 'x64', ci: false } as Record<string, unknown>);
-    const field = fc.constantFrom('v', 'kind', 'run', 'project', 'version', 'user', 'host', 'script', 't', 'runtime', 'os', 'arch', 'ci', 'eph', 'components', 'exit', 'dur_ms');
-    const value = fc.oneof(fc.constantFrom<unknown>(1, 0, -1, 255, 256, 1.5, 'start', 'end', true, false, null, {}, [], 2 ** 53, 31_622_400_000, 31_622_400_001), uuid, hex(32), printable(70), anyText, fc.integer(), components);
+    const base = () =>
+      ({
+        v: 1,
+        kind: 'start',
+        run: '0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11',
+        project: 'parsl',
+        version: '1',
+        user: 'a'.repeat(32),
+        host: 'b'.repeat(32),
+        script: 'c'.repeat(32),
+        t: 5,
+        runtime: 'py',
+        os: 'linux',
+        arch: 'x64',
+        ci: false,
+      }) as Record<string, unknown>;
+    const field = fc.constantFrom(
+      'v',
+      'kind',
+      'run',
+      'project',
+      'version',
+      'user',
+      'host',
+      'script',
+      't',
+      'runtime',
+      'os',
+      'arch',
+      'ci',
+      'eph',
+      'components',
+      'exit',
+      'dur_ms',
+    );
+    const value = fc.oneof(
+      fc.constantFrom<unknown>(1, 0, -1, 255, 256, 1.5, 'start', 'end', true, false, null, {}, [], 2 ** 53, 31_622_400_000, 31_622_400_001),
+      uuid,
+      hex(32),
+      printable(70),
+      anyText,
+      fc.integer(),
+      components,
+    );
     fc.assert(
       fc.property(fc.array(fc.tuple(field, value), { maxLength: 4 }), fc.boolean(), (changes, end) => {
         const m = base();
@@ -131,20 +268,38 @@ describe('native fast path agrees with ajv (JSON Schema) and the full path', () 
   });
 
   it('on valid datagrams with bytes mutated, deleted or inserted', () => {
-    const enc = createRunEncoder({ run: '0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11', project: 'parsl', version: '2025.01.13', user: 'a'.repeat(32),
-      host: 'b'.repeat(32), script: 'c'.repeat(32), runtime: 'python/3.11.7', os: 'linux', arch: 'x64', ci: true, components: { executors: 2, htex: 1, provider: 'slurm' } });
+    const enc = createRunEncoder({
+      run: '0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11',
+      project: 'parsl',
+      version: '2025.01.13',
+      user: 'a'.repeat(32),
+      host: 'b'.repeat(32),
+      script: 'c'.repeat(32),
+      runtime: 'python/3.11.7',
+      os: 'linux',
+      arch: 'x64',
+      ci: true,
+      components: { executors: 2, htex: 1, provider: 'slurm' },
+    });
     const samples = [enc.start(NOW), enc.end(NOW, 3, 12345)];
     fc.assert(
-      fc.property(fc.constantFrom(0, 1), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'delete', 'insert')), { minLength: 1, maxLength: 3 }), (which, edits) => {
-        const bytes = [...samples[which]!];
-        for (const [at, b, op] of edits) {
-          const i = at % (bytes.length + 1);
-          if (op === 'set' && i < bytes.length) bytes[i] = b;
-          else if (op === 'delete') bytes.splice(i, 1);
-          else bytes.splice(i, 0, b);
-        }
-        check(Buffer.from(bytes));
-      }),
+      fc.property(
+        fc.constantFrom(0, 1),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'delete', 'insert')), {
+          minLength: 1,
+          maxLength: 3,
+        }),
+        (which, edits) => {
+          const bytes = [...samples[which]!];
+          for (const [at, b, op] of edits) {
+            const i = at % (bytes.length + 1);
+            if (op === 'set' && i < bytes.length) bytes[i] = b;
+            else if (op === 'delete') bytes.splice(i, 1);
+            else bytes.splice(i, 0, b);
+          }
+          check(Buffer.from(bytes));
+        },
+      ),
       { numRuns: 5000 },
     );
   });

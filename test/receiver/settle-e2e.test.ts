@@ -42,11 +42,18 @@ describe('beacon receive --store postgres keeps settled-run aggregates too (sche
       const open = encoder();
       const now = Date.now();
       await send(rx.port, [...done.flatMap((e) => [e.start(now), e.end(now + 10, 0, 1234)]), open.start(now)]);
-      await waitFor('three runs settled', async () =>
-        Number((await pgs.admin.query('SELECT coalesce(sum(runs), 0) AS runs FROM report_settled_groups')).rows[0].runs) === 3);
+      await waitFor(
+        'three runs settled',
+        async () => Number((await pgs.admin.query('SELECT coalesce(sum(runs), 0) AS runs FROM report_settled_groups')).rows[0].runs) === 3,
+      );
       const month = (await pgs.admin.query('SELECT month FROM run_facts LIMIT 1')).rows[0].month as number;
-      expect((await pgs.admin.query('SELECT month, cut::text::bigint > 1 AS cut FROM report_settled_months')).rows).toEqual([{ month, cut: true }]);
-      expect((await pgs.admin.query('SELECT project, duration_ms::int AS d, runs::int AS runs FROM report_settled_durations ORDER BY project')).rows).toEqual([
+      expect((await pgs.admin.query('SELECT month, cut::text::bigint > 1 AS cut FROM report_settled_months')).rows).toEqual([
+        { month, cut: true },
+      ]);
+      expect(
+        (await pgs.admin.query('SELECT project, duration_ms::int AS d, runs::int AS runs FROM report_settled_durations ORDER BY project'))
+          .rows,
+      ).toEqual([
         { project: 'demo', d: 1230, runs: 2 },
         { project: 'other', d: 1230, runs: 1 },
       ]);

@@ -22,9 +22,27 @@ const silent = pino({ level: 'silent' });
 
 function rec(run: string, over: Partial<IngestRecord> = {}): IngestRecord {
   return {
-    run, kind: 'start', project: 'spill', format: 'native', user_id: 'u'.repeat(32), host_id: null, script_id: 's'.repeat(32),
-    weak_ids: false, eph: false, version: '1', runtime: 'node/20', os: 'linux', arch: 'x64', ci: null,
-    components: '{"naïve":"✓ \\u0000"}', seen_ms: Date.UTC(2026, 11, 1), month: 202612, client_ms: 5, exit_code: null, duration_ms: null, ...over,
+    run,
+    kind: 'start',
+    project: 'spill',
+    format: 'native',
+    user_id: 'u'.repeat(32),
+    host_id: null,
+    script_id: 's'.repeat(32),
+    weak_ids: false,
+    eph: false,
+    version: '1',
+    runtime: 'node/20',
+    os: 'linux',
+    arch: 'x64',
+    ci: null,
+    components: '{"naïve":"✓ \\u0000"}',
+    seen_ms: Date.UTC(2026, 11, 1),
+    month: 202612,
+    client_ms: 5,
+    exit_code: null,
+    duration_ms: null,
+    ...over,
   };
 }
 
@@ -60,8 +78,16 @@ describe('spill files', () => {
   it('the next start commits spills oldest first and deletes them; a damaged one is set aside, never committed', async () => {
     tmp = tempDir();
     const place = spillPlace({ db: tmp.db });
-    const p1 = writeSpill(place, { batches: [encodeBatch([rec(runId(1)), rec(runId(2))])], counters: [{ day: '2026-12-01', counts: { received: 2 } }], records: 2 }, new Date(1000));
-    const p2 = writeSpill(place, { batches: [encodeBatch([rec(runId(2)), rec(runId(3))])], counters: [{ day: '2026-12-01', counts: { received: 2 } }], records: 2 }, new Date(2000));
+    const p1 = writeSpill(
+      place,
+      { batches: [encodeBatch([rec(runId(1)), rec(runId(2))])], counters: [{ day: '2026-12-01', counts: { received: 2 } }], records: 2 },
+      new Date(1000),
+    );
+    const p2 = writeSpill(
+      place,
+      { batches: [encodeBatch([rec(runId(2)), rec(runId(3))])], counters: [{ day: '2026-12-01', counts: { received: 2 } }], records: 2 },
+      new Date(2000),
+    );
     const bad = writeSpill(place, { batches: [encodeBatch([rec(runId(9))])], counters: [], records: 1 }, new Date(3000));
     const bytes = readFileSync(bad);
     bytes.writeUInt8(bytes.readUInt8(bytes.length - 3) ^ 0xff, bytes.length - 3);
@@ -84,9 +110,14 @@ describe('spill files', () => {
     expect(lines.join('')).toMatch(/"lost":2.*spill file could not be written/);
   });
 
-  it('PostgreSQL stores spill to --spill-dir, else systemd\'s state directory', () => {
-    expect(spillPlace({ db: './usage.db', store: 'postgres://x/y', spillDir: '/srv/spill' })).toMatchObject({ dir: '/srv/spill', base: 'postgres' });
-    expect(spillPlace({ db: './usage.db', store: 'postgres://x/y' }, 0, { STATE_DIRECTORY: '/var/lib/usage-beacon' }).dir).toBe('/var/lib/usage-beacon');
+  it("PostgreSQL stores spill to --spill-dir, else systemd's state directory", () => {
+    expect(spillPlace({ db: './usage.db', store: 'postgres://x/y', spillDir: '/srv/spill' })).toMatchObject({
+      dir: '/srv/spill',
+      base: 'postgres',
+    });
+    expect(spillPlace({ db: './usage.db', store: 'postgres://x/y' }, 0, { STATE_DIRECTORY: '/var/lib/usage-beacon' }).dir).toBe(
+      '/var/lib/usage-beacon',
+    );
   });
 });
 
@@ -97,7 +128,9 @@ describe('store faults by reason', () => {
     expect(faultReason(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }))).toBe('locked');
     expect(faultReason(Object.assign(new Error('wal'), { code: 'BEACON_WAL_FULL' }))).toBe('wal_full');
     expect(faultReason(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5'), { code: 'ECONNREFUSED' }))).toBe('unreachable');
-    expect(faultReason(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe('unreachable');
+    expect(faultReason(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(
+      'unreachable',
+    );
     expect(faultReason(new Error('something else'))).toBe('store_error');
   });
 });

@@ -40,10 +40,21 @@ describe('decodeParsl', () => {
   };
   it('maps legacy start and end', () => {
     expect(parse('legacy-start.json')).toMatchObject({
-      format: 'parsl-legacy', kind: 'start', user: '3c2b1a0f9e', host: '9d8c7b6a5f', version: '2023.03.20',
-      runtime: 'python/3.10.12', os: 'linux', clientMs: 1679400000123, durationMs: null,
+      format: 'parsl-legacy',
+      kind: 'start',
+      user: '3c2b1a0f9e',
+      host: '9d8c7b6a5f',
+      version: '2023.03.20',
+      runtime: 'python/3.10.12',
+      os: 'linux',
+      clientMs: 1679400000123,
+      durationMs: null,
     });
-    expect(parse('legacy-end.json')).toMatchObject({ kind: 'end', clientMs: 1679400123456, components: { apps: 40, app_fails: 2, executors: 1 } });
+    expect(parse('legacy-end.json')).toMatchObject({
+      kind: 'end',
+      clientMs: 1679400123456,
+      components: { apps: 40, app_fails: 2, executors: 1 },
+    });
   });
   it('maps format 1 with bounded, sanitized components', () => {
     const end = parse('v1-level3-end.txt');

@@ -41,7 +41,12 @@ function procDrops(port: number): number {
 
 describe('portSharing', () => {
   it.each([
-    ['20.20.2', 'shared'], ['22.11.0', 'shared'], ['22.12.0', 'reuseport'], ['23.0.0', 'shared'], ['23.1.0', 'reuseport'], ['24.3.0', 'reuseport'],
+    ['20.20.2', 'shared'],
+    ['22.11.0', 'shared'],
+    ['22.12.0', 'reuseport'],
+    ['23.0.0', 'shared'],
+    ['23.1.0', 'reuseport'],
+    ['24.3.0', 'reuseport'],
   ])('Node %s with node:dgram → %s', (version, mode) => {
     expect(portSharing(version, false)).toBe(mode);
   });
@@ -60,8 +65,14 @@ describe('beacon receive --workers 2 (SQLite)', () => {
     const datagrams = runs.flatMap((e) => [e.start(Date.now()), e.end(Date.now(), 0, 1000)]);
     await send(rx.port, [...datagrams, ...datagrams]);
     const r = rx;
-    await waitFor('all received (metrics summed over workers)', async () => (await metric(r, 'beacon_receiver_datagrams_received_total')) === datagrams.length * 2);
-    await waitFor('all runs complete in the file', () => query<{ n: number }>(tmp!.db, 'SELECT count(*) AS n FROM runs WHERE has_start = 1 AND has_end = 1')[0]!.n === runs.length);
+    await waitFor(
+      'all received (metrics summed over workers)',
+      async () => (await metric(r, 'beacon_receiver_datagrams_received_total')) === datagrams.length * 2,
+    );
+    await waitFor(
+      'all runs complete in the file',
+      () => query<{ n: number }>(tmp!.db, 'SELECT count(*) AS n FROM runs WHERE has_start = 1 AND has_end = 1')[0]!.n === runs.length,
+    );
     expect(await metric(r, 'beacon_receiver_workers')).toBe(2);
     expect(await r.stop()).toBe(0);
     const stopped = workerLines(r, 'stopped');
@@ -105,7 +116,10 @@ describe('beacon receive --workers 2 (SQLite)', () => {
     expect(await metric(r, 'beacon_receiver_worker_restarts_total')).toBe(1);
     expect(await metric(r, 'beacon_receiver_workers')).toBe(2);
     const runs = Array.from({ length: 300 }, () => encoder());
-    await send(r.port, runs.map((e) => e.start(Date.now())));
+    await send(
+      r.port,
+      runs.map((e) => e.start(Date.now())),
+    );
     await waitFor('all stored', () => rows(tmp!.db) === runs.length);
     expect(await r.stop()).toBe(0);
   });
@@ -150,7 +164,17 @@ describe('beacon receive --workers 2 (SQLite)', () => {
     const taken = createSocket('udp4');
     await new Promise<void>((res) => taken.bind(0, '127.0.0.1', () => res()));
     try {
-      const res = await runCli(['receive', '--workers', '2', '--host', '127.0.0.1', '--port', String(taken.address().port), '--db', tmp.db]);
+      const res = await runCli([
+        'receive',
+        '--workers',
+        '2',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(taken.address().port),
+        '--db',
+        tmp.db,
+      ]);
       expect(res.code).toBe(1);
       expect(res.stderr.trim().split('\n')).toHaveLength(1);
       expect(res.stderr).toMatch(/BEACON_ERR_PORT_IN_USE/);

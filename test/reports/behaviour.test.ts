@@ -23,7 +23,13 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function users(n: number, month: number, extra: Partial<RunRow> = {}): RunRow[] {
-  return Array.from({ length: n }, (_, i) => ({ user_id: hexId(`user${i}`), host_id: hexId(`h${i}`), script_id: hexId(`s${i}`), month, ...extra }));
+  return Array.from({ length: n }, (_, i) => ({
+    user_id: hexId(`user${i}`),
+    host_id: hexId(`h${i}`),
+    script_id: hexId(`s${i}`),
+    month,
+    ...extra,
+  }));
 }
 
 describe('default month', () => {

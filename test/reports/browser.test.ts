@@ -61,7 +61,9 @@ async function inspect(page: Page, file: string, width: number): Promise<Problem
   page.removeAllListeners('console');
   page.removeAllListeners('pageerror');
   page.removeAllListeners('requestfailed');
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warn') messages.push(`${m.type()}: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warn') messages.push(`${m.type()}: ${m.text()}`);
+  });
   page.on('pageerror', (e) => messages.push(`pageerror: ${String(e)}`));
   page.on('requestfailed', (r) => messages.push(`requestfailed: ${r.url()}`));
   await page.setViewport({ width, height: 900 });
@@ -85,8 +87,15 @@ async function inspect(page: Page, file: string, width: number): Promise<Problem
 
 const pages = () => [
   path.join(site, 'index.html'),
-  ...fs.readdirSync(path.join(site, 'periods')).filter((f) => f.endsWith('.html')).map((f) => path.join(site, 'periods', f)),
-  ...fs.readdirSync(path.join(site, 'months')).filter((f) => f.endsWith('.html')).slice(-2).map((f) => path.join(site, 'months', f)),
+  ...fs
+    .readdirSync(path.join(site, 'periods'))
+    .filter((f) => f.endsWith('.html'))
+    .map((f) => path.join(site, 'periods', f)),
+  ...fs
+    .readdirSync(path.join(site, 'months'))
+    .filter((f) => f.endsWith('.html'))
+    .slice(-2)
+    .map((f) => path.join(site, 'months', f)),
 ];
 
 describe('html reports in headless Chromium', () => {
@@ -117,9 +126,12 @@ describe('html reports in headless Chromium', () => {
   it('a blocked external load would show: the check is live', async () => {
     // The same inspection on a page that breaks the rules must report each problem.
     const bad = path.join(dir, 'bad.html');
-    fs.writeFileSync(bad, `<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"></head>
+    fs.writeFileSync(
+      bad,
+      `<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"></head>
 <body><figure><svg width="0" height="0"></svg></figure><table><tr><td style="width:40px;max-width:40px;white-space:nowrap;overflow:hidden">${'x'.repeat(200)}</td></tr></table>
-<img src="https://example.invalid/x.png"></body></html>`);
+<img src="https://example.invalid/x.png"></body></html>`,
+    );
     const page = await b!.browser.newPage();
     try {
       const p = await inspect(page, bad, 1280);

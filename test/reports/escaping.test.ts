@@ -35,7 +35,8 @@ describe('escape functions', () => {
     expect(escapeMd(HOSTILE.script)).not.toMatch(/(^|[^\\])</);
   });
   it('md: readable in a terminal, no escapes where Markdown means nothing', () => {
-    for (const plain of ['demo-sim', '1.3.0', 'app_fails', 'python/3.12.1', 'linux/x64', 'a-b.c_d', 'exit (137)']) expect(escapeMd(plain)).toBe(plain);
+    for (const plain of ['demo-sim', '1.3.0', 'app_fails', 'python/3.12.1', 'linux/x64', 'a-b.c_d', 'exit (137)'])
+      expect(escapeMd(plain)).toBe(plain);
     expect(escapeMd('__proto__')).toBe('\\_\\_proto\\_\\_');
     expect(escapeMd('1. item')).toBe('1\\. item');
     expect(escapeMd('- item')).toBe('\\- item');
@@ -43,8 +44,24 @@ describe('escape functions', () => {
   });
   it('md: hostile strings render as the same plain text (checked with a real CommonMark/GFM parser)', () => {
     const md = new MarkdownIt({ html: true, linkify: true });
-    const hostile = [...Object.values(HOSTILE), '*bold* _em_ **x**', '`code`', '![i](x.png)', '<https://evil.example>', 'www.evil.example',
-      'mail@evil.example', '&lt;b&gt;', '~~strike~~', '# heading', '> quote', '1) list', '+ list', 'a\\*b', '$x^2$', '<b>bold</b>'];
+    const hostile = [
+      ...Object.values(HOSTILE),
+      '*bold* _em_ **x**',
+      '`code`',
+      '![i](x.png)',
+      '<https://evil.example>',
+      'www.evil.example',
+      'mail@evil.example',
+      '&lt;b&gt;',
+      '~~strike~~',
+      '# heading',
+      '> quote',
+      '1) list',
+      '+ list',
+      'a\\*b',
+      '$x^2$',
+      '<b>bold</b>',
+    ];
     for (const h of hostile) {
       const text = cleanLabel(h);
       // As a table cell: the row must keep its cells and render to exactly the text, nothing else.
@@ -52,7 +69,11 @@ describe('escape functions', () => {
       expect(html, h).not.toMatch(/<(a|em|strong|code|img|del|h\d|blockquote|ol|ul|b|script)[\s>]/);
       const cell = /<tbody>\n<tr>\n<td>(.*)<\/td>\n<td>1<\/td>/.exec(html);
       expect(cell, h).not.toBeNull();
-      const decoded = cell![1]!.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+      const decoded = cell![1]!
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&quot;/g, '"')
+        .replace(/&amp;/g, '&');
       expect(decoded, h).toBe(text.replace(/\s+/g, ' ').trim());
     }
   });
@@ -79,13 +100,15 @@ describe('hostile strings in a real store, every format', () => {
     // Each hostile value backed by 5 users so it is shown, not folded into "other".
     for (const [i, value] of Object.values(HOSTILE).entries()) {
       for (let k = 0; k < 5; k++) {
-        s.insert(times(1, {
-          user_id: hexId(`u${i}-${k}`),
-          month: 202610,
-          version: value,
-          runtime: value,
-          components: JSON.stringify({ [`k${i}`]: value }),
-        }));
+        s.insert(
+          times(1, {
+            user_id: hexId(`u${i}-${k}`),
+            month: 202610,
+            version: value,
+            runtime: value,
+            components: JSON.stringify({ [`k${i}`]: value }),
+          }),
+        );
       }
     }
     s.close();
@@ -99,7 +122,7 @@ describe('hostile strings in a real store, every format', () => {
     expect(html).not.toMatch(/<[^>]*onerror=/i);
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     // Self-contained: no URL is loaded (SVG namespace URIs are identifiers, not requests).
-    const urls = (html.match(/(?:src|href)\s*=\s*["']?[a-z]+:/gi) ?? []);
+    const urls = html.match(/(?:src|href)\s*=\s*["']?[a-z]+:/gi) ?? [];
     expect(urls).toEqual([]);
     expect(html).not.toContain('\u202e');
     expect(html).not.toContain('x'.repeat(65));

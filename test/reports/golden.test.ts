@@ -18,7 +18,15 @@ function octoberRows(): RunRow[] {
     { ...u('A'), month: OCT, duration_ms: 10_000, components: A_COMP },
     { ...u('A'), month: OCT, duration_ms: 20_000, components: A_COMP },
     { ...u('A'), host_id: hexId('host-A2'), script_id: hexId('script-A2'), month: OCT, duration_ms: 30_000, components: A_COMP },
-    { ...u('A'), host_id: hexId('host-A2'), script_id: hexId('script-A2'), month: OCT, duration_ms: 40_000, exit_code: 1, components: A_COMP },
+    {
+      ...u('A'),
+      host_id: hexId('host-A2'),
+      script_id: hexId('script-A2'),
+      month: OCT,
+      duration_ms: 40_000,
+      exit_code: 1,
+      components: A_COMP,
+    },
     // B: 3 × 60 s, exit 0; returning.
     ...times(3, { ...u('B'), month: OCT, duration_ms: 60_000, components: '{"executors":1,"provider":"local"}' }),
     // C: one 120 s run and one start without end; version 1.1.0; returning (Aug).
@@ -126,7 +134,7 @@ describe('golden numbers (project parsl, --min-users 2)', () => {
     ]);
   });
 
-  it('data quality from the month\'s daily counters and the runs', () => {
+  it("data quality from the month's daily counters and the runs", () => {
     const q = r.quality;
     expect(q.datagrams_received).toBe(110);
     expect(q.stored).toBe(35);
@@ -140,7 +148,14 @@ describe('golden numbers (project parsl, --min-users 2)', () => {
     expect(q.estimated_message_loss_rate).toBeCloseTo(1 / 12, 6);
     expect(q.estimated_loss_rate).toBeCloseTo(Math.sqrt(1 / 12), 6);
     expect(q.message_loss_rate_upper_95).toBeGreaterThan(1 / 12);
-    expect(Object.keys(q.uncertainty)).toEqual(['runs_started', 'runs_completed', 'compute_hours', 'unique_users', 'success_rate', 'run_length']);
+    expect(Object.keys(q.uncertainty)).toEqual([
+      'runs_started',
+      'runs_completed',
+      'compute_hours',
+      'unique_users',
+      'success_rate',
+      'run_length',
+    ]);
   });
 
   it('run-length histogram counts every completed run once', () => {
@@ -161,7 +176,10 @@ describe('all projects', () => {
     expect(r.project).toBeNull();
     expect(r.runs).toBe(5);
     expect(r.unique_users).toBe(3); // A (in two projects) counted once
-    expect(r.breakdowns.projects.map((p: any) => [p.value, p.runs])).toEqual([['parsl', 4], ['other-tool', 1]]);
+    expect(r.breakdowns.projects.map((p: any) => [p.value, p.runs])).toEqual([
+      ['parsl', 4],
+      ['other-tool', 1],
+    ]);
   });
 });
 
@@ -182,6 +200,10 @@ describe('default suppression (K = 5)', () => {
   it('--raw shows exact numbers in JSON', async () => {
     const r = await jsonReport({ db, month: '2026-10', project: 'parsl', raw: true });
     expect(r.suppression.applied).toBe(false);
-    expect(r.exit_codes.map((e: any) => [e.code, e.runs, e.users])).toEqual([[0, 10, 5], [1, 1, 1], [2, 1, 1]]);
+    expect(r.exit_codes.map((e: any) => [e.code, e.runs, e.users])).toEqual([
+      [0, 10, 5],
+      [1, 1, 1],
+      [2, 1, 1],
+    ]);
   });
 });

@@ -57,8 +57,23 @@ describe('reports period over a grant year (2025-09 to 2026-08)', () => {
     expect(r.success_rate).toBe(Math.round((22 / 27) * 10000) / 10000);
     expect(r.compute_hours).toBe(Math.round(((22 * 60 + 5 * 3600) / 3600) * 100) / 100);
     const by = Object.fromEntries(r.monthly.map((m: any) => [m.month, m]));
-    expect(r.monthly.map((m: any) => m.month)).toEqual(['2025-09', '2025-10', '2025-11', '2025-12', '2026-01', '2026-02', '2026-03', '2026-04', '2026-05', '2026-06', '2026-07', '2026-08']);
-    expect([by['2025-09'].unique_users, by['2025-12'].unique_users, by['2026-02'].unique_users, by['2026-08'].unique_users]).toEqual([6, 7, 9, 5]);
+    expect(r.monthly.map((m: any) => m.month)).toEqual([
+      '2025-09',
+      '2025-10',
+      '2025-11',
+      '2025-12',
+      '2026-01',
+      '2026-02',
+      '2026-03',
+      '2026-04',
+      '2026-05',
+      '2026-06',
+      '2026-07',
+      '2026-08',
+    ]);
+    expect([by['2025-09'].unique_users, by['2025-12'].unique_users, by['2026-02'].unique_users, by['2026-08'].unique_users]).toEqual([
+      6, 7, 9, 5,
+    ]);
     // "< 5" for 4 new users in 2025-12: a cell backed by fewer than K people.
     expect([by['2025-09'].new_users, by['2025-12'].new_users, by['2026-02'].new_users, by['2026-08'].new_users]).toEqual([6, '< 5', 5, 0]);
     expect(r.monthly.map((m: any) => m.cumulative_users)).toEqual([6, 6, 6, 10, 10, 15, 15, 15, 15, 15, 15, 15]);
@@ -86,7 +101,17 @@ describe('reports period over a grant year (2025-09 to 2026-08)', () => {
   it('a single month as a period has the monthly report’s numbers', async () => {
     const p = await jsonPeriod({ db, from: '2026-02', to: '2026-02' });
     const m = await jsonReport({ db, month: '2026-02' });
-    for (const k of ['unique_users', 'unique_hosts', 'unique_scripts', 'new_users', 'runs_started', 'runs_completed', 'success_rate', 'compute_hours']) expect(p[k], k).toEqual(m[k]);
+    for (const k of [
+      'unique_users',
+      'unique_hosts',
+      'unique_scripts',
+      'new_users',
+      'runs_started',
+      'runs_completed',
+      'success_rate',
+      'compute_hours',
+    ])
+      expect(p[k], k).toEqual(m[k]);
     expect(p.duration_s).toEqual(m.duration_s);
   });
 
@@ -121,10 +146,15 @@ describe('the summary paragraph', () => {
     const md = await runPeriod({ db, from: '2025-09', to: '2026-08', format: 'md' });
     const lines = md.split('\n');
     expect(lines[2]).toBe(r.summary_text);
-    const tables = lines.slice(3).filter((l) => l.startsWith('|')).join('\n');
+    const tables = lines
+      .slice(3)
+      .filter((l) => l.startsWith('|'))
+      .join('\n');
     const cells = new Set(tables.split('|').map((c) => c.trim()));
     for (const n of numbersIn(r.summary_text)) {
-      const inCell = [...cells].some((c) => c === n || c.startsWith(`${n}%`) || c === `${n} min` || c === `${n} h` || c === `${n} s` || c.includes(n));
+      const inCell = [...cells].some(
+        (c) => c === n || c.startsWith(`${n}%`) || c === `${n} min` || c === `${n} h` || c === `${n} s` || c.includes(n),
+      );
       expect(inCell, `${n} of "${r.summary_text}"`).toBe(true);
     }
     const html = await runPeriod({ db, from: '2025-09', to: '2026-08', format: 'html' });
@@ -136,7 +166,11 @@ describe('the summary paragraph', () => {
     expect(r.summary_text).toMatch(/^Across all projects, in 2026-02, 9 users on 9 hosts started 9 runs/);
     const md = await runReport({ db, month: '2026-02', format: 'md' });
     expect(md.split('\n')[2]).toBe(r.summary_text);
-    const tables = md.split('\n').slice(3).filter((l) => l.startsWith('|')).join('\n');
+    const tables = md
+      .split('\n')
+      .slice(3)
+      .filter((l) => l.startsWith('|'))
+      .join('\n');
     for (const n of numbersIn(r.summary_text)) expect(tables, n).toContain(n);
   });
 });
@@ -156,7 +190,10 @@ describe('argument errors: one line, stable code, exit 2', () => {
   ];
   for (const [name, args] of cases) {
     it(name, () => {
-      const r = spawnSync(process.execPath, [REPORTS, 'period', '--db', db, ...args], { encoding: 'utf8', env: { ...process.env, BEACON_STORE: '' } });
+      const r = spawnSync(process.execPath, [REPORTS, 'period', '--db', db, ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, BEACON_STORE: '' },
+      });
       expect(r.status).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -164,14 +201,21 @@ describe('argument errors: one line, stable code, exit 2', () => {
     });
   }
   it('bad format is the monthly report’s error', () => {
-    const r = spawnSync(process.execPath, [REPORTS, 'period', '--db', db, '--year', '2025', '--format', 'pdf'], { encoding: 'utf8', env: { ...process.env, BEACON_STORE: '' } });
+    const r = spawnSync(process.execPath, [REPORTS, 'period', '--db', db, '--year', '2025', '--format', 'pdf'], {
+      encoding: 'utf8',
+      env: { ...process.env, BEACON_STORE: '' },
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('[BEACON_ERR_BAD_FORMAT]');
   });
 });
 
 async function prune(file: string, now: number, olderThan: string): Promise<void> {
-  const stdout = new Writable({ write(_c, _e, cb) { cb(); } });
+  const stdout = new Writable({
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
   await pruneCommand({ db: file, olderThan, now: () => now, stdout });
 }
 
@@ -188,7 +232,12 @@ describe('after pruning: distinct counts from HyperLogLog sketches', () => {
     for (let i = 0; i < N; i++) {
       for (const k of new Set([i % 12, (i * 7) % 12])) {
         const month = 202509 + k + (k >= 4 ? 88 : 0); // 2025-09..2025-12, 2026-01..2026-08
-        rows.push({ month, user_id: hexId(`p${i}`).replace(/0+$/, '') + String(i).padStart(6, '0'), host_id: hexId(`ph${i % 900}`), script_id: hexId(`ps${i % 2000}`) });
+        rows.push({
+          month,
+          user_id: hexId(`p${i}`).replace(/0+$/, '') + String(i).padStart(6, '0'),
+          host_id: hexId(`ph${i % 900}`),
+          script_id: hexId(`ps${i % 2000}`),
+        });
       }
     }
     s.insert(rows);
@@ -210,12 +259,15 @@ describe('after pruning: distinct counts from HyperLogLog sketches', () => {
       const err = Math.abs(after[k] - before[k]) / before[k];
       expect(err, k).toBeLessThan(after.distinct.relative_error_95);
     }
-    for (const k of ['runs_started', 'runs_completed', 'compute_hours', 'new_users', 'success_rate']) expect(after[k], k).toEqual(before[k]);
+    for (const k of ['runs_started', 'runs_completed', 'compute_hours', 'new_users', 'success_rate'])
+      expect(after[k], k).toEqual(before[k]);
     expect(after.monthly.map((m: any) => m.runs_started)).toEqual(before.monthly.map((m: any) => m.runs_started));
     // The last cumulative figure is the period's estimate; each is within the error of the exact one.
     expect(after.monthly.at(-1).cumulative_users).toBe(after.unique_users);
     for (const [i, m] of after.monthly.entries()) {
-      expect(Math.abs(m.cumulative_users - before.monthly[i].cumulative_users)).toBeLessThanOrEqual(Math.max(2, before.monthly[i].cumulative_users * after.distinct.relative_error_95));
+      expect(Math.abs(m.cumulative_users - before.monthly[i].cumulative_users)).toBeLessThanOrEqual(
+        Math.max(2, before.monthly[i].cumulative_users * after.distinct.relative_error_95),
+      );
     }
     expect(after.notes.join(' ')).toMatch(/HyperLogLog estimates, within ±1\.6% \(95%\)/);
     const md = await runPeriod({ db: pdb, from: '2025-09', to: '2026-08', format: 'md' });

@@ -43,9 +43,16 @@ describe('report poisoning checks', () => {
     expect(p.flagged).toBe(false);
     expect(p.flagged_users).toBe(0);
     expect(p.without_flagged).toEqual(p.headline);
-    expect(p.headline).toMatchObject({ unique_users: r.unique_users, new_users: r.new_users, runs_started: r.runs_started, compute_hours: r.compute_hours });
+    expect(p.headline).toMatchObject({
+      unique_users: r.unique_users,
+      new_users: r.new_users,
+      runs_started: r.runs_started,
+      compute_hours: r.compute_hours,
+    });
     expect(p.one_network.runs_tagged).toBe(0);
-    expect(await runReport({ db, month: '2026-10', minUsers: 1, format: 'md' })).toMatch(/### Could the headline numbers be inflated\?[\s\S]*Nothing this month matches/);
+    expect(await runReport({ db, month: '2026-10', minUsers: 1, format: 'md' })).toMatch(
+      /### Could the headline numbers be inflated\?[\s\S]*Nothing this month matches/,
+    );
   });
 
   it('flags a heavy ID, a burst of one-off IDs and one network, and states the numbers without them', async () => {
@@ -58,7 +65,9 @@ describe('report poisoning checks', () => {
     // 30 new users from one network on 20 October (2 runs each): below the burst threshold.
     s.insert(Array.from({ length: 30 }, (_, i) => times(2, { ...user(`net${i}`), month: OCT, day: 20 })).flat());
     const netUsers = Array.from({ length: 30 }, (_, i) => hexId(`u-net${i}`));
-    s.db.prepare(`UPDATE run_facts SET net_tag = 'aaaaaaaaaaaaaaaa' WHERE user_id IN (${netUsers.map(() => '?').join(',')})`).run(...netUsers);
+    s.db
+      .prepare(`UPDATE run_facts SET net_tag = 'aaaaaaaaaaaaaaaa' WHERE user_id IN (${netUsers.map(() => '?').join(',')})`)
+      .run(...netUsers);
     // Genuine users come from many networks: one tag each.
     s.db.prepare(`UPDATE run_facts SET net_tag = substr(user_id, 1, 16) WHERE net_tag IS NULL AND month = ${OCT}`).run();
     s.close();
@@ -71,7 +80,10 @@ describe('report poisoning checks', () => {
     expect(p.flagged).toBe(true);
     expect(p.heavy_ids).toMatchObject({ ids: 1, runs: 200, share_of_runs: Math.round((200 / 460) * 10000) / 10000 });
     expect(p.one_off_bursts.days).toEqual([{ day: '2026-10-15', one_off_users: 80 }]);
-    expect(p.one_network).toMatchObject({ flagged: 1, networks: [{ day: '2026-10-20', new_users: 30, share_of_new_users: Math.round((30 / 131) * 10000) / 10000 }] });
+    expect(p.one_network).toMatchObject({
+      flagged: 1,
+      networks: [{ day: '2026-10-20', new_users: 30, share_of_new_users: Math.round((30 / 131) * 10000) / 10000 }],
+    });
     expect(p.flagged_users).toBe(111);
     expect(p.without_flagged).toMatchObject({ runs_started: 120, unique_users: 40, new_users: 20, compute_hours: 2 });
     // Nothing names an ID or a network tag, in any format.
@@ -120,10 +132,27 @@ describe('report poisoning checks on both stores', () => {
       const ms = Date.UTC(2026, 9, day, 12);
       for (const kind of ['start', 'end'] as const) {
         out.push({
-          run: `00000000-0000-4000-8000-${String(out.length >> 1).padStart(12, '0')}`, kind, project: 'parsl', format: 'native',
-          user_id: hexId(`u-${n}`), host_id: hexId(`h-${n}`), script_id: hexId(`s-${n}`), weak_ids: false, eph: false, version: '1.0',
-          runtime: 'node/20', os: 'linux', arch: 'x64', ci: false, components: null, seen_ms: ms + i, month: OCT, client_ms: ms,
-          exit_code: kind === 'end' ? 0 : null, duration_ms: kind === 'end' ? 60_000 : null, net_tag: tag,
+          run: `00000000-0000-4000-8000-${String(out.length >> 1).padStart(12, '0')}`,
+          kind,
+          project: 'parsl',
+          format: 'native',
+          user_id: hexId(`u-${n}`),
+          host_id: hexId(`h-${n}`),
+          script_id: hexId(`s-${n}`),
+          weak_ids: false,
+          eph: false,
+          version: '1.0',
+          runtime: 'node/20',
+          os: 'linux',
+          arch: 'x64',
+          ci: false,
+          components: null,
+          seen_ms: ms + i,
+          month: OCT,
+          client_ms: ms,
+          exit_code: kind === 'end' ? 0 : null,
+          duration_ms: kind === 'end' ? 60_000 : null,
+          net_tag: tag,
         });
       }
     };

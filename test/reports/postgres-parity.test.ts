@@ -31,12 +31,26 @@ function records(): IngestRecord[] {
     for (const kind of i % 13 === 0 ? (['end'] as const) : i % 11 === 0 ? (['start'] as const) : (['start', 'end'] as const)) {
       const ms = Date.UTC(2026, (month % 100) - 1, 1 + (i % 28), 12) + (kind === 'end' ? 60_000 : 0);
       out.push({
-        run: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, kind, project: i % 5 === 4 ? 'other' : 'parsl',
-        format: idless ? 'parsl-1' : 'native', user_id: idless ? null : hexId(`u${i % 9}`), host_id: idless ? null : hexId(`h${i % 4}`),
-        script_id: idless ? null : hexId(`s${i % 12}`), weak_ids: false, eph: i % 17 === 0, version: `1.${i % 4}.0`,
-        runtime: 'python/3.12.1', os: i % 3 ? 'linux' : 'darwin', arch: 'x64', ci: idless ? null : i % 4 === 0,
-        components: JSON.stringify({ executors: 1 + (i % 3), provider: i % 2 ? 'slurm' : 'local' }), seen_ms: ms, month, client_ms: ms,
-        exit_code: kind === 'end' && !idless ? (i % 7 === 0 ? 137 : 0) : null, duration_ms: kind === 'end' ? 1000 * (5 + i * 37) : null,
+        run: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+        kind,
+        project: i % 5 === 4 ? 'other' : 'parsl',
+        format: idless ? 'parsl-1' : 'native',
+        user_id: idless ? null : hexId(`u${i % 9}`),
+        host_id: idless ? null : hexId(`h${i % 4}`),
+        script_id: idless ? null : hexId(`s${i % 12}`),
+        weak_ids: false,
+        eph: i % 17 === 0,
+        version: `1.${i % 4}.0`,
+        runtime: 'python/3.12.1',
+        os: i % 3 ? 'linux' : 'darwin',
+        arch: 'x64',
+        ci: idless ? null : i % 4 === 0,
+        components: JSON.stringify({ executors: 1 + (i % 3), provider: i % 2 ? 'slurm' : 'local' }),
+        seen_ms: ms,
+        month,
+        client_ms: ms,
+        exit_code: kind === 'end' && !idless ? (i % 7 === 0 ? 137 : 0) : null,
+        duration_ms: kind === 'end' ? 1000 * (5 + i * 37) : null,
       });
     }
   }
@@ -121,7 +135,9 @@ describe('PostgreSQL reports through settled-run aggregates (schema v5)', () => 
   };
   /** New runs of October: for every third run both halves (it settles), else only its first datagram. */
   const more = (from: number): IngestRecord[] =>
-    records().filter((r) => r.month === 202610).filter((r, i, all) => i % 3 === 0 || all.findIndex((x) => x.run === r.run) === i)
+    records()
+      .filter((r) => r.month === 202610)
+      .filter((r, i, all) => i % 3 === 0 || all.findIndex((x) => x.run === r.run) === i)
       .map((r) => ({ ...r, run: r.run.replace('-8000-', '-9000-').replace(/\d{4}$/, (d) => String(from + Number(d)).padStart(4, '0')) }));
 
   it('gives the same report as grouping every run, after settling, more writes, a delete and a hand edit', async () => {
@@ -129,7 +145,9 @@ describe('PostgreSQL reports through settled-run aggregates (schema v5)', () => 
     try {
       const first = await settlePostgresAll(pool);
       expect(first.get(202610)).toBe('rebuilt');
-      expect(Number((await pool.query('SELECT count(*) AS n FROM report_settled_groups WHERE month = 202610')).rows[0].n)).toBeGreaterThan(0);
+      expect(Number((await pool.query('SELECT count(*) AS n FROM report_settled_groups WHERE month = 202610')).rows[0].n)).toBeGreaterThan(
+        0,
+      );
       let r = await both();
       expect(r.fromPostgres).toEqual(r.fromSqlite);
 
@@ -199,7 +217,11 @@ describe('after beacon prune, SQLite and PostgreSQL still agree (sketches with t
     await pool.query('UPDATE sketch_key SET key = $1', [key]);
     await pool.end();
     const now = () => Date.UTC(2026, 10, 15);
-    const sink = new Writable({ write(_c, _e, cb) { cb(); } });
+    const sink = new Writable({
+      write(_c, _e, cb) {
+        cb();
+      },
+    });
     for (const loc of [{ db }, { db, store: pgUrl }]) await pruneCommand({ ...loc, olderThan: '40d', now, stdout: sink });
     for (const format of ['json', 'md'] as const) {
       const opts = { from: '2026-09', to: '2026-10', format, minUsers: 2 };

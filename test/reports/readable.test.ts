@@ -22,9 +22,11 @@ beforeAll(() => {
   const rows: RunRow[] = [];
   // 2026-10: version demo-sim 1.3.0 with 8 users; app_fails with 5 users; a tail of 4 users on
   // other versions plus 6 runs without user IDs (so "other" is shown, backed by 4 + 6).
-  for (let i = 0; i < 8; i++) rows.push({ month: 202610, user_id: hexId(`a${i}`), version: 'demo-sim 1.3.0', exit_code: i < 7 ? 0 : 137, duration_ms: 7_000_000 });
+  for (let i = 0; i < 8; i++)
+    rows.push({ month: 202610, user_id: hexId(`a${i}`), version: 'demo-sim 1.3.0', exit_code: i < 7 ? 0 : 137, duration_ms: 7_000_000 });
   for (let i = 0; i < 5; i++) rows.push({ month: 202610, user_id: hexId(`b${i}`), version: 'app_fails', duration_ms: 7_200_000 });
-  for (let i = 0; i < 4; i++) rows.push({ month: 202610, user_id: hexId(`c${i}`), version: `rare-${i}`, components: JSON.stringify({ lonely: `v${i}` }) });
+  for (let i = 0; i < 4; i++)
+    rows.push({ month: 202610, user_id: hexId(`c${i}`), version: `rare-${i}`, components: JSON.stringify({ lonely: `v${i}` }) });
   for (let i = 0; i < 6; i++) rows.push({ month: 202610, format: 'parsl-1', version: `rare-x${i}` });
   rows.push(...times(9, { month: 202611, user_id: hexId('now') }));
   for (let i = 0; i < 6; i++) rows.push({ month: 202611, user_id: hexId(`n${i}`) });
@@ -35,7 +37,12 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('charts and tables that do not mislead', () => {
   it('exit-code bars are on a linear scale from 0', () => {
-    const spec = exitCodeSpec({ exit_codes: [{ code: 0, runs: 860, users: 9, share: 0.86 }, { code: 137, runs: 17, users: 5, share: 0.017 }] }) as any;
+    const spec = exitCodeSpec({
+      exit_codes: [
+        { code: 0, runs: 860, users: 9, share: 0.86 },
+        { code: 137, runs: 17, users: 5, share: 0.017 },
+      ],
+    }) as any;
     expect(spec.encoding.x.scale.type).toBeUndefined(); // vega-lite's default: linear
     expect(spec.encoding.x.scale.zero).toBe(true);
     expect(spec.encoding.x.title).not.toMatch(/log/i);
@@ -87,7 +94,8 @@ describe('charts and tables that do not mislead', () => {
     for (const line of md.split('\n').filter((l) => l.startsWith('| Run length,'))) {
       for (const cell of line.split('|').slice(2, 4)) if (cell.trim() !== 'n/a') expect(cell.trim(), line).toMatch(/^\d+\.\d (s|min|h|d)$/);
     }
-    for (const line of md.split('\n').filter((l) => /^\| 20\d\d-\d\d/.test(l))) expect(line.split('|')[4]!.trim(), line).toMatch(/^(\d[\d,]*\.\d|< 5|unknown)$/);
+    for (const line of md.split('\n').filter((l) => /^\| 20\d\d-\d\d/.test(l)))
+      expect(line.split('|')[4]!.trim(), line).toMatch(/^(\d[\d,]*\.\d|< 5|unknown)$/);
   });
 
   it('Markdown reads in a terminal: no escapes where Markdown means nothing', async () => {

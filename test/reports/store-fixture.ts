@@ -48,7 +48,10 @@ export function hexId(name: string): string {
 
 export class TestStore {
   readonly db: Database.Database;
-  constructor(readonly file: string, migrations = SQLITE_MIGRATIONS) {
+  constructor(
+    readonly file: string,
+    migrations = SQLITE_MIGRATIONS,
+  ) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     migrateSqlite(this.db, migrations);
@@ -100,7 +103,9 @@ export class TestStore {
   }
 
   counters(day: string, counts: Record<string, number>): void {
-    const stmt = this.db.prepare('INSERT INTO daily_counters (day, name, value) VALUES (?, ?, ?) ON CONFLICT (day, name) DO UPDATE SET value = value + excluded.value');
+    const stmt = this.db.prepare(
+      'INSERT INTO daily_counters (day, name, value) VALUES (?, ?, ?) ON CONFLICT (day, name) DO UPDATE SET value = value + excluded.value',
+    );
     for (const [name, value] of Object.entries(counts)) stmt.run(day, name, value);
   }
 

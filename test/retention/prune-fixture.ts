@@ -48,7 +48,10 @@ export function pruneDataset(): RunRow[] {
         os: pick(['linux', 'linux', 'darwin', 'win32']),
         arch: pick(['x64', 'arm64']),
         ci: r() < 0.2 ? 1 : r() < 0.05 ? null : 0,
-        components: r() < 0.6 ? JSON.stringify({ executor: pick(['htex', 'thread', 'wq', `x${Math.floor(r() * 20)}`]), nodes: Math.floor(r() * 4) }) : null,
+        components:
+          r() < 0.6
+            ? JSON.stringify({ executor: pick(['htex', 'thread', 'wq', `x${Math.floor(r() * 20)}`]), nodes: Math.floor(r() * 4) })
+            : null,
         has_start: hasStart,
         has_end: hasEnd,
         exit_code: idless ? null : r() < 0.75 ? 0 : pick([1, 2, 137, 3, 255]),
@@ -65,7 +68,13 @@ export function buildSqliteStore(migrations = SQLITE_MIGRATIONS): { file: string
   store.insert(pruneDataset());
   for (const m of MONTHS) {
     const label = `${Math.floor(m / 100)}-${String(m % 100).padStart(2, '0')}`;
-    for (let d = 1; d <= 28; d += 3) store.counters(`${label}-${String(d).padStart(2, '0')}`, { received: 100 + d, stored: 90 + d, duplicates: 4, 'rejected.schema': d % 4 });
+    for (let d = 1; d <= 28; d += 3)
+      store.counters(`${label}-${String(d).padStart(2, '0')}`, {
+        received: 100 + d,
+        stored: 90 + d,
+        duplicates: 4,
+        'rejected.schema': d % 4,
+      });
   }
   return { file, store };
 }
@@ -79,7 +88,9 @@ export async function copyToPostgres(store: TestStore, pool: pg.Pool, migrations
   }));
   await pool.query('INSERT INTO run_facts SELECT * FROM json_populate_recordset(null::run_facts, $1::json)', [JSON.stringify(runs)]);
   const counters = store.db.prepare('SELECT day, name, value FROM daily_counters').all();
-  await pool.query('INSERT INTO daily_counters SELECT * FROM json_populate_recordset(null::daily_counters, $1::json)', [JSON.stringify(counters)]);
+  await pool.query('INSERT INTO daily_counters SELECT * FROM json_populate_recordset(null::daily_counters, $1::json)', [
+    JSON.stringify(counters),
+  ]);
 }
 
 /** Drops what only the rollups note adds: JSON's `source` and the note; md's note line (and its separator). */

@@ -25,7 +25,12 @@ afterEach(async () => {
 
 async function prune(opts: Partial<PruneCommandOptions>): Promise<string> {
   const chunks: string[] = [];
-  const stdout = new Writable({ write(c, _e, cb) { chunks.push(String(c)); cb(); } });
+  const stdout = new Writable({
+    write(c, _e, cb) {
+      chunks.push(String(c));
+      cb();
+    },
+  });
   await pruneCommand({ olderThan: AGE, now: () => NOW, stdout, ...opts });
   return chunks.join('');
 }
@@ -65,7 +70,12 @@ describe('beacon prune (PostgreSQL)', () => {
     const text = await prune({ store: s.url });
     expect(await postgresSchemaVersion(s.admin)).toBe(POSTGRES_SCHEMA_VERSION);
     expect(text).toBe(await prune({ db: file }));
-    expect(text.trim().split('\n').map((l) => l.slice(0, 15))).toEqual(['2026-01  pruned', '2026-02  pruned', '2026-03  pruned']);
+    expect(
+      text
+        .trim()
+        .split('\n')
+        .map((l) => l.slice(0, 15)),
+    ).toEqual(['2026-01  pruned', '2026-02  pruned', '2026-03  pruned']);
     expect(await n(s, 'SELECT count(*)::int AS n FROM run_facts WHERE month < 202604')).toBe(0);
     expect(await n(s, 'SELECT count(*)::int AS n FROM monthly_rollups')).toBe(12);
 
@@ -83,7 +93,14 @@ describe('beacon prune (PostgreSQL)', () => {
   it('a failure inside the month’s transaction rolls everything back', async () => {
     const { s } = await setup();
     const jan = await n(s, 'SELECT count(*)::int AS n FROM run_facts WHERE month = 202601');
-    await expect(prune({ store: s.url, beforeDelete: () => { throw new Error('injected failure'); } })).rejects.toThrow('injected failure');
+    await expect(
+      prune({
+        store: s.url,
+        beforeDelete: () => {
+          throw new Error('injected failure');
+        },
+      }),
+    ).rejects.toThrow('injected failure');
     expect(await n(s, 'SELECT count(*)::int AS n FROM run_facts WHERE month = 202601')).toBe(jan);
     expect(await n(s, 'SELECT count(*)::int AS n FROM monthly_rollups')).toBe(0);
     expect(await n(s, 'SELECT count(*)::int AS n FROM pruned_months')).toBe(0);
@@ -96,8 +113,11 @@ describe('beacon prune (PostgreSQL)', () => {
       store: s.url,
       afterPlan: async (m) => {
         if (m.label !== '2026-02') return;
-        await s.admin.query(`UPDATE run_facts SET has_end = 1, end_seen_ms = $1, exit_code = 0, duration_ms = 5000
-          WHERE run = (SELECT min(run) FROM run_facts WHERE month = 202602 AND has_end = 0 AND user_id IS NOT NULL)`, [Date.UTC(2026, 3, 1)]);
+        await s.admin.query(
+          `UPDATE run_facts SET has_end = 1, end_seen_ms = $1, exit_code = 0, duration_ms = 5000
+          WHERE run = (SELECT min(run) FROM run_facts WHERE month = 202602 AND has_end = 0 AND user_id IS NOT NULL)`,
+          [Date.UTC(2026, 3, 1)],
+        );
       },
     });
     expect(await n(s, 'SELECT count(*)::int AS n FROM run_facts WHERE month = 202602')).toBe(0);
@@ -109,7 +129,9 @@ describe('beacon prune (PostgreSQL)', () => {
   it('an empty schema is migrated from nothing and has nothing to prune', async () => {
     const s = await createTestSchema();
     schemas.push(s);
-    expect(await prune({ store: s.url })).toBe('nothing to prune: no raw runs in months that ended before the cutoff 2026-04-15T00:00:00.000Z\n');
+    expect(await prune({ store: s.url })).toBe(
+      'nothing to prune: no raw runs in months that ended before the cutoff 2026-04-15T00:00:00.000Z\n',
+    );
     const c = new pg.Client({ connectionString: withDefaultUser(s.url) });
     await c.connect();
     try {

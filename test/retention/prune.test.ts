@@ -25,7 +25,12 @@ afterEach(() => {
 
 async function prune(opts: Partial<PruneCommandOptions> & { db: string }): Promise<string> {
   const chunks: string[] = [];
-  const stdout = new Writable({ write(c, _e, cb) { chunks.push(String(c)); cb(); } });
+  const stdout = new Writable({
+    write(c, _e, cb) {
+      chunks.push(String(c));
+      cb();
+    },
+  });
   await pruneCommand({ olderThan: AGE, now: () => NOW, stdout, ...opts });
   return chunks.join('');
 }
@@ -107,16 +112,25 @@ describe('beacon prune (SQLite)', () => {
   it('prunes only whole months older than the cutoff, and a month with a late datagram waits', async () => {
     const { file, store: s } = store();
     // A March run whose end arrived on 2026-04-20, after the cutoff: March is not done yet.
-    s.db.prepare('UPDATE run_facts SET end_seen_ms = ? WHERE run = (SELECT min(run) FROM run_facts WHERE month = 202603)').run(Date.UTC(2026, 3, 20));
+    s.db
+      .prepare('UPDATE run_facts SET end_seen_ms = ? WHERE run = (SELECT min(run) FROM run_facts WHERE month = 202603)')
+      .run(Date.UTC(2026, 3, 20));
     s.close();
     const first = JSON.parse(await prune({ db: file, json: true }));
     expect(first.cutoff).toBe('2026-04-15T00:00:00.000Z');
-    expect(first.months.map((m: { month: string; action: string }) => `${m.month} ${m.action}`)).toEqual(['2026-01 pruned', '2026-02 pruned', '2026-03 kept']);
+    expect(first.months.map((m: { month: string; action: string }) => `${m.month} ${m.action}`)).toEqual([
+      '2026-01 pruned',
+      '2026-02 pruned',
+      '2026-03 kept',
+    ]);
     expect(first.months[2].reason).toContain('2026-04-20');
     expect(count(file, 'SELECT count(*) AS n FROM run_facts WHERE month = 202603')).toBe(first.months[2].runs);
     // Older than 100 days at 2026-11-15: cutoff 2026-08-07, so March and April go; no month after.
     const later = JSON.parse(await prune({ db: file, json: true, olderThan: '100d' }));
-    expect(later.months.map((m: { month: string; action: string }) => `${m.month} ${m.action}`)).toEqual(['2026-03 pruned', '2026-04 pruned']);
+    expect(later.months.map((m: { month: string; action: string }) => `${m.month} ${m.action}`)).toEqual([
+      '2026-03 pruned',
+      '2026-04 pruned',
+    ]);
     expect(count(file, 'SELECT count(*) AS n FROM pruned_months')).toBe(4);
     // A month that has not ended is never pruned, however short the age.
     const hours = await prune({ db: file, olderThan: '1h', now: () => Date.UTC(2026, 4, 20) });
@@ -137,7 +151,9 @@ describe('beacon prune (SQLite)', () => {
     };
     const rollups = snapshot();
     expect(rollups.length).toBe(12);
-    expect(await prune({ db: file, now: () => NOW + 60_000 })).toBe('nothing to prune: no raw runs in months that ended before the cutoff 2026-04-15T00:01:00.000Z\n');
+    expect(await prune({ db: file, now: () => NOW + 60_000 })).toBe(
+      'nothing to prune: no raw runs in months that ended before the cutoff 2026-04-15T00:01:00.000Z\n',
+    );
     expect(snapshot()).toEqual(rollups);
   }, 120_000);
 
@@ -160,8 +176,15 @@ describe('beacon prune (SQLite)', () => {
     expect(count(file, 'SELECT count(*) AS n FROM pruned_months')).toBe(1);
     expect(count(file, 'SELECT count(*) AS n FROM run_facts WHERE month = 202601')).toBe(0);
     const again = await prune({ db: file });
-    expect(again.trim().split('\n').map((l) => l.slice(0, 15))).toEqual(['2026-02  pruned', '2026-03  pruned']);
-    expect(withoutRollupNote('json', await runReport({ db: file, month: '2026-03', format: 'json' }))).toBe(withoutRollupNote('json', before));
+    expect(
+      again
+        .trim()
+        .split('\n')
+        .map((l) => l.slice(0, 15)),
+    ).toEqual(['2026-02  pruned', '2026-03  pruned']);
+    expect(withoutRollupNote('json', await runReport({ db: file, month: '2026-03', format: 'json' }))).toBe(
+      withoutRollupNote('json', before),
+    );
   }, 120_000);
 
   it('a run written between computing the rollups and deleting is rolled up too, not lost', async () => {
@@ -175,7 +198,9 @@ describe('beacon prune (SQLite)', () => {
         if (m.label !== '2026-02') return;
         // Another connection, as a receiver would be: a late end of a February run.
         const w = new Database(file);
-        w.prepare("UPDATE run_facts SET has_end = 1, end_seen_ms = ?, exit_code = 0, duration_ms = 5000 WHERE run = (SELECT min(run) FROM run_facts WHERE month = 202602 AND has_end = 0 AND user_id IS NOT NULL)").run(Date.UTC(2026, 3, 1));
+        w.prepare(
+          'UPDATE run_facts SET has_end = 1, end_seen_ms = ?, exit_code = 0, duration_ms = 5000 WHERE run = (SELECT min(run) FROM run_facts WHERE month = 202602 AND has_end = 0 AND user_id IS NOT NULL)',
+        ).run(Date.UTC(2026, 3, 1));
         refreshBookkeeping(w);
         w.close();
         wrote = true;

@@ -20,12 +20,37 @@ const NATIVE_USER = 'c'.repeat(32);
 /** A record as a version before the collector secret stored it: the raw legacy prefixes. */
 function rawLegacy(i: number, user: string, kind: 'start' | 'end' = 'start'): IngestRecord {
   return {
-    run: RUN(i), kind, project: 'parsl', format: 'parsl-legacy', user_id: parslHash(user), host_id: parslHash(`${user}-laptop`),
-    script_id: null, weak_ids: true, eph: false, version: '2023.03.20', runtime: 'python/3.10.12', os: 'linux', arch: null, ci: null,
-    components: null, seen_ms: Date.UTC(2026, 10, 3 + i), month: 202611, client_ms: Date.UTC(2026, 10, 3 + i), exit_code: null, duration_ms: null,
+    run: RUN(i),
+    kind,
+    project: 'parsl',
+    format: 'parsl-legacy',
+    user_id: parslHash(user),
+    host_id: parslHash(`${user}-laptop`),
+    script_id: null,
+    weak_ids: true,
+    eph: false,
+    version: '2023.03.20',
+    runtime: 'python/3.10.12',
+    os: 'linux',
+    arch: null,
+    ci: null,
+    components: null,
+    seen_ms: Date.UTC(2026, 10, 3 + i),
+    month: 202611,
+    client_ms: Date.UTC(2026, 10, 3 + i),
+    exit_code: null,
+    duration_ms: null,
   };
 }
-const native = (i: number): IngestRecord => ({ ...rawLegacy(i, 'x'), project: 'demo', format: 'native', user_id: NATIVE_USER, host_id: NATIVE_USER, script_id: NATIVE_USER, weak_ids: false });
+const native = (i: number): IngestRecord => ({
+  ...rawLegacy(i, 'x'),
+  project: 'demo',
+  format: 'native',
+  user_id: NATIVE_USER,
+  host_id: NATIVE_USER,
+  script_id: NATIVE_USER,
+  weak_ids: false,
+});
 
 let tmp: ReturnType<typeof tempDir> | undefined;
 let rx: RunningReceiver | undefined;
@@ -71,7 +96,9 @@ describe('collector secret file', () => {
     const bad = join(tmp.dir, 'bad.secret');
     writeFileSync(bad, 'hunter2\n', { mode: 0o600 });
     expect(() => loadCollectorSecret(bad)).toThrow(expect.objectContaining({ code: 'BEACON_ERR_COLLECTOR_SECRET', exitCode: 78 }));
-    expect(() => loadCollectorSecret(join(tmp!.dir, 'no-such-dir', 'x.secret'))).toThrow(expect.objectContaining({ code: 'BEACON_ERR_COLLECTOR_SECRET' }));
+    expect(() => loadCollectorSecret(join(tmp!.dir, 'no-such-dir', 'x.secret'))).toThrow(
+      expect.objectContaining({ code: 'BEACON_ERR_COLLECTOR_SECRET' }),
+    );
     const open = join(tmp.dir, 'open.secret');
     loadCollectorSecret(open);
     chmodSync(open, 0o644);
@@ -116,8 +143,9 @@ describe('legacy Parsl IDs at rest', () => {
     expect(db.prepare('SELECT project, user_id FROM user_first_month ORDER BY user_id').all()).toHaveLength(3);
     db.close();
     expect(bindSecretSqlite(tmp.db, s)).toEqual({ rekeyed: 0, bound: false });
-    expect(() => bindSecretSqlite(tmp!.db, secretFromKey(Buffer.alloc(32, 8), 'other.secret')))
-      .toThrow(expect.objectContaining({ code: 'BEACON_ERR_COLLECTOR_SECRET', message: expect.stringContaining('another collector secret') }));
+    expect(() => bindSecretSqlite(tmp!.db, secretFromKey(Buffer.alloc(32, 8), 'other.secret'))).toThrow(
+      expect.objectContaining({ code: 'BEACON_ERR_COLLECTOR_SECRET', message: expect.stringContaining('another collector secret') }),
+    );
   });
 
   it('PostgreSQL: the same, and a second receiver with the same secret binds without re-keying', async () => {
@@ -134,9 +162,13 @@ describe('legacy Parsl IDs at rest', () => {
         { user_id: NATIVE_USER, host_id: NATIVE_USER },
       ]);
       const firsts = (await pgs.admin.query(`SELECT user_id, month FROM ${pgs.schema}.user_first_month ORDER BY user_id`)).rows;
-      expect(firsts.map((r) => r.user_id).sort()).toEqual([NATIVE_USER, s.legacyId('user', parslHash('alice')), s.legacyId('user', parslHash('bob'))].sort());
+      expect(firsts.map((r) => r.user_id).sort()).toEqual(
+        [NATIVE_USER, s.legacyId('user', parslHash('alice')), s.legacyId('user', parslHash('bob'))].sort(),
+      );
       expect(await bindSecretPostgres(store.pool, s)).toEqual({ rekeyed: 0, bound: false });
-      await expect(bindSecretPostgres(store.pool, secretFromKey(Buffer.alloc(32, 8), 'other.secret'))).rejects.toMatchObject({ code: 'BEACON_ERR_COLLECTOR_SECRET' });
+      await expect(bindSecretPostgres(store.pool, secretFromKey(Buffer.alloc(32, 8), 'other.secret'))).rejects.toMatchObject({
+        code: 'BEACON_ERR_COLLECTOR_SECRET',
+      });
     } finally {
       await store.close();
     }
@@ -147,10 +179,27 @@ describe('legacy Parsl IDs at rest', () => {
     rx = await startReceiver(tmp.db, ['--rate-limit', 'off']);
     const listening = rx.lines.find((l) => l.msg === 'listening')!;
     expect(listening).toMatchObject({ secretFile: `${tmp.db}.secret`, secretCreated: true, legacyIdsRekeyed: 0 });
-    const start = { uuid: RUN(7), uname: parslHash('root'), hname: parslHash('login01'), test: false, parsl_v: '2023.03.20', python_v: '3.10.12', os: 'Linux', os_v: '5.15', start: 1764547200 };
+    const start = {
+      uuid: RUN(7),
+      uname: parslHash('root'),
+      hname: parslHash('login01'),
+      test: false,
+      parsl_v: '2023.03.20',
+      python_v: '3.10.12',
+      os: 'Linux',
+      os_v: '5.15',
+      start: 1764547200,
+    };
     await send(rx.port, [Buffer.from(JSON.stringify(start))]);
     const db = () => new Database(tmp!.db, { readonly: true });
-    await waitFor('the legacy run', () => { const d = db(); try { return d.prepare('SELECT user_id FROM run_facts').get(); } finally { d.close(); } });
+    await waitFor('the legacy run', () => {
+      const d = db();
+      try {
+        return d.prepare('SELECT user_id FROM run_facts').get();
+      } finally {
+        d.close();
+      }
+    });
     await rx.stop();
     rx = undefined;
     // A dictionary attack on a copy of the database: hash likely names as Parsl does, look them up.

@@ -30,7 +30,7 @@ export async function startDaemon(args: string[], env: NodeJS.ProcessEnv = {}): 
   const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
   let done = false;
   void exited.then(() => (done = true));
-  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? ({}) : undefined));
+  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? {} : undefined));
   if (listening.port === undefined) throw new Error(`${args[0]} exited early: ${err}`);
   return { child, lines, listening, stderr: () => err, exited, stop: async (signal = 'SIGTERM') => (child.kill(signal), exited) };
 }

@@ -22,7 +22,22 @@ afterEach(async () => {
 });
 
 async function receiver(extra: string[] = []): Promise<{ http: number; metrics: number }> {
-  rx = await startDaemon(['receive', '--host', '127.0.0.1', '--port', '0', '--db', tmp.db, '--flush-ms', '50', '--metrics-port', '0', '--http-port', '0', ...extra]);
+  rx = await startDaemon([
+    'receive',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--db',
+    tmp.db,
+    '--flush-ms',
+    '50',
+    '--metrics-port',
+    '0',
+    '--http-port',
+    '0',
+    ...extra,
+  ]);
   return { http: rx.listening.httpPort as number, metrics: rx.listening.metricsPort as number };
 }
 
@@ -50,21 +65,38 @@ describe('HTTP ingest: the same pipeline as UDP', () => {
       const e = r.end(Date.now(), 0, 1000);
       ds.push(s, s, e, e);
     }
-    const junk = [Buffer.from('not json'), Buffer.from('{"v":1,"kind":"start"}'), Buffer.from(`{"v":1,"pad":"${'x'.repeat(9000)}"}`), Buffer.from('{"hello":1}')];
+    const junk = [
+      Buffer.from('not json'),
+      Buffer.from('{"v":1,"kind":"start"}'),
+      Buffer.from(`{"v":1,"pad":"${'x'.repeat(9000)}"}`),
+      Buffer.from('{"hello":1}'),
+    ];
     const r = await post(http, Buffer.concat([ndjson([...ds, ...junk]), Buffer.from('\r\n\n')]));
     expect(r.status).toBe(202);
     expect(JSON.parse(r.body)).toEqual({
-      received: 16, accepted: 6, duplicates: 6, overload_drops: 0,
+      received: 16,
+      accepted: 6,
+      duplicates: 6,
+      overload_drops: 0,
       rejected: { not_json: 1, schema: 1, oversized: 1, unknown_protocol: 1 },
     });
     // Answered after the commit: the rows are there already.
-    const rows = query<{ run: string; has_start: number; has_end: number }>(tmp.db, 'SELECT run, has_start, has_end FROM runs ORDER BY run');
+    const rows = query<{ run: string; has_start: number; has_end: number }>(
+      tmp.db,
+      'SELECT run, has_start, has_end FROM runs ORDER BY run',
+    );
     expect(rows).toEqual(runs.map((x) => ({ run: x.id.run, has_start: 1, has_end: 1 })).sort((a, b) => (a.run < b.run ? -1 : 1)));
     // Sent again: all duplicates, nothing new.
     const again = await post(http, ndjson(ds));
     expect(JSON.parse(again.body)).toMatchObject({ received: 12, accepted: 0, duplicates: 12 });
     await rx!.stop();
-    expect(counters(tmp.db)).toMatchObject({ received: 28, stored: 6, 'rejected.not_json': 1, 'rejected.schema': 1, 'rejected.oversized': 1 });
+    expect(counters(tmp.db)).toMatchObject({
+      received: 28,
+      stored: 6,
+      'rejected.not_json': 1,
+      'rejected.schema': 1,
+      'rejected.oversized': 1,
+    });
   });
 
   it('answers nothing useful anywhere else: bare 404/405, no banner', async () => {
@@ -72,7 +104,12 @@ describe('HTTP ingest: the same pipeline as UDP', () => {
     const get = await post(http, '', {}, '/v1/datagrams', 'GET');
     expect(get.status).toBe(405);
     expect(get.headers.allow).toBe('POST');
-    for (const [path, method] of [['/', 'GET'], ['/metrics', 'GET'], ['/v1/datagramsx', 'POST'], ['/v2/datagrams', 'POST']] as const) {
+    for (const [path, method] of [
+      ['/', 'GET'],
+      ['/metrics', 'GET'],
+      ['/v1/datagramsx', 'POST'],
+      ['/v2/datagrams', 'POST'],
+    ] as const) {
       const r = await post(http, '', {}, path, method);
       expect(r.status).toBe(404);
       expect(r.body).toBe('');
@@ -114,11 +151,31 @@ describe('HTTP ingest tokens (--ingest-token-file, one per relay)', () => {
 
   it('an unreadable or empty token file is a one-line usage error before anything starts', async () => {
     const { runCli } = await import('../receiver/helpers.js');
-    const missing = await runCli(['receive', '--port', '0', '--db', tmp.db, '--http-port', '0', '--ingest-token-file', join(tmp.dir, 'nope')]);
+    const missing = await runCli([
+      'receive',
+      '--port',
+      '0',
+      '--db',
+      tmp.db,
+      '--http-port',
+      '0',
+      '--ingest-token-file',
+      join(tmp.dir, 'nope'),
+    ]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/cannot read --ingest-token-file .*nope: ENOENT \[BEACON_ERR_USAGE\]\n$/);
     writeFileSync(join(tmp.dir, 'empty'), '# nothing\n');
-    const empty = await runCli(['receive', '--port', '0', '--db', tmp.db, '--http-port', '0', '--ingest-token-file', join(tmp.dir, 'empty')]);
+    const empty = await runCli([
+      'receive',
+      '--port',
+      '0',
+      '--db',
+      tmp.db,
+      '--http-port',
+      '0',
+      '--ingest-token-file',
+      join(tmp.dir, 'empty'),
+    ]);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toContain('holds no token');
   });

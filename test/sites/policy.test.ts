@@ -53,7 +53,9 @@ describe('site policy {"tracking": "off"}', () => {
   });
 
   it('register and `beacon run` honour it too', async () => {
-    const reg = await runNode(['--import', 'usage-beacon/register', PLAIN], { env: env({ BEACON_COLLECTOR: tool.collector, BEACON_PROJECT: 'p' }) });
+    const reg = await runNode(['--import', 'usage-beacon/register', PLAIN], {
+      env: env({ BEACON_COLLECTOR: tool.collector, BEACON_PROJECT: 'p' }),
+    });
     expect(reg.code).toBe(0);
     expect(reg.stdout).toBe('plain ran\n');
     expect(reg.stderr).toBe('');
@@ -81,7 +83,12 @@ describe('site policy {"tracking": "off"}', () => {
 });
 
 describe('site policy "collector": every tool sends to the site instead of its default', () => {
-  beforeEach(() => writeFileSync(policy, JSON.stringify({ collector: site.collector, notice: 'Sent to the HPC centre relay.\nQuestions: hpc@example.org\u001b[31m' })));
+  beforeEach(() =>
+    writeFileSync(
+      policy,
+      JSON.stringify({ collector: site.collector, notice: 'Sent to the HPC centre relay.\nQuestions: hpc@example.org\u001b[31m' }),
+    ),
+  );
 
   it('library: start and end go to the site collector, none to the tool default; the notice carries the site words', async () => {
     const r = await runNode([TOOL], { env: env() });
@@ -90,9 +97,16 @@ describe('site policy "collector": every tool sends to the site instead of its d
     await site.waitFor(4);
     await settle(200);
     expect(tool.datagrams).toHaveLength(0);
-    expect(site.messages().map((m) => m.kind).sort()).toEqual(['end', 'end', 'start', 'start']);
+    expect(
+      site
+        .messages()
+        .map((m) => m.kind)
+        .sort(),
+    ).toEqual(['end', 'end', 'start', 'start']);
     expect(r.stderr).toContain(`Datagrams go to ${site.collector}.`);
-    expect(r.stderr).toContain(`From your site's administrators (${policy}):\n  Sent to the HPC centre relay.\n  Questions: hpc@example.org\n`);
+    expect(r.stderr).toContain(
+      `From your site's administrators (${policy}):\n  Sent to the HPC centre relay.\n  Questions: hpc@example.org\n`,
+    );
     expect(r.stderr).not.toContain('\u001b');
     // The notice is shown once.
     const again = await runNode([TOOL], { env: env() });
@@ -132,7 +146,15 @@ describe('site policy "collector": every tool sends to the site instead of its d
 });
 
 describe('a malformed site policy is ignored, reported once per user, and never breaks the host', () => {
-  const bad = ['{"tracking": "of"', '["off"]', '{"tracking": "maybe"}', '{"collector": "a b:99"}', '{"notice": 5}', '{"colector": "x:1"}', ''];
+  const bad = [
+    '{"tracking": "of"',
+    '["off"]',
+    '{"tracking": "maybe"}',
+    '{"collector": "a b:99"}',
+    '{"notice": 5}',
+    '{"colector": "x:1"}',
+    '',
+  ];
   for (const text of bad) {
     it(JSON.stringify(text), async () => {
       writeFileSync(policy, text);
@@ -153,7 +175,9 @@ describe('a malformed site policy is ignored, reported once per user, and never 
 
   it('edited and broken again: reported again, once', async () => {
     writeFileSync(policy, '{');
-    expect((await runNode([APP, 'normal'], { env: env({ BEACON_COLLECTOR: tool.collector }) })).stderr).toContain('ignoring the site policy');
+    expect((await runNode([APP, 'normal'], { env: env({ BEACON_COLLECTOR: tool.collector }) })).stderr).toContain(
+      'ignoring the site policy',
+    );
     writeFileSync(policy, '{"tracking": 1, "more": "bytes"}');
     expect((await runNode([APP, 'normal'], { env: env({ BEACON_COLLECTOR: tool.collector }) })).stderr).toContain('"tracking" must be');
     expect((await runNode([APP, 'normal'], { env: env({ BEACON_COLLECTOR: tool.collector }) })).stderr).not.toContain('ignoring');

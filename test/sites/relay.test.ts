@@ -19,14 +19,46 @@ afterEach(async () => {
 });
 
 async function receiver(httpPort: number): Promise<Daemon> {
-  const d = await startDaemon(['receive', '--host', '127.0.0.1', '--port', '0', '--db', tmp.db, '--flush-ms', '50', '--http-port', String(httpPort), '--ingest-token-file', join(tmp.dir, 'tokens')]);
+  const d = await startDaemon([
+    'receive',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--db',
+    tmp.db,
+    '--flush-ms',
+    '50',
+    '--http-port',
+    String(httpPort),
+    '--ingest-token-file',
+    join(tmp.dir, 'tokens'),
+  ]);
   daemons.push(d);
   return d;
 }
 
 async function relay(forward: string, extra: string[] = []): Promise<Daemon & { port: number; metrics: number }> {
-  const d = await startDaemon(['relay', '--host', '127.0.0.1', '--port', '0', '--forward', forward, '--queue-dir', join(tmp.dir, 'queue'),
-    '--metrics-port', '0', '--batch-ms', '50', '--rate-limit', 'off', '--token-file', join(tmp.dir, 'relay-token'), ...extra]);
+  const d = await startDaemon([
+    'relay',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--forward',
+    forward,
+    '--queue-dir',
+    join(tmp.dir, 'queue'),
+    '--metrics-port',
+    '0',
+    '--batch-ms',
+    '50',
+    '--rate-limit',
+    'off',
+    '--token-file',
+    join(tmp.dir, 'relay-token'),
+    ...extra,
+  ]);
   daemons.push(d);
   return Object.assign(d, { port: d.listening.port as number, metrics: d.listening.metricsPort as number });
 }
@@ -47,7 +79,9 @@ function wholeRuns(): Array<{ run: string; has_start: number; has_end: number }>
 
 function queued(): number {
   const dir = join(tmp.dir, 'queue');
-  return readdirSync(dir).filter((f) => f.endsWith('.ndjson')).reduce((n, f) => n + Number(/-(\d+)\.ndjson$/.exec(f)![1]), 0);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.ndjson'))
+    .reduce((n, f) => n + Number(/-(\d+)\.ndjson$/.exec(f)![1]), 0);
 }
 
 describe('beacon relay → a real receiver over HTTP, with a real SQLite store', () => {
@@ -133,15 +167,34 @@ describe('beacon relay → a real receiver over HTTP, with a real SQLite store',
 
   it('a relay with a wrong token is refused and counted upstream, and keeps its queue', async () => {
     const httpPort = await freePort();
-    const rx = await startDaemon(['receive', '--host', '127.0.0.1', '--port', '0', '--db', tmp.db, '--flush-ms', '50', '--http-port', String(httpPort),
-      '--metrics-port', '0', '--ingest-token-file', join(tmp.dir, 'tokens')]);
+    const rx = await startDaemon([
+      'receive',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--db',
+      tmp.db,
+      '--flush-ms',
+      '50',
+      '--http-port',
+      String(httpPort),
+      '--metrics-port',
+      '0',
+      '--ingest-token-file',
+      join(tmp.dir, 'tokens'),
+    ]);
     daemons.push(rx);
     writeFileSync(join(tmp.dir, 'relay-token'), 'not-the-right-token-000000\n');
     const r = await relay(`http://127.0.0.1:${httpPort}/v1/datagrams`);
     for (const x of runs(5)) await send(r.port, x.datagrams);
     await waitFor('queued', async () => (await metric(r.metrics, 'beacon_relay_queue_datagrams')) === 10);
-    expect(await metric(rx.listening.metricsPort as number, 'beacon_receiver_http_requests_total{outcome="unauthorized"}')).toBeGreaterThanOrEqual(1);
-    expect(r.lines.some((l) => l.msg === 'upstream unreachable; queueing on disk' && String(l.why).includes('refused the token'))).toBe(true);
+    expect(
+      await metric(rx.listening.metricsPort as number, 'beacon_receiver_http_requests_total{outcome="unauthorized"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(r.lines.some((l) => l.msg === 'upstream unreachable; queueing on disk' && String(l.why).includes('refused the token'))).toBe(
+      true,
+    );
     expect(wholeRuns()).toHaveLength(0);
   });
 });
@@ -166,7 +219,9 @@ describe('beacon relay: what it forwards and what it refuses', () => {
       await waitFor('a batch', () => got.length >= 1 || undefined);
       await r.stop();
       const body = Buffer.concat(got.map((g) => g.body)).toString('latin1');
-      expect(body).toBe(`${one.datagrams[0]!.toString('latin1')}\n${one.datagrams[2]!.toString('latin1')}\n${parsl.toString('latin1').replace('\n', ' ')}\n`);
+      expect(body).toBe(
+        `${one.datagrams[0]!.toString('latin1')}\n${one.datagrams[2]!.toString('latin1')}\n${parsl.toString('latin1').replace('\n', ' ')}\n`,
+      );
       expect(Object.keys(got[0]!.headers).sort()).toEqual(['authorization', 'connection', 'content-length', 'content-type', 'host']);
       expect(got[0]!.headers.authorization).toBe(`Bearer ${TOKEN}`);
       expect(JSON.stringify(got)).not.toContain('127.0.0.1"');
@@ -188,7 +243,12 @@ describe('beacon relay: what it forwards and what it refuses', () => {
           res.writeHead(413).end();
           return;
         }
-        lines.push(...body.toString('latin1').split('\n').filter((l) => l));
+        lines.push(
+          ...body
+            .toString('latin1')
+            .split('\n')
+            .filter((l) => l),
+        );
         res.writeHead(202).end('{"overload_drops":0}');
       });
     });
@@ -218,7 +278,7 @@ describe('beacon relay: what it forwards and what it refuses', () => {
     expect(limited).toBeLessThanOrEqual(21);
   });
 
-  it('udp:// upstream: forwards to a receiver\'s UDP port', async () => {
+  it("udp:// upstream: forwards to a receiver's UDP port", async () => {
     const rx = await startDaemon(['receive', '--host', '127.0.0.1', '--port', '0', '--db', tmp.db, '--flush-ms', '50']);
     daemons.push(rx);
     const r = await relay(`udp://127.0.0.1:${rx.listening.port as number}`);

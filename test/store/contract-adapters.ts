@@ -43,7 +43,11 @@ export async function sqliteContractStore(): Promise<ContractStore & { db: impor
       return rows.map((r) => ({ ...r, components: r.components === null ? null : JSON.parse(String(r.components)) }) as ContractRun);
     },
     async counters() {
-      const rows = store.db.prepare('SELECT day, name, value FROM daily_counters').all() as Array<{ day: string; name: string; value: number }>;
+      const rows = store.db.prepare('SELECT day, name, value FROM daily_counters').all() as Array<{
+        day: string;
+        name: string;
+        value: number;
+      }>;
       return Object.fromEntries(rows.map((c) => [`${c.day}/${c.name}`, c.value]));
     },
     async dispose() {

@@ -71,17 +71,44 @@ function monthOf(ms: number): number {
 export function rec(kind: 'start' | 'end', run: string, o: Partial<IngestRecord> = {}): IngestRecord {
   const seen = o.seen_ms ?? T0;
   return {
-    run, kind, project: 'demo', format: 'native', user_id: ID('a'), host_id: ID('b'), script_id: ID('c'),
-    weak_ids: false, eph: false, version: '1.0', runtime: 'node-20', os: 'linux', arch: 'x64', ci: false,
-    components: null, client_ms: seen - 100, exit_code: kind === 'end' ? 0 : null,
-    duration_ms: kind === 'end' ? 4000 : null, ...o, seen_ms: seen, month: o.month ?? monthOf(seen),
+    run,
+    kind,
+    project: 'demo',
+    format: 'native',
+    user_id: ID('a'),
+    host_id: ID('b'),
+    script_id: ID('c'),
+    weak_ids: false,
+    eph: false,
+    version: '1.0',
+    runtime: 'node-20',
+    os: 'linux',
+    arch: 'x64',
+    ci: false,
+    components: null,
+    client_ms: seen - 100,
+    exit_code: kind === 'end' ? 0 : null,
+    duration_ms: kind === 'end' ? 4000 : null,
+    ...o,
+    seen_ms: seen,
+    month: o.month ?? monthOf(seen),
   };
 }
 
 function legacy(kind: 'start' | 'end', run: string, clientMs: number, o: Partial<IngestRecord> = {}): IngestRecord {
   return rec(kind, run, {
-    project: 'parsl', format: 'parsl-legacy', user_id: 'aaaaaaaaaa', host_id: 'bbbbbbbbbb', script_id: null,
-    weak_ids: true, arch: null, ci: null, exit_code: null, duration_ms: null, client_ms: clientMs, ...o,
+    project: 'parsl',
+    format: 'parsl-legacy',
+    user_id: 'aaaaaaaaaa',
+    host_id: 'bbbbbbbbbb',
+    script_id: null,
+    weak_ids: true,
+    arch: null,
+    ci: null,
+    exit_code: null,
+    duration_ms: null,
+    client_ms: clientMs,
+    ...o,
   });
 }
 
@@ -92,7 +119,25 @@ export const SCENARIOS: Scenario[] = [
       { records: [rec('start', R(1))], result: { stored: 1, duplicates: 0 } },
       { records: [rec('end', R(1), { seen_ms: T0 + 5000, exit_code: 3, duration_ms: 4000 })], result: { stored: 1, duplicates: 0 } },
     ],
-    runs: [{ run: R(1), has_start: 1, has_end: 1, exit_code: 3, duration_ms: 4000, first_seen_ms: T0, start_seen_ms: T0, end_seen_ms: T0 + 5000, month: 202603, ci: 0, eph: 0, weak_ids: 0, project: 'demo', format: 'native', user_id: ID('a') }],
+    runs: [
+      {
+        run: R(1),
+        has_start: 1,
+        has_end: 1,
+        exit_code: 3,
+        duration_ms: 4000,
+        first_seen_ms: T0,
+        start_seen_ms: T0,
+        end_seen_ms: T0 + 5000,
+        month: 202603,
+        ci: 0,
+        eph: 0,
+        weak_ids: 0,
+        project: 'demo',
+        format: 'native',
+        user_id: ID('a'),
+      },
+    ],
     counters: { [`${DAY}/stored`]: 2 },
   },
   {
@@ -100,7 +145,11 @@ export const SCENARIOS: Scenario[] = [
     batches: [
       { records: [rec('start', R(1)), rec('start', R(1), { seen_ms: T0 + 1 })], result: { stored: 1, duplicates: 1 } },
       {
-        records: [rec('start', R(1), { seen_ms: T0 + 9, version: '9.9' }), rec('end', R(1), { seen_ms: T0 + 10 }), rec('end', R(1), { seen_ms: T0 + 11, exit_code: 1 })],
+        records: [
+          rec('start', R(1), { seen_ms: T0 + 9, version: '9.9' }),
+          rec('end', R(1), { seen_ms: T0 + 10 }),
+          rec('end', R(1), { seen_ms: T0 + 11, exit_code: 1 }),
+        ],
         result: { stored: 1, duplicates: 2 },
       },
     ],
@@ -114,7 +163,18 @@ export const SCENARIOS: Scenario[] = [
       { records: [rec('start', R(2), { seen_ms: T0 + 60_000 })], result: { stored: 1, duplicates: 0 } },
       { records: [rec('start', R(2), { seen_ms: T0 + 60_001 }), rec('end', R(2))], result: { stored: 0, duplicates: 2 } },
     ],
-    runs: [{ run: R(2), has_start: 1, has_end: 1, first_seen_ms: T0, start_seen_ms: T0 + 60_000, end_seen_ms: T0, exit_code: 2, duration_ms: 1000 }],
+    runs: [
+      {
+        run: R(2),
+        has_start: 1,
+        has_end: 1,
+        first_seen_ms: T0,
+        start_seen_ms: T0 + 60_000,
+        end_seen_ms: T0,
+        exit_code: 2,
+        duration_ms: 1000,
+      },
+    ],
     counters: { [`${DAY}/stored`]: 2, [`${DAY}/duplicates`]: 2 },
   },
   {
@@ -128,8 +188,12 @@ export const SCENARIOS: Scenario[] = [
     batches: [
       {
         records: [
-          rec('start', R(1), { seen_ms: T0 }), rec('end', R(1), { seen_ms: T0 + 1, exit_code: 0 }), rec('start', R(1), { seen_ms: T0 + 2 }),
-          rec('end', R(2), { seen_ms: T0 + 3, exit_code: 5 }), rec('start', R(2), { seen_ms: T0 + 4 }), rec('end', R(2), { seen_ms: T0 + 5 }),
+          rec('start', R(1), { seen_ms: T0 }),
+          rec('end', R(1), { seen_ms: T0 + 1, exit_code: 0 }),
+          rec('start', R(1), { seen_ms: T0 + 2 }),
+          rec('end', R(2), { seen_ms: T0 + 3, exit_code: 5 }),
+          rec('start', R(2), { seen_ms: T0 + 4 }),
+          rec('end', R(2), { seen_ms: T0 + 5 }),
         ],
         result: { stored: 4, duplicates: 2 },
       },
@@ -154,11 +218,39 @@ export const SCENARIOS: Scenario[] = [
     batches: [
       { records: [legacy('end', R(5), 5000, { version: '1.0', os: null, runtime: null })], result: { stored: 1, duplicates: 0 } },
       {
-        records: [rec('start', R(5), { seen_ms: T0 + 1, format: 'native', project: 'other', version: '2.0', os: 'darwin', runtime: 'py-3.12', eph: true, weak_ids: false, ci: true, script_id: ID('d') })],
+        records: [
+          rec('start', R(5), {
+            seen_ms: T0 + 1,
+            format: 'native',
+            project: 'other',
+            version: '2.0',
+            os: 'darwin',
+            runtime: 'py-3.12',
+            eph: true,
+            weak_ids: false,
+            ci: true,
+            script_id: ID('d'),
+          }),
+        ],
         result: { stored: 1, duplicates: 0 },
       },
     ],
-    runs: [{ run: R(5), project: 'parsl', format: 'parsl-legacy', version: '1.0', os: 'darwin', runtime: 'py-3.12', user_id: 'aaaaaaaaaa', script_id: ID('d'), weak_ids: 1, eph: 1, ci: 1, arch: 'x64' }],
+    runs: [
+      {
+        run: R(5),
+        project: 'parsl',
+        format: 'parsl-legacy',
+        version: '1.0',
+        os: 'darwin',
+        runtime: 'py-3.12',
+        user_id: 'aaaaaaaaaa',
+        script_id: ID('d'),
+        weak_ids: 1,
+        eph: 1,
+        ci: 1,
+        arch: 'x64',
+      },
+    ],
     counters: { [`${DAY}/stored`]: 2 },
   },
   {
@@ -168,12 +260,16 @@ export const SCENARIOS: Scenario[] = [
         records: [
           rec('start', R(1), { components: '{"a":1,"b":"x"}' }),
           rec('end', R(2), { components: '{"b":"y","c":2}' }),
-          rec('start', R(3), { components: '{"a":1}' }), rec('end', R(3), { seen_ms: T0 + 1 }),
+          rec('start', R(3), { components: '{"a":1}' }),
+          rec('end', R(3), { seen_ms: T0 + 1 }),
         ],
         result: { stored: 4, duplicates: 0 },
       },
       {
-        records: [rec('end', R(1), { seen_ms: T0 + 5, components: '{"b":"y","c":2}' }), rec('start', R(2), { seen_ms: T0 + 5, components: '{"a":1,"b":"x"}' })],
+        records: [
+          rec('end', R(1), { seen_ms: T0 + 5, components: '{"b":"y","c":2}' }),
+          rec('start', R(2), { seen_ms: T0 + 5, components: '{"a":1,"b":"x"}' }),
+        ],
         result: { stored: 2, duplicates: 0 },
       },
     ],
@@ -189,16 +285,21 @@ export const SCENARIOS: Scenario[] = [
     batches: [
       {
         records: [
-          legacy('start', R(1), 1_000_000), legacy('end', R(2), 1_060_000),
-          legacy('start', R(3), 2_000_000), legacy('start', R(4), 1_000_000), legacy('end', R(4), 1_060_000, { seen_ms: T0 + 1 }),
+          legacy('start', R(1), 1_000_000),
+          legacy('end', R(2), 1_060_000),
+          legacy('start', R(3), 2_000_000),
+          legacy('start', R(4), 1_000_000),
+          legacy('end', R(4), 1_060_000, { seen_ms: T0 + 1 }),
           legacy('start', R(5), 1_000_000),
         ],
         result: { stored: 6, duplicates: 0 },
       },
       {
         records: [
-          legacy('end', R(1), 1_060_000, { seen_ms: T0 + 9 }), legacy('start', R(2), 1_000_000, { seen_ms: T0 + 9 }),
-          legacy('end', R(3), 1_999_000, { seen_ms: T0 + 9 }), legacy('end', R(5), 9_000_000, { seen_ms: T0 + 9, duration_ms: 5000 }),
+          legacy('end', R(1), 1_060_000, { seen_ms: T0 + 9 }),
+          legacy('start', R(2), 1_000_000, { seen_ms: T0 + 9 }),
+          legacy('end', R(3), 1_999_000, { seen_ms: T0 + 9 }),
+          legacy('end', R(5), 9_000_000, { seen_ms: T0 + 9, duration_ms: 5000 }),
         ],
         result: { stored: 4, duplicates: 0 },
       },
@@ -218,14 +319,21 @@ export const SCENARIOS: Scenario[] = [
       { records: [], counters: [{ day: DAY, counts: { received: 5, 'rejected.not_json': 2 } }], result: { stored: 0, duplicates: 0 } },
       {
         records: [rec('start', R(1)), rec('start', R(2), { seen_ms: T0 + 86_400_000 }), rec('start', R(2), { seen_ms: T0 + 86_400_001 })],
-        counters: [{ day: DAY, counts: { received: 3 } }, { day: '2026-03-11', counts: { received: 2, kernel_drops: 0 } }],
+        counters: [
+          { day: DAY, counts: { received: 3 } },
+          { day: '2026-03-11', counts: { received: 2, kernel_drops: 0 } },
+        ],
         result: { stored: 2, duplicates: 1 },
       },
     ],
     runs: [{ run: R(1) }, { run: R(2), month: 202603 }],
     counters: {
-      [`${DAY}/received`]: 8, [`${DAY}/rejected.not_json`]: 2, [`${DAY}/stored`]: 1,
-      '2026-03-11/received': 2, '2026-03-11/stored': 1, '2026-03-11/duplicates': 1,
+      [`${DAY}/received`]: 8,
+      [`${DAY}/rejected.not_json`]: 2,
+      [`${DAY}/stored`]: 1,
+      '2026-03-11/received': 2,
+      '2026-03-11/stored': 1,
+      '2026-03-11/duplicates': 1,
     },
   },
   {
@@ -249,7 +357,10 @@ export const SCENARIOS: Scenario[] = [
 ];
 
 /** Runs one scenario on a fresh store and returns what the store holds afterwards. */
-export async function playScenario(factory: StoreFactory, s: Scenario): Promise<{ results: WriteResult[]; runs: ContractRun[]; counters: Record<string, number> }> {
+export async function playScenario(
+  factory: StoreFactory,
+  s: Scenario,
+): Promise<{ results: WriteResult[]; runs: ContractRun[]; counters: Record<string, number> }> {
   const cs = await factory();
   try {
     const results: WriteResult[] = [];

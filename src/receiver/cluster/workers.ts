@@ -38,7 +38,12 @@ type Started = { ok: true; info: WorkerListening } | { ok: false; code: number }
 export async function runWorkers(opts: ReceiveOptions): Promise<number> {
   const log = createLogger(opts.logLevel).child({ primary: true });
   const bind = portSharing(process.versions.node, nativeUdp(opts.udpReader) !== undefined);
-  const slots: Slot[] = Array.from({ length: opts.workers }, (_, index) => ({ index, ready: false, startedAt: 0, backoffMs: BACKOFF_START_MS }));
+  const slots: Slot[] = Array.from({ length: opts.workers }, (_, index) => ({
+    index,
+    ready: false,
+    startedAt: 0,
+    backoffMs: BACKOFF_START_MS,
+  }));
   let stopping = false;
   let port = opts.port;
   let onSignal: (s: NodeJS.Signals) => void = () => {};
@@ -119,7 +124,18 @@ export async function runWorkers(opts: ReceiveOptions): Promise<number> {
   const failed = rest.find((r) => !r.ok);
   if (failed && !failed.ok) return finish(stopping ? 0 : failed.code);
   const metricsPort = metricsServer ? (metricsServer.address() as { port: number }).port : undefined;
-  log.info({ host: opts.host, port: first.info.port, workers: opts.workers, bind, store: first.info.store, recvBufferBytes: first.info.recvBufferBytes, metricsPort }, 'listening');
+  log.info(
+    {
+      host: opts.host,
+      port: first.info.port,
+      workers: opts.workers,
+      bind,
+      store: first.info.store,
+      recvBufferBytes: first.info.recvBufferBytes,
+      metricsPort,
+    },
+    'listening',
+  );
 
   const signal = await signalled;
   return finish(0, signal);
@@ -144,11 +160,24 @@ async function stopAll(slots: Slot[]): Promise<Array<{ worker: number; code: num
 function primaryMetrics(slots: Slot[], restarts: { n: number }): { contentType: string; metrics(): Promise<string> } {
   const aggregator = new AggregatorRegistry();
   const own = new Registry();
-  new Gauge({ name: 'beacon_receiver_workers', help: 'Worker processes currently receiving.', registers: [own],
-    collect() { this.set(slots.filter((s) => s.ready).length); } });
+  new Gauge({
+    name: 'beacon_receiver_workers',
+    help: 'Worker processes currently receiving.',
+    registers: [own],
+    collect() {
+      this.set(slots.filter((s) => s.ready).length);
+    },
+  });
   let exported = 0;
-  new Counter({ name: 'beacon_receiver_worker_restarts_total', help: 'Workers restarted after exiting unexpectedly.', registers: [own],
-    collect() { this.inc(restarts.n - exported); exported = restarts.n; } });
+  new Counter({
+    name: 'beacon_receiver_worker_restarts_total',
+    help: 'Workers restarted after exiting unexpectedly.',
+    registers: [own],
+    collect() {
+      this.inc(restarts.n - exported);
+      exported = restarts.n;
+    },
+  });
   return {
     contentType: aggregator.contentType,
     metrics: async () => `${await aggregator.clusterMetrics()}\n${await own.metrics()}`,

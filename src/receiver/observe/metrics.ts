@@ -22,7 +22,9 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
   const counter = (name: string, help: string, read: () => number): void => {
     let exported = 0;
     new Counter({
-      name, help, registers: [registry],
+      name,
+      help,
+      registers: [registry],
       collect() {
         const v = read();
         if (v > exported) this.inc(v - exported);
@@ -37,7 +39,10 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
   counter('beacon_receiver_overload_drops_total', 'Valid datagrams dropped because the store fell too far behind.', () => t.overload_drops);
   const rejected = new Map(REJECT_REASONS.map((r) => [r, 0]));
   new Counter({
-    name: 'beacon_receiver_datagrams_rejected_total', help: 'Datagrams refused, by reason.', labelNames: ['reason'], registers: [registry],
+    name: 'beacon_receiver_datagrams_rejected_total',
+    help: 'Datagrams refused, by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
     collect() {
       for (const r of REJECT_REASONS) {
         const v = t[`rejected.${r}`];
@@ -50,7 +55,15 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
   // `aggregator` is how the primary combines workers' values (src/receiver/cluster/workers.ts): counts add
   // up; a buffer size or a commit time is per worker, so the largest is reported.
   const gauge = (name: string, help: string, read: () => number, aggregator: 'sum' | 'max' = 'sum'): void => {
-    new Gauge({ name, help, registers: [registry], aggregator, collect() { this.set(read()); } });
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      aggregator,
+      collect() {
+        this.set(read());
+      },
+    });
   };
   gauge('beacon_receiver_pending_records', 'Accepted datagrams waiting for the next commit.', src.pending);
   gauge('beacon_receiver_socket_queue_bytes', 'Bytes queued in the kernel receive buffer.', src.rxQueueBytes);

@@ -6,5 +6,13 @@ export function statsLine(stats: Stats, pending: number): Record<string, unknown
   const t = stats.totals;
   const rejected: Record<string, number> = {};
   for (const r of REJECT_REASONS) if (t[`rejected.${r}`]) rejected[r] = t[`rejected.${r}`];
-  return { received: t.received, stored: t.stored, duplicates: t.duplicates, rejected, kernel_drops: t.kernel_drops, overload_drops: t.overload_drops, pending };
+  return {
+    received: t.received,
+    stored: t.stored,
+    duplicates: t.duplicates,
+    rejected,
+    kernel_drops: t.kernel_drops,
+    overload_drops: t.overload_drops,
+    pending,
+  };
 }

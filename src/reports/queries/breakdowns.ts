@@ -57,10 +57,10 @@ export async function breakdown(db: QueryRunner, src: Source, opts: BreakdownOpt
   const shownRuns = rows.reduce((a, r) => a + r.runs, 0);
   if (shownRuns === runs) return { rows, other: null, runs };
   const notShown = rows.length ? ` AND ${src.expr} NOT IN (${rows.map(() => '?').join(', ')})` : '';
-  const [o] = await db.all(
-    `SELECT ${MEASURES} FROM ${src.from} WHERE ${src.where}${notShown}`,
-    [...src.params, ...rows.map((r) => r.value)],
-  );
+  const [o] = await db.all(`SELECT ${MEASURES} FROM ${src.from} WHERE ${src.where}${notShown}`, [
+    ...src.params,
+    ...rows.map((r) => r.value),
+  ]);
   return { rows, other: valueCount(o ?? {}, 'other'), runs };
 }
 

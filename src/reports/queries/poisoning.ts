@@ -76,8 +76,11 @@ function baseCtes(scope: Scope, tags: boolean, firstMonth: boolean): { sql: stri
 
 function totals(r: Record<string, unknown> | undefined): PoisoningTotals {
   return {
-    runs_started: count(r?.runs_started), runs_completed: count(r?.runs_completed), compute_ms: count(r?.compute_ms),
-    unique_users: count(r?.unique_users), new_users: count(r?.new_users),
+    runs_started: count(r?.runs_started),
+    runs_completed: count(r?.runs_completed),
+    compute_ms: count(r?.compute_ms),
+    unique_users: count(r?.unique_users),
+    new_users: count(r?.new_users),
   };
 }
 
@@ -98,16 +101,29 @@ export async function poisoningData(db: QueryRunner, scope: Scope): Promise<Pois
 
   const [all] = await q(`SELECT ${TOTALS} FROM m`);
   const totalRuns = count(all?.runs);
-  const heavyRows = await q('SELECT user_id, runs FROM pu WHERE runs >= ? AND runs >= ? ORDER BY runs DESC', [HEAVY_MIN_RUNS, Math.ceil(HEAVY_SHARE * totalRuns)]);
-  const perDay = await q('SELECT m.day AS day, count(DISTINCT oneoff.user_id) AS n FROM m LEFT JOIN oneoff ON oneoff.day = m.day GROUP BY m.day ORDER BY m.day');
+  const heavyRows = await q('SELECT user_id, runs FROM pu WHERE runs >= ? AND runs >= ? ORDER BY runs DESC', [
+    HEAVY_MIN_RUNS,
+    Math.ceil(HEAVY_SHARE * totalRuns),
+  ]);
+  const perDay = await q(
+    'SELECT m.day AS day, count(DISTINCT oneoff.user_id) AS n FROM m LEFT JOIN oneoff ON oneoff.day = m.day GROUP BY m.day ORDER BY m.day',
+  );
   const counts = perDay.map((r) => count(r.n)).sort((a, b) => a - b);
-  const median = counts.length === 0 ? 0 : counts.length % 2 ? counts[(counts.length - 1) >> 1]! : (counts[counts.length / 2 - 1]! + counts[counts.length / 2]!) / 2;
+  const median =
+    counts.length === 0
+      ? 0
+      : counts.length % 2
+        ? counts[(counts.length - 1) >> 1]!
+        : (counts[counts.length / 2 - 1]! + counts[counts.length / 2]!) / 2;
   const bursts = perDay.filter((r) => count(r.n) >= BURST_MIN && count(r.n) >= BURST_FACTOR * median);
   const newTotal = count(all?.new_users);
   const netRows = tags
-    ? await q(`SELECT net_tag, min(day) AS day, count(DISTINCT m.user_id) AS users FROM m JOIN n ON n.user_id = m.user_id
+    ? await q(
+        `SELECT net_tag, min(day) AS day, count(DISTINCT m.user_id) AS users FROM m JOIN n ON n.user_id = m.user_id
         WHERE net_tag IS NOT NULL GROUP BY net_tag HAVING count(DISTINCT m.user_id) >= ? AND count(DISTINCT m.user_id) >= ?
-        ORDER BY users DESC`, [NETWORK_MIN, Math.ceil(NETWORK_SHARE * newTotal)])
+        ORDER BY users DESC`,
+        [NETWORK_MIN, Math.ceil(NETWORK_SHARE * newTotal)],
+      )
     : [];
 
   const heavyIds = heavyRows.map((r) => r.user_id);
@@ -124,9 +140,14 @@ export async function poisoningData(db: QueryRunner, scope: Scope): Promise<Pois
   if (flagged.length > 0) {
     const sets = `, f AS (${flagged.join(' UNION ')})`;
     // A flagged network's runs without a user ID go too: nothing else can vouch for them.
-    const tagCut = flaggedTags.length ? ` AND NOT (user_id IS NULL AND net_tag IS NOT NULL AND net_tag IN (${marks(flaggedTags.length)}))` : '';
-    const [w] = await q(`${sets} SELECT ${TOTALS}, (SELECT count(*) FROM f) AS flagged FROM m
-      WHERE (user_id IS NULL OR user_id NOT IN (SELECT user_id FROM f))${tagCut}`, [...flaggedParams, ...flaggedTags]);
+    const tagCut = flaggedTags.length
+      ? ` AND NOT (user_id IS NULL AND net_tag IS NOT NULL AND net_tag IN (${marks(flaggedTags.length)}))`
+      : '';
+    const [w] = await q(
+      `${sets} SELECT ${TOTALS}, (SELECT count(*) FROM f) AS flagged FROM m
+      WHERE (user_id IS NULL OR user_id NOT IN (SELECT user_id FROM f))${tagCut}`,
+      [...flaggedParams, ...flaggedTags],
+    );
     without = totals(w);
     flaggedUsers = count(w?.flagged);
   }

@@ -1,6 +1,16 @@
 import { BeaconError } from '../../errors.js';
 import { count, type QueryRunner } from '../../store/query-runner.js';
-import { breakdown, COMPONENT_SOURCE, componentBreakdowns, createDimensions, DIMENSIONS, dropDimensions, dimensionBreakdown, exitCodeBreakdown, type Breakdown } from './breakdowns.js';
+import {
+  breakdown,
+  COMPONENT_SOURCE,
+  componentBreakdowns,
+  createDimensions,
+  DIMENSIONS,
+  dropDimensions,
+  dimensionBreakdown,
+  exitCodeBreakdown,
+  type Breakdown,
+} from './breakdowns.js';
 import type { DurationStats } from './durations.js';
 import { createMonthGroups, dropMonthGroups } from './month-groups.js';
 import type { Scope } from './scope.js';
@@ -88,7 +98,17 @@ export async function computeRollup(db: QueryRunner, scope: Scope, caps: RollupC
   await dropDimensions(db);
   await dropMonthGroups(db);
   const poisoning = await poisoningData(db, scope);
-  return { v: ROLLUP_VERSION, top_n: caps.topN, max_component_keys: caps.maxComponentKeys, summary, durations, exitCodes, breakdowns, components, poisoning };
+  return {
+    v: ROLLUP_VERSION,
+    top_n: caps.topN,
+    max_component_keys: caps.maxComponentKeys,
+    summary,
+    durations,
+    exitCodes,
+    breakdowns,
+    components,
+    poisoning,
+  };
 }
 
 /** Months whose raw runs were pruned (empty on a store without schema v3). */
@@ -104,7 +124,10 @@ export async function loadRollup(db: QueryRunner, month: number, scope: string):
   if (!rows[0]) return null;
   const r = JSON.parse(String(rows[0].data)) as Rollup;
   if (r.v !== ROLLUP_VERSION) {
-    throw new BeaconError('BEACON_ERR_SCHEMA_TOO_NEW', `the monthly rollup of ${month} has format ${r.v}, unknown to this usage-beacon; upgrade usage-beacon`);
+    throw new BeaconError(
+      'BEACON_ERR_SCHEMA_TOO_NEW',
+      `the monthly rollup of ${month} has format ${r.v}, unknown to this usage-beacon; upgrade usage-beacon`,
+    );
   }
   return r;
 }

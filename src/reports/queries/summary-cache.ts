@@ -34,7 +34,13 @@ export interface Versioned {
   v: number;
 }
 
-export async function loadCached<T extends Versioned>(db: QueryRunner, month: number, scope: string, changes: number, v: number): Promise<T | null> {
+export async function loadCached<T extends Versioned>(
+  db: QueryRunner,
+  month: number,
+  scope: string,
+  changes: number,
+  v: number,
+): Promise<T | null> {
   const rows = await db.all('SELECT changes, summary FROM report_month_cache WHERE month = ? AND scope = ?', [month, scope]);
   const row = rows[0];
   if (!row || num(row.changes) !== changes) return null;

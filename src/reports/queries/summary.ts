@@ -99,11 +99,29 @@ export async function summarizeGroups(
 /** The summary of a month without runs (no query needed). */
 export function emptySummary(): MonthSummary {
   return {
-    v: SUMMARY_VERSION, runs: 0, runs_started: 0, runs_completed: 0, runs_with_exit_code: 0, runs_succeeded: 0,
-    compute_ms: 0, duration_runs: 0, median_s: null, p90_s: null, unique_users: 0, unique_hosts: 0,
-    unique_scripts: 0, new_users: 0, runs_without_user_id: 0, runs_weak_ids: 0, runs_ephemeral_ids: 0,
-    unmatched_starts: 0, unmatched_ends: 0, native_completed: 0, native_ends_without_start: 0,
-    native_started: 0, native_starts_without_end: 0,
+    v: SUMMARY_VERSION,
+    runs: 0,
+    runs_started: 0,
+    runs_completed: 0,
+    runs_with_exit_code: 0,
+    runs_succeeded: 0,
+    compute_ms: 0,
+    duration_runs: 0,
+    median_s: null,
+    p90_s: null,
+    unique_users: 0,
+    unique_hosts: 0,
+    unique_scripts: 0,
+    new_users: 0,
+    runs_without_user_id: 0,
+    runs_weak_ids: 0,
+    runs_ephemeral_ids: 0,
+    unmatched_starts: 0,
+    unmatched_ends: 0,
+    native_completed: 0,
+    native_ends_without_start: 0,
+    native_started: 0,
+    native_starts_without_end: 0,
   };
 }
 
@@ -118,10 +136,9 @@ async function newUsers(db: QueryRunner, scope: Scope, firstMonthTable: boolean)
   if (firstMonthTable && scope.project !== null) {
     rows = await db.all('SELECT count(*) AS n FROM user_first_month WHERE month = ? AND project = ?', [m, scope.project]);
   } else if (firstMonthTable) {
-    rows = await db.all(
-      `SELECT count(*) AS n FROM (SELECT user_id FROM user_first_month GROUP BY user_id HAVING min(month) = ?) AS f`,
-      [m],
-    );
+    rows = await db.all(`SELECT count(*) AS n FROM (SELECT user_id FROM user_first_month GROUP BY user_id HAVING min(month) = ?) AS f`, [
+      m,
+    ]);
   } else {
     const project = scope.project === null ? '' : ' AND r.project = ?';
     rows = await db.all(

@@ -67,7 +67,8 @@ export function jsonbSafe(components: string | null): string | null {
       if (Array.isArray(v)) return v.map(clean);
       if (v !== null && typeof v === 'object') {
         const o: Record<string, unknown> = {};
-        for (const [k, x] of Object.entries(v)) Object.defineProperty(o, cleanString(k), { value: clean(x), enumerable: true, writable: true, configurable: true });
+        for (const [k, x] of Object.entries(v))
+          Object.defineProperty(o, cleanString(k), { value: clean(x), enumerable: true, writable: true, configurable: true });
         return o;
       }
       return v;
@@ -91,12 +92,27 @@ export class BatchColumns {
     const c = this.cols;
     for (const r of records) {
       const end = r.kind === 'end';
-      c[0]!.push(r.run); c[1]!.push(r.project); c[2]!.push(r.format); c[3]!.push(r.user_id);
-      c[4]!.push(r.host_id); c[5]!.push(r.script_id); c[6]!.push(r.weak_ids ? 1 : 0); c[7]!.push(r.eph ? 1 : 0);
-      c[8]!.push(r.version); c[9]!.push(r.runtime); c[10]!.push(r.os); c[11]!.push(r.arch);
-      c[12]!.push(flag(r.ci)); c[13]!.push(jsonbSafe(r.components)); c[14]!.push(r.seen_ms); c[15]!.push(r.month);
-      c[16]!.push(r.client_ms); c[17]!.push(end ? r.exit_code : null); c[18]!.push(end ? r.duration_ms : null);
-      c[19]!.push(end ? 1 : 0); c[20]!.push(r.net_tag ?? null);
+      c[0]!.push(r.run);
+      c[1]!.push(r.project);
+      c[2]!.push(r.format);
+      c[3]!.push(r.user_id);
+      c[4]!.push(r.host_id);
+      c[5]!.push(r.script_id);
+      c[6]!.push(r.weak_ids ? 1 : 0);
+      c[7]!.push(r.eph ? 1 : 0);
+      c[8]!.push(r.version);
+      c[9]!.push(r.runtime);
+      c[10]!.push(r.os);
+      c[11]!.push(r.arch);
+      c[12]!.push(flag(r.ci));
+      c[13]!.push(jsonbSafe(r.components));
+      c[14]!.push(r.seen_ms);
+      c[15]!.push(r.month);
+      c[16]!.push(r.client_ms);
+      c[17]!.push(end ? r.exit_code : null);
+      c[18]!.push(end ? r.duration_ms : null);
+      c[19]!.push(end ? 1 : 0);
+      c[20]!.push(r.net_tag ?? null);
     }
   }
 

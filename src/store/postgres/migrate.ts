@@ -54,7 +54,11 @@ export async function migratePostgres(pool: Pool, migrations: readonly Migration
       for (const m of migrations) {
         if (m.version <= now) continue;
         await client.query(m.sql);
-        await client.query('INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)', [
+          m.version,
+          m.name,
+          Date.now(),
+        ]);
         applied.push(m.version);
       }
       await client.query('COMMIT');

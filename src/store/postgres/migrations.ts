@@ -294,8 +294,8 @@ CREATE TABLE monthly_sketches (
   PRIMARY KEY (month, scope, kind)
 );
 `,
-    },
-    {
+  },
+  {
     version: 7,
     name: 'collector secret fingerprint, daily network tags',
     // Self-contained (issue 11): it only adds.

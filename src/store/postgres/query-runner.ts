@@ -82,7 +82,11 @@ const REPORT_WORK_MEM = '128MB';
 /** Connect for a report; a one-line BEACON_ERR_DB_OPEN when unreachable, SCHEMA_TOO_NEW when newer. */
 export async function openPostgresRunner(url: string, connectTimeoutMs = 5000): Promise<QueryRunner> {
   if (!POSTGRES_URL.test(url)) throw badStoreUrl();
-  const client = new pg.Client({ connectionString: withDefaultUser(url), connectionTimeoutMillis: connectTimeoutMs, application_name: 'usage-beacon reports' });
+  const client = new pg.Client({
+    connectionString: withDefaultUser(url),
+    connectionTimeoutMillis: connectTimeoutMs,
+    application_name: 'usage-beacon reports',
+  });
   // A connection lost mid-report surfaces as the failing query's error; this only keeps an
   // 'error' event on the idle client from crashing the process.
   client.on('error', () => {});
@@ -97,7 +101,10 @@ export async function openPostgresRunner(url: string, connectTimeoutMs = 5000): 
       WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('${REPORT_WORK_MEM}')`);
     const v = await postgresSchemaVersion(client);
     if (v > POSTGRES_SCHEMA_VERSION) {
-      throw new BeaconError('BEACON_ERR_SCHEMA_TOO_NEW', `the PostgreSQL store has schema version ${v}, newer than this usage-beacon knows (${POSTGRES_SCHEMA_VERSION}); upgrade usage-beacon`);
+      throw new BeaconError(
+        'BEACON_ERR_SCHEMA_TOO_NEW',
+        `the PostgreSQL store has schema version ${v}, newer than this usage-beacon knows (${POSTGRES_SCHEMA_VERSION}); upgrade usage-beacon`,
+      );
     }
   } catch (e) {
     await client.end().catch(() => {});

@@ -48,7 +48,9 @@ export async function settlePostgresMonth(pool: Pool, month: number): Promise<Se
       if (locked.rows[0]?.ok !== true) return 'raced';
       // A month rebuilt from a million runs groups them in memory rather than in temp files
       // (for this transaction only, and never lowering what the operator configured).
-      await client.query(`SELECT set_config('work_mem', $1, true) WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes($1)`, [SETTLE_WORK_MEM]);
+      await client.query(`SELECT set_config('work_mem', $1, true) WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes($1)`, [
+        SETTLE_WORK_MEM,
+      ]);
       const now = await client.query<{ cut: string; deletes: string | null }>(
         `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS cut,
                 (SELECT deletes FROM report_month_changes WHERE month = $1)::text AS deletes`,

@@ -152,7 +152,11 @@ export class PostgresStore implements RunStore {
       let stored = 0;
       for (const part of [first, second]) {
         if (part.length === 0) continue;
-        const res = await client.query<{ run: string }>({ name: 'beacon_upsert_runs', text: UPSERT_RUNS, values: new BatchColumns(part).values() });
+        const res = await client.query<{ run: string }>({
+          name: 'beacon_upsert_runs',
+          text: UPSERT_RUNS,
+          values: new BatchColumns(part).values(),
+        });
         const changed = new Set(res.rows.map((r) => r.run));
         for (const r of part) {
           const ok = changed.has(r.run);

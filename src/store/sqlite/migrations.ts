@@ -236,8 +236,8 @@ CREATE TABLE monthly_sketches (
   PRIMARY KEY (month, scope, kind)
 ) WITHOUT ROWID;
 `,
-    },
-    {
+  },
+  {
     version: 6,
     name: 'collector secret fingerprint, daily network tags',
     // Self-contained (issue 11): it only adds.

@@ -13,9 +13,7 @@ export interface SettleThreadData {
   intervalMs: number;
 }
 
-export type FromSettleThread =
-  | { type: 'settled'; months: Record<string, string>; ms: number }
-  | { type: 'failed'; message: string };
+export type FromSettleThread = { type: 'settled'; months: Record<string, string>; ms: number } | { type: 'failed'; message: string };
 
 if (!parentPort) throw new Error('settle-thread.js runs only as a worker thread');
 const port = parentPort;
@@ -28,7 +26,12 @@ function round(): void {
   const t = performance.now();
   try {
     const done = [...settleAll(db)].filter(([, o]) => o !== 'unchanged');
-    if (done.length) port.postMessage({ type: 'settled', months: Object.fromEntries(done.map(([m, o]) => [String(m), o])), ms: Math.round(performance.now() - t) } satisfies FromSettleThread);
+    if (done.length)
+      port.postMessage({
+        type: 'settled',
+        months: Object.fromEntries(done.map(([m, o]) => [String(m), o])),
+        ms: Math.round(performance.now() - t),
+      } satisfies FromSettleThread);
   } catch (e) {
     // A busy store or a full disk: the aggregates are only a shortcut, so try again next round.
     try {

@@ -18,7 +18,6 @@ import type { SettleOutcome } from '../types.js';
  * so no lock is waited for); the cost is one grouping of the month's groups plus the new runs.
  */
 
-
 interface MonthState {
   seq: number;
   deletes: number;
@@ -59,14 +58,18 @@ export function settleMonth(db: Database, month: number): SettleOutcome {
     const newest = db.prepare('SELECT max(settled_seq) FROM run_facts WHERE month = ?').pluck().get(month) as number | null;
     if (!rebuild && (newest === null || newest <= from)) return 'unchanged';
     const fresh = [month, from, cut.seq];
-    const keep = rebuild ? '' : `SELECT ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n FROM report_settled_groups WHERE month = ${Number(month)} UNION ALL `;
+    const keep = rebuild
+      ? ''
+      : `SELECT ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n FROM report_settled_groups WHERE month = ${Number(month)} UNION ALL `;
     db.prepare(
       `CREATE TEMP TABLE settle_groups AS
        SELECT ${SETTLED_GROUP_COLUMNS}, sum(runs) AS runs, sum(dur_sum) AS dur_sum, sum(dur_n) AS dur_n FROM (
          ${keep}SELECT ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n FROM (${NEW_RUNS}) AS n
        ) AS g GROUP BY ${SETTLED_GROUP_COLUMNS}`,
     ).run(...fresh);
-    const keepDurations = rebuild ? '' : `SELECT project, duration_ms, runs FROM report_settled_durations WHERE month = ${Number(month)} UNION ALL `;
+    const keepDurations = rebuild
+      ? ''
+      : `SELECT project, duration_ms, runs FROM report_settled_durations WHERE month = ${Number(month)} UNION ALL `;
     db.prepare(
       `CREATE TEMP TABLE settle_durations AS
        SELECT project, duration_ms, sum(runs) AS runs FROM (
@@ -76,22 +79,28 @@ export function settleMonth(db: Database, month: number): SettleOutcome {
   } finally {
     db.exec('COMMIT');
   }
-  const swapped = db.transaction((): boolean => {
-    const now = readCut(db, month);
-    const same = now.deletes === cut.deletes && now.state?.seq === cut.state?.seq && now.state?.deletes === cut.state?.deletes;
-    if (!same) return false;
-    db.prepare('DELETE FROM report_settled_groups WHERE month = ?').run(month);
-    db.prepare('DELETE FROM report_settled_durations WHERE month = ?').run(month);
-    db.prepare(`INSERT INTO report_settled_groups (month, ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n)
-      SELECT ?, ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n FROM temp.settle_groups`).run(month);
-    db.prepare(`INSERT INTO report_settled_durations (month, project, duration_ms, runs)
-      SELECT ?, project, duration_ms, runs FROM temp.settle_durations`).run(month);
-    db.prepare(
-      `INSERT INTO report_settled_months (month, seq, deletes) VALUES (?, ?, ?)
+  const swapped = db
+    .transaction((): boolean => {
+      const now = readCut(db, month);
+      const same = now.deletes === cut.deletes && now.state?.seq === cut.state?.seq && now.state?.deletes === cut.state?.deletes;
+      if (!same) return false;
+      db.prepare('DELETE FROM report_settled_groups WHERE month = ?').run(month);
+      db.prepare('DELETE FROM report_settled_durations WHERE month = ?').run(month);
+      db.prepare(
+        `INSERT INTO report_settled_groups (month, ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n)
+      SELECT ?, ${SETTLED_GROUP_COLUMNS}, runs, dur_sum, dur_n FROM temp.settle_groups`,
+      ).run(month);
+      db.prepare(
+        `INSERT INTO report_settled_durations (month, project, duration_ms, runs)
+      SELECT ?, project, duration_ms, runs FROM temp.settle_durations`,
+      ).run(month);
+      db.prepare(
+        `INSERT INTO report_settled_months (month, seq, deletes) VALUES (?, ?, ?)
        ON CONFLICT (month) DO UPDATE SET seq = excluded.seq, deletes = excluded.deletes`,
-    ).run(month, cut.seq, cut.deletes);
-    return true;
-  }).immediate();
+      ).run(month, cut.seq, cut.deletes);
+      return true;
+    })
+    .immediate();
   db.exec('DROP TABLE IF EXISTS temp.settle_groups; DROP TABLE IF EXISTS temp.settle_durations');
   if (!swapped) return 'raced';
   return rebuild ? 'rebuilt' : 'extended';

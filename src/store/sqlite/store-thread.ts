@@ -9,9 +9,7 @@ import { decodeBatch } from './wire-batch.js';
  * Worker-thread side of WorkerStore: owns the SQLite connection so commits (tens of ms for a big
  * batch) never block the thread that reads the socket. Messages: batch → result or error.
  */
-export type ToStoreThread =
-  | { type: 'batch'; id: number; batch: WireBatch; counters: readonly CounterDelta[] }
-  | { type: 'close' };
+export type ToStoreThread = { type: 'batch'; id: number; batch: WireBatch; counters: readonly CounterDelta[] } | { type: 'close' };
 
 export type FromStoreThread =
   | { type: 'open'; ok: true; tid?: number }
@@ -26,7 +24,6 @@ function errorCode(e: unknown): string | undefined {
   const c = (e as { code?: unknown } | undefined)?.code;
   return typeof c === 'string' ? c : undefined;
 }
-
 
 /** This thread's OS id on Linux (/proc/thread-self → <pid>/task/<tid>): lets an operator or the
  * benchmark tell the store thread's CPU apart in /proc/<pid>/task. */
@@ -78,6 +75,12 @@ port.on('message', (m: ToStoreThread) => {
   store.writeBatch(records, m.counters).then(
     (r) => port.postMessage({ type: 'done', id: m.id, ...r } satisfies FromStoreThread),
     // The SQLite code (SQLITE_FULL, SQLITE_READONLY, SQLITE_BUSY…) says why: the batcher counts drops by it.
-    (e: unknown) => port.postMessage({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e), code: errorCode(e) } satisfies FromStoreThread),
+    (e: unknown) =>
+      port.postMessage({
+        type: 'failed',
+        id: m.id,
+        message: e instanceof Error ? e.message : String(e),
+        code: errorCode(e),
+      } satisfies FromStoreThread),
   );
 });

@@ -155,7 +155,9 @@ export class SqliteStore implements RunStore {
     this.firstMonthStmt = db.prepare(FIRST_MONTH);
     // better-sqlite3's transaction variants are plain functions bound to their transaction.
     // eslint-disable-next-line @typescript-eslint/unbound-method
-    this.write = db.transaction((records: readonly IngestRecord[], counters: readonly CounterDelta[]) => this.apply(records, counters)).immediate;
+    this.write = db.transaction((records: readonly IngestRecord[], counters: readonly CounterDelta[]) =>
+      this.apply(records, counters),
+    ).immediate;
   }
 
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
@@ -192,18 +194,36 @@ export class SqliteStore implements RunStore {
     let lastMonth = 0;
     for (const r of sorted) {
       const a = this.args;
-      a[0] = r.run; a[1] = r.project; a[2] = r.format; a[3] = r.user_id; a[4] = r.host_id;
-      a[5] = r.script_id; a[6] = r.version; a[7] = r.runtime; a[8] = r.os; a[9] = r.arch;
-      a[10] = bool(r.ci); a[11] = r.weak_ids ? 1 : 0; a[12] = r.eph ? 1 : 0; a[13] = r.components;
-      a[14] = r.seen_ms; a[15] = r.month; a[16] = r.seen_ms; a[17] = r.client_ms;
+      a[0] = r.run;
+      a[1] = r.project;
+      a[2] = r.format;
+      a[3] = r.user_id;
+      a[4] = r.host_id;
+      a[5] = r.script_id;
+      a[6] = r.version;
+      a[7] = r.runtime;
+      a[8] = r.os;
+      a[9] = r.arch;
+      a[10] = bool(r.ci);
+      a[11] = r.weak_ids ? 1 : 0;
+      a[12] = r.eph ? 1 : 0;
+      a[13] = r.components;
+      a[14] = r.seen_ms;
+      a[15] = r.month;
+      a[16] = r.seen_ms;
+      a[17] = r.client_ms;
       let info: { changes: number; lastInsertRowid: number | bigint };
       if (r.kind === 'start') {
         a.length = 20;
-        a[18] = r.net_tag ?? null; a[19] = seq;
+        a[18] = r.net_tag ?? null;
+        a[19] = seq;
         info = this.startStmt.run(...a);
       } else {
         a.length = 22;
-        a[18] = r.exit_code; a[19] = r.duration_ms; a[20] = r.net_tag ?? null; a[21] = seq;
+        a[18] = r.exit_code;
+        a[19] = r.duration_ms;
+        a[20] = r.net_tag ?? null;
+        a[21] = seq;
         info = this.endStmt.run(...a);
       }
       // A new row has exactly the record's month, project and user; an updated one is looked up.

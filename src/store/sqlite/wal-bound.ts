@@ -45,7 +45,11 @@ export class WalBound {
   truncations = 0;
   refused = 0;
 
-  constructor(private readonly db: Database, readonly limit: number, private readonly busyTimeoutMs: number) {
+  constructor(
+    private readonly db: Database,
+    readonly limit: number,
+    private readonly busyTimeoutMs: number,
+  ) {
     this.walPath = `${db.name}-wal`;
     const page = db.pragma('page_size', { simple: true }) as number;
     db.pragma(`journal_size_limit = ${limit}`);

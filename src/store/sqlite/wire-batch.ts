@@ -80,9 +80,18 @@ export class WireBatchBuilder {
     // The record's strings joined, written with one call (a call per field cost ~1 µs a record).
     lengths[li] = r.run.length;
     lengths[li + 1] = r.project.length;
-    const text = r.run + r.project + field(lengths, li + 2, r.user_id) + field(lengths, li + 3, r.host_id) +
-      field(lengths, li + 4, r.script_id) + field(lengths, li + 5, r.version) + field(lengths, li + 6, r.runtime) +
-      field(lengths, li + 7, r.os) + field(lengths, li + 8, r.arch) + field(lengths, li + 9, r.components) + field(lengths, li + 10, r.net_tag ?? null);
+    const text =
+      r.run +
+      r.project +
+      field(lengths, li + 2, r.user_id) +
+      field(lengths, li + 3, r.host_id) +
+      field(lengths, li + 4, r.script_id) +
+      field(lengths, li + 5, r.version) +
+      field(lengths, li + 6, r.runtime) +
+      field(lengths, li + 7, r.os) +
+      field(lengths, li + 8, r.arch) +
+      field(lengths, li + 9, r.components) +
+      field(lengths, li + 10, r.net_tag ?? null);
     // A UTF-16 code unit takes at most 3 bytes of UTF-8.
     if (this.pos + text.length * 3 > this.bytes.length) this.growBytes(text.length * 3);
     // Lengths are in UTF-16 code units: the store thread decodes all the bytes at once and slices.

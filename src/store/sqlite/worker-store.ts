@@ -65,7 +65,12 @@ export class WorkerStore implements RunStore {
       this.waiting.set(id, { resolve, reject });
       // Real copies: `new Uint8Array(view)` and TypedArray#slice copy, but Buffer#slice does not
       // (it is a view, and transferring it would detach the builder's memory, or Node's pool).
-      const copy: WireBatch = { count: batch.count, bytes: new Uint8Array(batch.bytes), lengths: batch.lengths.slice(), numbers: batch.numbers.slice() };
+      const copy: WireBatch = {
+        count: batch.count,
+        bytes: new Uint8Array(batch.bytes),
+        lengths: batch.lengths.slice(),
+        numbers: batch.numbers.slice(),
+      };
       this.worker.postMessage({ type: 'batch', id, batch: copy, counters } satisfies ToStoreThread, transferables(copy));
     });
   }

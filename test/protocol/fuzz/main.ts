@@ -25,10 +25,22 @@ let failure: string | null = null;
 
 function report(interrupted: boolean): void {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(`${JSON.stringify({
-    cases: tally.cases, seed, seconds: Math.round(seconds * 10) / 10, interrupted, accepted: tally.accepted, rejected: tally.rejected,
-    families: tally.families, failure: failure === null ? null : failure.split('\n')[0],
-  }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        cases: tally.cases,
+        seed,
+        seconds: Math.round(seconds * 10) / 10,
+        interrupted,
+        accepted: tally.accepted,
+        rejected: tally.rejected,
+        families: tally.families,
+        failure: failure === null ? null : failure.split('\n')[0],
+      },
+      null,
+      2,
+    )}\n`,
+  );
 }
 // Stopped early (SIGINT / SIGTERM, between chunks): still print what was covered, marked as such.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

@@ -91,7 +91,9 @@ function hasJsonbUnsafe(v: unknown): boolean {
 /** Problems with an accepted record: anything here means the receiver stored what it must not. */
 export function recordProblems(r: IngestRecord, parsed: Parsed): string[] {
   const bad: string[] = [];
-  const need = (ok: boolean, what: string) => { if (!ok) bad.push(what); };
+  const need = (ok: boolean, what: string) => {
+    if (!ok) bad.push(what);
+  };
   need(parsed.kind !== 'reject', 'accepted what the reference rejects at decode');
   need(r.format === parsed.kind, `format ${r.format} for a ${parsed.kind} datagram`);
   need(UUID.test(r.run), 'run is not a lowercase UUID');
@@ -102,15 +104,31 @@ export function recordProblems(r: IngestRecord, parsed: Parsed): string[] {
   need(r.exit_code === null || (Number.isInteger(r.exit_code) && r.exit_code >= 0 && r.exit_code <= 255), 'exit_code out of range');
   if (r.components !== null) {
     let c: unknown;
-    try { c = JSON.parse(r.components); } catch { c = undefined; }
+    try {
+      c = JSON.parse(r.components);
+    } catch {
+      c = undefined;
+    }
     need(c !== undefined && isComponents(c) && componentsVerdict(c) === true, 'components break the schema');
     need(!hasJsonbUnsafe(JSON.parse(jsonbSafe(r.components) ?? 'null')), 'components not storable as jsonb');
   }
   if (parsed.kind === 'native') {
     const m = parsed.value;
     need(referenceNative(m) === true, 'accepted a native datagram the schema or plausibility rules reject');
-    for (const [f, k] of [['run', 'run'], ['kind', 'kind'], ['project', 'project'], ['user_id', 'user'], ['host_id', 'host'],
-      ['script_id', 'script'], ['version', 'version'], ['runtime', 'runtime'], ['os', 'os'], ['arch', 'arch'], ['ci', 'ci'], ['client_ms', 't']] as const) {
+    for (const [f, k] of [
+      ['run', 'run'],
+      ['kind', 'kind'],
+      ['project', 'project'],
+      ['user_id', 'user'],
+      ['host_id', 'host'],
+      ['script_id', 'script'],
+      ['version', 'version'],
+      ['runtime', 'runtime'],
+      ['os', 'os'],
+      ['arch', 'arch'],
+      ['ci', 'ci'],
+      ['client_ms', 't'],
+    ] as const) {
       need(r[f] === m[k], `${f} differs from the datagram's ${k}`);
     }
     need(r.eph === (m.eph === true) && r.weak_ids === false, 'eph / weak_ids');
@@ -121,11 +139,15 @@ export function recordProblems(r: IngestRecord, parsed: Parsed): string[] {
     const o = parsed.value as Record<string, unknown>;
     const legacy = parsed.kind === 'parsl-legacy';
     need(r.run === (legacy ? o.uuid : o.correlator), 'run differs from uuid / correlator');
-    need(r.project === 'parsl' && r.script_id === null && r.arch === null && r.ci === null && r.eph === false && r.exit_code === null, 'Parsl constants');
+    need(
+      r.project === 'parsl' && r.script_id === null && r.arch === null && r.ci === null && r.eph === false && r.exit_code === null,
+      'Parsl constants',
+    );
     if (legacy) {
       need(r.kind === (o.start !== undefined ? 'start' : 'end'), 'legacy kind');
       // Never the raw, dictionary-reversible prefix: the keyed form of exactly the sent value.
-      const keyed = (kind: 'user' | 'host', v: unknown) => (typeof v === 'string' && /^[0-9a-f]{10}$/.test(v) ? TEST_SECRET.legacyId(kind, v) : null);
+      const keyed = (kind: 'user' | 'host', v: unknown) =>
+        typeof v === 'string' && /^[0-9a-f]{10}$/.test(v) ? TEST_SECRET.legacyId(kind, v) : null;
       need(r.user_id === keyed('user', o.start !== undefined ? o.uname : undefined), 'legacy user ID is not the keyed uname');
       need(r.host_id === keyed('host', o.start !== undefined ? o.hname : undefined), 'legacy host ID is not the keyed hname');
       need(r.weak_ids === (r.user_id !== null || r.host_id !== null), 'weak_ids');
@@ -140,7 +162,9 @@ export function recordProblems(r: IngestRecord, parsed: Parsed): string[] {
 /** For a datagram built to the Parsl reference: the fields it must map to (docs/protocol.md). */
 export function parslMappingProblems(r: IngestRecord, o: Record<string, unknown>, legacy: boolean): string[] {
   const bad: string[] = [];
-  const need = (ok: boolean, what: string) => { if (!ok) bad.push(what); };
+  const need = (ok: boolean, what: string) => {
+    if (!ok) bad.push(what);
+  };
   const clean = (s: unknown, max: number) => (typeof s === 'string' ? s.replace(/[^\x21-\x7e]/g, '_').slice(0, max) || null : null);
   const isStart = legacy ? o.start !== undefined : o.end === undefined;
   const t = isStart ? o.start : o.end;
@@ -152,7 +176,11 @@ export function parslMappingProblems(r: IngestRecord, o: Record<string, unknown>
     need(r.runtime === (py === null ? null : `python/${py}`), 'runtime is not python/<python_v>');
     const os = clean(legacy ? o.os : o['platform.system'], 32);
     need(r.os === (os === null ? null : os.toLowerCase()), 'os');
-    if (legacy) need(r.user_id === TEST_SECRET.legacyId('user', o.uname as string) && r.host_id === TEST_SECRET.legacyId('host', o.hname as string), 'uname / hname');
+    if (legacy)
+      need(
+        r.user_id === TEST_SECRET.legacyId('user', o.uname as string) && r.host_id === TEST_SECRET.legacyId('host', o.hname as string),
+        'uname / hname',
+      );
     else need(c.tracking_level === o.tracking_level, 'tracking_level');
   } else if (legacy) {
     need(c.apps === o.t_apps && c.app_fails === o.failed && c.executors === o.sites, 't_apps / failed / sites');

@@ -70,13 +70,18 @@ export function emptyTally(): FuzzTally {
  * returned message names the smallest failing datagram (as hex and as text) and the seed.
  */
 export function runFuzz(classify: Classify, runs: number, seed: number, tally: FuzzTally): string | null {
-  const out = fc.check(fc.property(anyCase, (c) => {
-    const bad = checkCase(classify, c, tally);
-    if (bad.length > 0) throw new Error(bad.join('; '));
-  }), { numRuns: runs, seed, endOnFailure: false });
+  const out = fc.check(
+    fc.property(anyCase, (c) => {
+      const bad = checkCase(classify, c, tally);
+      if (bad.length > 0) throw new Error(bad.join('; '));
+    }),
+    { numRuns: runs, seed, endOnFailure: false },
+  );
   if (!out.failed) return null;
   const c = out.counterexample?.[0];
   const bytes = c ? Buffer.from(c.bytes) : Buffer.alloc(0);
-  return `fuzz failure (seed ${seed}): ${String(out.errorInstance)}\n`
-    + `  family: ${c?.family}\n  text: ${JSON.stringify(bytes.toString('latin1').slice(0, 600))}\n  hex: ${bytes.toString('hex').slice(0, 400)}`;
+  return (
+    `fuzz failure (seed ${seed}): ${String(out.errorInstance)}\n` +
+    `  family: ${c?.family}\n  text: ${JSON.stringify(bytes.toString('latin1').slice(0, 600))}\n  hex: ${bytes.toString('hex').slice(0, 400)}`
+  );
 }

@@ -80,7 +80,9 @@ describe('two PostgreSQL stores writing the same records at once', () => {
     expect(a.stored).toBeGreaterThan(0);
     expect(b.stored).toBeGreaterThan(0);
 
-    const rows = await s.admin.query('SELECT count(*)::int AS n, sum(has_start)::int AS starts, sum(has_end)::int AS ends, count(DISTINCT duration_ms)::int AS d FROM runs');
+    const rows = await s.admin.query(
+      'SELECT count(*)::int AS n, sum(has_start)::int AS starts, sum(has_end)::int AS ends, count(DISTINCT duration_ms)::int AS d FROM runs',
+    );
     expect(rows.rows[0]).toEqual({ n: runs.length, starts: runs.length, ends: runs.length, d: runs.length });
     const counters = await s.admin.query<{ name: string; v: number }>(
       `SELECT name, sum(value)::int AS v FROM daily_counters GROUP BY name ORDER BY name`,
@@ -129,7 +131,10 @@ describe('two PostgreSQL stores writing the same records at once', () => {
     stores.push(store);
     const run = randomUUID();
     expect(await store.writeBatch([rec('start', run)], [])).toEqual({ stored: 1, duplicates: 0 });
-    const killed = await s.admin.query('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1', [app]);
+    const killed = await s.admin.query(
+      'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1',
+      [app],
+    );
     expect(killed.rows[0].n).toBeGreaterThan(0);
     // At once, before the pool has noticed: the dead connection is discarded and the batch rerun
     // on a new one. (A connection reset surfacing as an uncaught 'error' would fail this file.)
@@ -146,6 +151,9 @@ describe('two PostgreSQL stores writing the same records at once', () => {
     await expect(store.writeBatch([rec('start', run), bad], [{ day: '2026-05-02', counts: { received: 2 } }])).rejects.toThrow(/format/);
     const none = await s.admin.query('SELECT (SELECT count(*) FROM run_facts)::int AS r, (SELECT count(*) FROM daily_counters)::int AS c');
     expect(none.rows[0]).toEqual({ r: 0, c: 0 });
-    expect(await store.writeBatch([rec('start', run)], [{ day: '2026-05-02', counts: { received: 2 } }])).toEqual({ stored: 1, duplicates: 0 });
+    expect(await store.writeBatch([rec('start', run)], [{ day: '2026-05-02', counts: { received: 2 } }])).toEqual({
+      stored: 1,
+      duplicates: 0,
+    });
   });
 });

@@ -52,7 +52,9 @@ describe.skipIf(!canRunThrowawayPostgres())('a PostgreSQL store stopped and rest
   it('keeps receiving while the server is down, counts the fault as unreachable, and commits everything within 1 s of its return', async () => {
     server = await throwawayPostgres();
     tmp = tempDir();
-    rx = await startReceiver(tmp.db, ['--store', server.url, '--rate-limit', 'off', '--spill-dir', tmp.dir], { BEACON_SETTLE_SECONDS: '0' });
+    rx = await startReceiver(tmp.db, ['--store', server.url, '--rate-limit', 'off', '--spill-dir', tmp.dir], {
+      BEACON_SETTLE_SECONDS: '0',
+    });
     const traffic = load(rx.port, 1000);
     await new Promise((r) => setTimeout(r, 700));
     server.stop();

@@ -44,8 +44,23 @@ describe('PostgreSQL migrations', () => {
     const p = pool(s.url);
     try {
       expect(await migratePostgres(p)).toEqual([1, 2, 3, 4, 5, 6, 7]);
-      expect(await objects(s)).toEqual(['collector_secret', 'daily_counters', 'monthly_rollups', 'monthly_sketches', 'pruned_months', 'report_month_cache', 'report_month_changes',
-        'report_settled_durations', 'report_settled_groups', 'report_settled_months', 'run_facts', 'runs', 'schema_migrations', 'sketch_key', 'user_first_month']);
+      expect(await objects(s)).toEqual([
+        'collector_secret',
+        'daily_counters',
+        'monthly_rollups',
+        'monthly_sketches',
+        'pruned_months',
+        'report_month_cache',
+        'report_month_changes',
+        'report_settled_durations',
+        'report_settled_groups',
+        'report_settled_months',
+        'run_facts',
+        'runs',
+        'schema_migrations',
+        'sketch_key',
+        'user_first_month',
+      ]);
       const before = (await s.admin.query('SELECT version, name, applied_ms FROM schema_migrations ORDER BY version')).rows;
       expect(before.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
       expect(await migratePostgres(p)).toEqual([]);
@@ -62,23 +77,40 @@ describe('PostgreSQL migrations', () => {
       expect(await migratePostgres(p, POSTGRES_MIGRATIONS.slice(0, 1))).toEqual([1]);
       // Rows as a version-1 receiver wrote them (today's upsert needs today's columns).
       const user = 'e'.repeat(32);
-      const v1Row = (run: string, seen: number, complete: boolean) => s.admin.query(
-        `INSERT INTO ${s.schema}.run_facts (run, project, format, user_id, first_seen_ms, month, start_seen_ms, has_start, has_end, end_seen_ms, exit_code, duration_ms)
+      const v1Row = (run: string, seen: number, complete: boolean) =>
+        s.admin.query(
+          `INSERT INTO ${s.schema}.run_facts (run, project, format, user_id, first_seen_ms, month, start_seen_ms, has_start, has_end, end_seen_ms, exit_code, duration_ms)
          VALUES ($1, 'demo', 'native', $2, $3, $4, $3, 1, $5, $6, $7, $8)`,
-        [run, user, seen, new Date(seen).getUTCFullYear() * 100 + new Date(seen).getUTCMonth() + 1, complete ? 1 : 0, complete ? seen + 1 : null, complete ? 0 : null, complete ? 1 : null],
-      );
+          [
+            run,
+            user,
+            seen,
+            new Date(seen).getUTCFullYear() * 100 + new Date(seen).getUTCMonth() + 1,
+            complete ? 1 : 0,
+            complete ? seen + 1 : null,
+            complete ? 0 : null,
+            complete ? 1 : null,
+          ],
+        );
       await v1Row(randomUUID(), Date.UTC(2026, 1, 3), false);
       await v1Row(randomUUID(), Date.UTC(2026, 2, 3), false);
       await v1Row(randomUUID(), Date.UTC(2026, 2, 3), true); // one run completed before v5
       expect(await migratePostgres(p)).toEqual([2, 3, 4, 5, 6, 7]);
-      expect((await s.admin.query('SELECT project, user_id, month FROM user_first_month')).rows).toEqual([{ project: 'demo', user_id: user, month: 202602 }]);
+      expect((await s.admin.query('SELECT project, user_id, month FROM user_first_month')).rows).toEqual([
+        { project: 'demo', user_id: user, month: 202602 },
+      ]);
       // v5 stamps runs completed before it as settled before any cut; open runs stay unstamped.
-      expect((await s.admin.query('SELECT has_end, settled_xid::text AS x FROM run_facts ORDER BY has_end, run')).rows)
-        .toEqual([{ has_end: 0, x: null }, { has_end: 0, x: null }, { has_end: 1, x: '1' }]);
+      expect((await s.admin.query('SELECT has_end, settled_xid::text AS x FROM run_facts ORDER BY has_end, run')).rows).toEqual([
+        { has_end: 0, x: null },
+        { has_end: 0, x: null },
+        { has_end: 1, x: '1' },
+      ]);
       await new PostgresStore(p).writeBatch([rec('start', randomUUID(), { user_id: 'f'.repeat(32), seen_ms: Date.UTC(2026, 2, 4) })], []);
       // v5 lists the months written before v2's triggers (unchanged), so settling finds them.
-      expect((await s.admin.query('SELECT month, changes::int AS changes FROM report_month_changes ORDER BY month')).rows)
-        .toEqual([{ month: 202602, changes: 0 }, { month: 202603, changes: 1 }]);
+      expect((await s.admin.query('SELECT month, changes::int AS changes FROM report_month_changes ORDER BY month')).rows).toEqual([
+        { month: 202602, changes: 0 },
+        { month: 202603, changes: 1 },
+      ]);
     } finally {
       await p.end();
     }

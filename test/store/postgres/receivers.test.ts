@@ -26,7 +26,8 @@ async function one<T>(s: TestSchema, sql: string): Promise<T> {
 
 async function pgCounters(s: TestSchema): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const r of (await s.admin.query('SELECT name, sum(value)::bigint AS v FROM daily_counters GROUP BY name')).rows) out[r.name] = Number(r.v);
+  for (const r of (await s.admin.query('SELECT name, sum(value)::bigint AS v FROM daily_counters GROUP BY name')).rows)
+    out[r.name] = Number(r.v);
   return out;
 }
 
@@ -66,7 +67,18 @@ describe('several receivers on one PostgreSQL store', () => {
     schema = await createTestSchema();
     tmp = tempDir();
     const s = schema;
-    const rx = await startReceiver(tmp.db, ['--store', s.url, '--workers', '2', '--rate-limit', 'off', '--flush-ms', '1000', '--metrics-port', '0']);
+    const rx = await startReceiver(tmp.db, [
+      '--store',
+      s.url,
+      '--workers',
+      '2',
+      '--rate-limit',
+      'off',
+      '--flush-ms',
+      '1000',
+      '--metrics-port',
+      '0',
+    ]);
     receivers = [rx];
     expect(rx.lines.find((l) => l.msg === 'listening')).toMatchObject({ workers: 2, store: 'postgres' });
     const { runs, datagrams } = traffic(500);

@@ -29,16 +29,24 @@ function dataset(): IngestRecord[] {
     const run = randomUUID();
     const seen = Date.UTC(2026, 0 + (i % 3), 1 + (i % 27), i % 24, i % 60);
     const base = {
-      seen_ms: seen, user_id: pick(users, (i * 7) % (10 + (i % 3) * 15)), version: pick(['1.0', '1.1', '2.0', 'dev'], i),
-      os: pick(['linux', 'darwin', 'win32'], i % 7), arch: pick(['x64', 'arm64'], i % 5), ci: i % 4 === 0,
-      eph: i % 50 === 0, components: i % 3 ? JSON.stringify({ executors: i % 4, provider: pick(['slurm', 'local', 'pbs'], i) }) : null,
+      seen_ms: seen,
+      user_id: pick(users, (i * 7) % (10 + (i % 3) * 15)),
+      version: pick(['1.0', '1.1', '2.0', 'dev'], i),
+      os: pick(['linux', 'darwin', 'win32'], i % 7),
+      arch: pick(['x64', 'arm64'], i % 5),
+      ci: i % 4 === 0,
+      eph: i % 50 === 0,
+      components: i % 3 ? JSON.stringify({ executors: i % 4, provider: pick(['slurm', 'local', 'pbs'], i) }) : null,
     };
     if (i % 10 === 9) {
       out.push(rec('start', run, { ...base, format: 'parsl-1', project: 'parsl', user_id: null, host_id: null, script_id: null }));
       continue;
     }
     if (i % 6 !== 5) out.push(rec('start', run, base));
-    if (i % 8 !== 7) out.push(rec('end', run, { ...base, seen_ms: seen + 1000, exit_code: pick([0, 0, 0, 1, 2], i), duration_ms: (i * 7919) % 4_000_000 }));
+    if (i % 8 !== 7)
+      out.push(
+        rec('end', run, { ...base, seen_ms: seen + 1000, exit_code: pick([0, 0, 0, 1, 2], i), duration_ms: (i * 7919) % 4_000_000 }),
+      );
   }
   return out;
 }
@@ -86,6 +94,8 @@ describe('reports on a PostgreSQL store', () => {
   }, 60_000);
 
   it('placeholders become $n outside quotes and comments', () => {
-    expect(toDollarParams(`SELECT '?' AS "a?", x FROM t -- ?\nWHERE a = ? AND b IN (?, ?)`)).toBe(`SELECT '?' AS "a?", x FROM t -- ?\nWHERE a = $1 AND b IN ($2, $3)`);
+    expect(toDollarParams(`SELECT '?' AS "a?", x FROM t -- ?\nWHERE a = ? AND b IN (?, ?)`)).toBe(
+      `SELECT '?' AS "a?", x FROM t -- ?\nWHERE a = $1 AND b IN ($2, $3)`,
+    );
   });
 });

@@ -9,7 +9,9 @@ import { join } from 'node:path';
  * can stop and restart a server under load without touching the shared one on 5432. initdb
  * refuses root, so the cluster runs as the `postgres` user.
  */
-const BIN = ['/usr/lib/postgresql/15/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/14/bin'].find((d) => existsSync(join(d, 'initdb')));
+const BIN = ['/usr/lib/postgresql/15/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/14/bin'].find(
+  (d) => existsSync(join(d, 'initdb')),
+);
 
 export function canRunThrowawayPostgres(): boolean {
   if (!BIN) return false;
@@ -57,7 +59,8 @@ export async function throwawayPostgres(): Promise<ThrowawayPostgres> {
   start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    start, stop,
+    start,
+    stop,
     remove() {
       try {
         asPostgres([join(BIN!, 'pg_ctl'), '-D', data, '-m', 'immediate', '-w', 'stop']);

@@ -26,9 +26,25 @@ const FEB = Date.UTC(2026, 1, 1, 0, 30, 0);
 
 function rec(over: Partial<IngestRecord> & Pick<IngestRecord, 'run' | 'kind'>): IngestRecord {
   return {
-    project: 'demo', format: 'native', user_id: 'u'.repeat(32), host_id: 'h'.repeat(32), script_id: null,
-    weak_ids: false, eph: false, version: '1', runtime: 'node/20', os: 'linux', arch: 'x64', ci: false, components: null,
-    seen_ms: JAN, month: 202601, client_ms: 1000, exit_code: null, duration_ms: null, ...over,
+    project: 'demo',
+    format: 'native',
+    user_id: 'u'.repeat(32),
+    host_id: 'h'.repeat(32),
+    script_id: null,
+    weak_ids: false,
+    eph: false,
+    version: '1',
+    runtime: 'node/20',
+    os: 'linux',
+    arch: 'x64',
+    ci: false,
+    components: null,
+    seen_ms: JAN,
+    month: 202601,
+    client_ms: 1000,
+    exit_code: null,
+    duration_ms: null,
+    ...over,
   };
 }
 
@@ -38,9 +54,15 @@ function referenceWriter(db: Db): (records: readonly IngestRecord[]) => { stored
   const end = db.prepare(UPSERT_END);
   const row = db.prepare('SELECT month, project, user_id, moved_from FROM run_facts WHERE run = ?');
   const seqStmt = db.prepare('UPDATE write_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq').pluck();
-  const monthChanges = db.prepare('INSERT INTO report_month_changes (month, changes) VALUES (?, ?) ON CONFLICT (month) DO UPDATE SET changes = changes + excluded.changes');
-  const firstMonth = db.prepare('INSERT INTO user_first_month (project, user_id, month) VALUES (?, ?, ?) ON CONFLICT (project, user_id) DO UPDATE SET month = excluded.month WHERE excluded.month < user_first_month.month');
-  const counter = db.prepare('INSERT INTO daily_counters (day, name, value) VALUES (?, ?, ?) ON CONFLICT (day, name) DO UPDATE SET value = value + excluded.value');
+  const monthChanges = db.prepare(
+    'INSERT INTO report_month_changes (month, changes) VALUES (?, ?) ON CONFLICT (month) DO UPDATE SET changes = changes + excluded.changes',
+  );
+  const firstMonth = db.prepare(
+    'INSERT INTO user_first_month (project, user_id, month) VALUES (?, ?, ?) ON CONFLICT (project, user_id) DO UPDATE SET month = excluded.month WHERE excluded.month < user_first_month.month',
+  );
+  const counter = db.prepare(
+    'INSERT INTO daily_counters (day, name, value) VALUES (?, ?, ?) ON CONFLICT (day, name) DO UPDATE SET value = value + excluded.value',
+  );
   // better-sqlite3's transaction variants are plain functions bound to their transaction.
   // eslint-disable-next-line @typescript-eslint/unbound-method
   return db.transaction((records: readonly IngestRecord[]) => {
@@ -50,9 +72,28 @@ function referenceWriter(db: Db): (records: readonly IngestRecord[]) => { stored
     const counts = new Map<string, number>();
     const bump = (k: string) => counts.set(k, (counts.get(k) ?? 0) + 1);
     for (const r of sorted) {
-      const v = [r.run, r.project, r.format, r.user_id, r.host_id, r.script_id, r.version, r.runtime, r.os, r.arch,
-        r.ci === null ? null : r.ci ? 1 : 0, r.weak_ids ? 1 : 0, r.eph ? 1 : 0, r.components, r.seen_ms, r.month, r.seen_ms, r.client_ms];
-      const info = r.kind === 'start' ? start.run(...v, r.net_tag ?? null, seq) : end.run(...v, r.exit_code, r.duration_ms, r.net_tag ?? null, seq);
+      const v = [
+        r.run,
+        r.project,
+        r.format,
+        r.user_id,
+        r.host_id,
+        r.script_id,
+        r.version,
+        r.runtime,
+        r.os,
+        r.arch,
+        r.ci === null ? null : r.ci ? 1 : 0,
+        r.weak_ids ? 1 : 0,
+        r.eph ? 1 : 0,
+        r.components,
+        r.seen_ms,
+        r.month,
+        r.seen_ms,
+        r.client_ms,
+      ];
+      const info =
+        r.kind === 'start' ? start.run(...v, r.net_tag ?? null, seq) : end.run(...v, r.exit_code, r.duration_ms, r.net_tag ?? null, seq);
       const day = new Date(r.seen_ms).toISOString().slice(0, 10);
       if (info.changes === 0) {
         bump(`${day} duplicates`);
@@ -131,7 +172,14 @@ describe('SqliteStore batch write path against a per-record reference', () => {
     expect(a.map(({ settled_seq: _, ...r }) => r)).toEqual(b.map(({ settled_seq: _, ...r }) => r));
     // Arrival order decides the merge: the later half's components win a shared key, and the
     // identity keeps the first non-null value.
-    expect(a[0]).toMatchObject({ components: '{"a":1,"k":"end","b":2}', version: '2', exit_code: 3, duration_ms: 4000, has_start: 1, has_end: 1 });
+    expect(a[0]).toMatchObject({
+      components: '{"a":1,"k":"end","b":2}',
+      version: '2',
+      exit_code: 3,
+      duration_ms: 4000,
+      has_start: 1,
+      has_end: 1,
+    });
     expect(a[1]).toMatchObject({ components: '{"b":2,"k":"start","a":1}', version: '2', exit_code: 3, duration_ms: 4000 });
   });
 
@@ -149,15 +197,23 @@ describe('SqliteStore batch write path against a per-record reference', () => {
         for (let i = 0; i < n; i++) {
           const feb = rnd() < 0.5;
           const kind = rnd() < 0.5 ? 'start' : 'end';
-          batch.push(rec({
-            run: pick(runs), kind, project: pick(['demo', 'other']),
-            user_id: pick(users), version: pick([null, '1', '2']), ci: pick([null, true, false]),
-            components: pick([null, '{"x":1}', '{"x":2,"y":[1]}', '{"z":{"q":1}}']),
-            // Receiver clocks go back and forth across a month boundary: runs move to earlier months.
-            seen_ms: (feb ? FEB : JAN) + Math.floor(rnd() * 1000), month: feb ? 202602 : 202601,
-            client_ms: pick([null, 1000, 5000]), exit_code: kind === 'end' ? pick([0, 1, null]) : null,
-            duration_ms: kind === 'end' ? pick([null, 42]) : null,
-          }));
+          batch.push(
+            rec({
+              run: pick(runs),
+              kind,
+              project: pick(['demo', 'other']),
+              user_id: pick(users),
+              version: pick([null, '1', '2']),
+              ci: pick([null, true, false]),
+              components: pick([null, '{"x":1}', '{"x":2,"y":[1]}', '{"z":{"q":1}}']),
+              // Receiver clocks go back and forth across a month boundary: runs move to earlier months.
+              seen_ms: (feb ? FEB : JAN) + Math.floor(rnd() * 1000),
+              month: feb ? 202602 : 202601,
+              client_ms: pick([null, 1000, 5000]),
+              exit_code: kind === 'end' ? pick([0, 1, null]) : null,
+              duration_ms: kind === 'end' ? pick([null, 42]) : null,
+            }),
+          );
         }
         const got = await store.writeBatch(batch, []);
         expect(got, `seed ${seed} batch ${b}`).toEqual(reference(batch));
@@ -183,7 +239,9 @@ describe('SqliteStore batch write path against a per-record reference', () => {
     const run = '00000000-0000-4000-8000-0000000000c1';
     await store.writeBatch([rec({ run, kind: 'start' })], []);
     // A batch that fails after its upserts (a bad counter name hits the NOT NULL on day).
-    await expect(store.writeBatch([rec({ run, kind: 'end', seen_ms: JAN + 5 })], [{ day: null as unknown as string, counts: { received: 1 } }])).rejects.toThrow();
+    await expect(
+      store.writeBatch([rec({ run, kind: 'end', seen_ms: JAN + 5 })], [{ day: null as unknown as string, counts: { received: 1 } }]),
+    ).rejects.toThrow();
     expect(store.db.prepare('SELECT has_end FROM run_facts WHERE run = ?').pluck().get(run)).toBe(0);
     // Had anything of the failed batch stayed "stored" (in SQLite or in memory), this would count as a copy.
     expect(await store.writeBatch([rec({ run, kind: 'end', seen_ms: JAN + 6 })], [])).toEqual({ stored: 1, duplicates: 0 });

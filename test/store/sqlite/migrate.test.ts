@@ -18,10 +18,26 @@ describe('SQLite migrations', () => {
     expect(currentSchemaVersion(db)).toBe(SQLITE_SCHEMA_VERSION);
     const cols = (db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string }>).map((c) => c.name);
     // The documented columns of the `runs` view (docs/storage.md).
-    expect(cols).toEqual(expect.arrayContaining([
-      'run', 'project', 'user_id', 'host_id', 'script_id', 'version', 'runtime', 'os', 'arch', 'ci', 'first_seen_ms',
-      'exit_code', 'duration_ms', 'has_start', 'has_end', 'format',
-    ]));
+    expect(cols).toEqual(
+      expect.arrayContaining([
+        'run',
+        'project',
+        'user_id',
+        'host_id',
+        'script_id',
+        'version',
+        'runtime',
+        'os',
+        'arch',
+        'ci',
+        'first_seen_ms',
+        'exit_code',
+        'duration_ms',
+        'has_start',
+        'has_end',
+        'format',
+      ]),
+    );
     db.close();
   });
 

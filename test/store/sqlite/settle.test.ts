@@ -32,17 +32,39 @@ function population(n: number, baseMs: number, salt: number): IngestRecord[] {
     const month = new Date(seen).getUTCFullYear() * 100 + new Date(seen).getUTCMonth() + 1;
     const parsl = x % 11 === 0;
     const base: IngestRecord = {
-      run: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`, kind: 'start', project: x % 5 === 0 ? 'other' : 'parsl',
-      format: parsl ? 'parsl-1' : 'native', user_id: parsl ? null : hexId(user), host_id: parsl ? null : hexId(`h${x % 7}`),
-      script_id: parsl ? null : hexId(`s${x % 9}`), weak_ids: false, eph: x % 13 === 0, version: `1.${x % 4}.0`, runtime: 'python/3.11',
-      os: x % 3 ? 'linux' : 'darwin', arch: 'x64', ci: x % 6 === 0, components: x % 2 ? `{"executor":"htex${x % 3}"}` : null,
-      seen_ms: seen, month, client_ms: seen, exit_code: null, duration_ms: null,
+      run: `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`,
+      kind: 'start',
+      project: x % 5 === 0 ? 'other' : 'parsl',
+      format: parsl ? 'parsl-1' : 'native',
+      user_id: parsl ? null : hexId(user),
+      host_id: parsl ? null : hexId(`h${x % 7}`),
+      script_id: parsl ? null : hexId(`s${x % 9}`),
+      weak_ids: false,
+      eph: x % 13 === 0,
+      version: `1.${x % 4}.0`,
+      runtime: 'python/3.11',
+      os: x % 3 ? 'linux' : 'darwin',
+      arch: 'x64',
+      ci: x % 6 === 0,
+      components: x % 2 ? `{"executor":"htex${x % 3}"}` : null,
+      seen_ms: seen,
+      month,
+      client_ms: seen,
+      exit_code: null,
+      duration_ms: null,
     };
-    const end: IngestRecord = { ...base, kind: 'end', seen_ms: seen + (x % 5000), exit_code: parsl ? null : x % 4 === 0 ? 1 : 0,
-      duration_ms: 1 + (x % 987_654_321) };
+    const end: IngestRecord = {
+      ...base,
+      kind: 'end',
+      seen_ms: seen + (x % 5000),
+      exit_code: parsl ? null : x % 4 === 0 ? 1 : 0,
+      duration_ms: 1 + (x % 987_654_321),
+    };
     end.month = new Date(end.seen_ms).getUTCFullYear() * 100 + new Date(end.seen_ms).getUTCMonth() + 1;
-    if (x % 10 === 1) out.push(base); // never ends
-    else if (x % 10 === 2) out.push(end); // start lost
+    if (x % 10 === 1)
+      out.push(base); // never ends
+    else if (x % 10 === 2)
+      out.push(end); // start lost
     else out.push(base, end);
   }
   return out;
@@ -72,7 +94,8 @@ async function settledReports(): Promise<string[]> {
   return reports(file);
 }
 
-const settledRows = () => (store.db.prepare('SELECT count(*) AS n FROM report_settled_groups WHERE month = 202610').get() as { n: number }).n;
+const settledRows = () =>
+  (store.db.prepare('SELECT count(*) AS n FROM report_settled_groups WHERE month = 202610').get() as { n: number }).n;
 
 describe('settled-run aggregates', () => {
   it('give the same report as grouping every run, when built, extended and rebuilt', async () => {
@@ -87,7 +110,10 @@ describe('settled-run aggregates', () => {
     await store.writeBatch(more.slice(0, 50), []);
     const lateEnds = population(60, OCT + 25 * 86_400_000, 3).filter((r) => r.kind === 'start');
     await store.writeBatch(lateEnds, []);
-    await store.writeBatch(lateEnds.map((r) => ({ ...r, kind: 'end' as const, seen_ms: NOV + 3600_000, month: 202611, exit_code: 2, duration_ms: 7_200_123 })), []);
+    await store.writeBatch(
+      lateEnds.map((r) => ({ ...r, kind: 'end' as const, seen_ms: NOV + 3600_000, month: 202611, exit_code: 2, duration_ms: 7_200_123 })),
+      [],
+    );
     // Not settled yet: the new runs are read live.
     expect(await settledReports()).toEqual(await fullPathReports());
     expect([...settleAll(store.db)].find(([m]) => m === 202610)?.[1]).toBe('extended');
@@ -120,7 +146,9 @@ describe('settled-run aggregates', () => {
 
   it('truncate run lengths to 3 significant digits without leaving their histogram bin', () => {
     const db = new Database(':memory:');
-    const t = (ms: number) => (db.prepare(`WITH v (duration_ms) AS (SELECT CAST(? AS INTEGER)) SELECT ${truncatedDuration()} AS d FROM v`).get(ms) as { d: number }).d;
+    const t = (ms: number) =>
+      (db.prepare(`WITH v (duration_ms) AS (SELECT CAST(? AS INTEGER)) SELECT ${truncatedDuration()} AS d FROM v`).get(ms) as { d: number })
+        .d;
     expect([0, 7, 999, 1000, 1234, 59_999, 60_000, 3_599_999, 123_456_789, 31_536_000_000].map(t)).toEqual([
       0, 7, 999, 1000, 1230, 59_900, 60_000, 3_590_000, 123_000_000, 31_500_000_000,
     ]);

@@ -19,9 +19,25 @@ const DAY2 = Date.UTC(2026, 1, 1, 0, 1, 0);
 
 function rec(over: Partial<IngestRecord> & Pick<IngestRecord, 'run' | 'kind'>): IngestRecord {
   return {
-    project: 'demo', format: 'native', user_id: 'u'.repeat(32), host_id: 'h'.repeat(32), script_id: 's'.repeat(32),
-    weak_ids: false, eph: false, version: '1', runtime: 'node/20', os: 'linux', arch: 'x64', ci: false, components: null,
-    seen_ms: DAY1, month: 202601, client_ms: 1000, exit_code: null, duration_ms: null, ...over,
+    project: 'demo',
+    format: 'native',
+    user_id: 'u'.repeat(32),
+    host_id: 'h'.repeat(32),
+    script_id: 's'.repeat(32),
+    weak_ids: false,
+    eph: false,
+    version: '1',
+    runtime: 'node/20',
+    os: 'linux',
+    arch: 'x64',
+    ci: false,
+    components: null,
+    seen_ms: DAY1,
+    month: 202601,
+    client_ms: 1000,
+    exit_code: null,
+    duration_ms: null,
+    ...over,
   };
 }
 
@@ -44,8 +60,9 @@ describe('SqliteStore', () => {
     await store.writeBatch([rec({ run: randomUUID(), kind: 'start', format: 'parsl-1' })], []);
     const other = new Database(tmp.db);
     try {
-      expect(() => other.prepare(`INSERT INTO run_facts (run, project, format, first_seen_ms, month) VALUES ('x', 'p', 'bogus', 1, 202601)`).run())
-        .toThrow(/CHECK constraint failed/);
+      expect(() =>
+        other.prepare(`INSERT INTO run_facts (run, project, format, first_seen_ms, month) VALUES ('x', 'p', 'bogus', 1, 202601)`).run(),
+      ).toThrow(/CHECK constraint failed/);
     } finally {
       other.close();
     }
@@ -71,11 +88,23 @@ describe('SqliteStore', () => {
     tmp = tempDir();
     store = openSqliteStore(tmp.db);
     const run = randomUUID();
-    await store.writeBatch([rec({ run, kind: 'end', seen_ms: DAY1, month: 202601, exit_code: 1, duration_ms: 5, components: '{"a":1}' })], []);
+    await store.writeBatch(
+      [rec({ run, kind: 'end', seen_ms: DAY1, month: 202601, exit_code: 1, duration_ms: 5, components: '{"a":1}' })],
+      [],
+    );
     await store.writeBatch([rec({ run, kind: 'start', seen_ms: DAY2, month: 202602, components: '{"b":2}', version: '9' })], []);
     expect(rows(tmp.db)[0]).toMatchObject({
-      run, has_start: 1, has_end: 1, first_seen_ms: DAY1, month: 202601, start_seen_ms: DAY2, end_seen_ms: DAY1,
-      exit_code: 1, duration_ms: 5, version: '1', components: '{"a":1,"b":2}',
+      run,
+      has_start: 1,
+      has_end: 1,
+      first_seen_ms: DAY1,
+      month: 202601,
+      start_seen_ms: DAY2,
+      end_seen_ms: DAY1,
+      exit_code: 1,
+      duration_ms: 5,
+      version: '1',
+      components: '{"a":1,"b":2}',
     });
   });
 
@@ -93,14 +122,17 @@ describe('SqliteStore', () => {
     store = openSqliteStore(tmp.db);
     const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
     const legacy = { format: 'parsl-legacy' as const, project: 'parsl', weak_ids: true };
-    await store.writeBatch([
-      rec({ ...legacy, run: a, kind: 'start', client_ms: 10_000 }),
-      rec({ ...legacy, run: a, kind: 'end', client_ms: 25_500 }),
-      rec({ ...legacy, run: b, kind: 'end', client_ms: 25_500 }),
-      rec({ ...legacy, run: b, kind: 'start', client_ms: 500 }),
-      rec({ ...legacy, run: c, kind: 'end', client_ms: 1_000 }),
-      rec({ ...legacy, run: c, kind: 'start', client_ms: 9_000 }), // clock skew: end before start
-    ], []);
+    await store.writeBatch(
+      [
+        rec({ ...legacy, run: a, kind: 'start', client_ms: 10_000 }),
+        rec({ ...legacy, run: a, kind: 'end', client_ms: 25_500 }),
+        rec({ ...legacy, run: b, kind: 'end', client_ms: 25_500 }),
+        rec({ ...legacy, run: b, kind: 'start', client_ms: 500 }),
+        rec({ ...legacy, run: c, kind: 'end', client_ms: 1_000 }),
+        rec({ ...legacy, run: c, kind: 'start', client_ms: 9_000 }), // clock skew: end before start
+      ],
+      [],
+    );
     const byRun = Object.fromEntries(rows(tmp.db).map((r) => [r.run, r]));
     expect(byRun[a]).toMatchObject({ duration_ms: 15_500, weak_ids: 1, format: 'parsl-legacy', exit_code: null });
     expect(byRun[b]).toMatchObject({ duration_ms: 25_000 });
@@ -112,10 +144,13 @@ describe('SqliteStore', () => {
     store = openSqliteStore(tmp.db);
     const r1 = rec({ run: randomUUID(), kind: 'start', seen_ms: DAY1 });
     const r2 = rec({ run: randomUUID(), kind: 'start', seen_ms: DAY2, month: 202602 });
-    await store.writeBatch([r1, r2, r2], [
-      { day: '2026-01-31', counts: { received: 5, 'rejected.schema': 2 } },
-      { day: '2026-02-01', counts: { received: 1, duplicates: 3 } },
-    ]);
+    await store.writeBatch(
+      [r1, r2, r2],
+      [
+        { day: '2026-01-31', counts: { received: 5, 'rejected.schema': 2 } },
+        { day: '2026-02-01', counts: { received: 1, duplicates: 3 } },
+      ],
+    );
     await store.writeBatch([], [{ day: '2026-01-31', counts: { received: 1 } }]);
     const db = new Database(tmp.db, { readonly: true });
     const got = db.prepare('SELECT day, name, value FROM daily_counters ORDER BY day, name').all();
@@ -134,7 +169,9 @@ describe('SqliteStore', () => {
     tmp = tempDir();
     store = openSqliteStore(tmp.db);
     const bad = rec({ run: randomUUID(), kind: 'start', project: null as unknown as string }); // violates NOT NULL
-    await expect(store.writeBatch([rec({ run: randomUUID(), kind: 'start' }), bad], [{ day: '2026-01-31', counts: { received: 2 } }])).rejects.toThrow();
+    await expect(
+      store.writeBatch([rec({ run: randomUUID(), kind: 'start' }), bad], [{ day: '2026-01-31', counts: { received: 2 } }]),
+    ).rejects.toThrow();
     expect(rows(tmp.db)).toHaveLength(0);
     const db = new Database(tmp.db, { readonly: true });
     expect(db.prepare('SELECT count(*) AS n FROM daily_counters').get()).toEqual({ n: 0 });

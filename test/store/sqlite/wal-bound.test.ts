@@ -24,10 +24,26 @@ const MIB = 1024 * 1024;
 function batch(n: number): IngestRecord[] {
   const now = Date.now();
   return Array.from({ length: n }, () => ({
-    run: randomUUID(), kind: 'start' as const, project: 'wal', format: 'native' as const, user_id: randomBytes(16).toString('hex'),
-    host_id: randomBytes(16).toString('hex'), script_id: randomBytes(16).toString('hex'), weak_ids: false, eph: false, version: '1',
-    runtime: 'node/20', os: 'linux', arch: 'x64', ci: false, components: null, seen_ms: now, month: 202612, client_ms: now,
-    exit_code: null, duration_ms: null,
+    run: randomUUID(),
+    kind: 'start' as const,
+    project: 'wal',
+    format: 'native' as const,
+    user_id: randomBytes(16).toString('hex'),
+    host_id: randomBytes(16).toString('hex'),
+    script_id: randomBytes(16).toString('hex'),
+    weak_ids: false,
+    eph: false,
+    version: '1',
+    runtime: 'node/20',
+    os: 'linux',
+    arch: 'x64',
+    ci: false,
+    components: null,
+    seen_ms: now,
+    month: 202612,
+    client_ms: now,
+    exit_code: null,
+    duration_ms: null,
   }));
 }
 
@@ -119,7 +135,14 @@ describe('the SQLite write-ahead log stays bounded', () => {
     store.wal = undefined;
     const unbounded = await run();
     expect(unbounded.peak).toBeGreaterThan(LIMIT_MB * MIB);
-    console.log(JSON.stringify({ walLimitMB: LIMIT_MB, peakMB: +(bounded.peak / MIB).toFixed(2), refusedWrites: bounded.refused, withoutBoundPeakMB: +(unbounded.peak / MIB).toFixed(2) }));
+    console.log(
+      JSON.stringify({
+        walLimitMB: LIMIT_MB,
+        peakMB: +(bounded.peak / MIB).toFixed(2),
+        refusedWrites: bounded.refused,
+        withoutBoundPeakMB: +(unbounded.peak / MIB).toFixed(2),
+      }),
+    );
   });
 
   it('a reader that holds one snapshot delays writes (refused, kept by the receiver) instead of growing the log; it is truncated once the reader leaves', async () => {

@@ -5,22 +5,71 @@ import { RecentKeys } from '../../../src/receiver/dedupe.js';
 import type { IngestRecord } from '../../../src/store/types.js';
 
 const native: IngestRecord = {
-  run: '0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11', kind: 'start', project: 'parsl', format: 'native',
-  user_id: 'a'.repeat(32), host_id: 'b'.repeat(32), script_id: 'c'.repeat(32), weak_ids: false, eph: true,
-  version: '2025.01.13', runtime: 'python/3.11.7', os: 'linux', arch: 'x64', ci: false,
-  components: '{"executors":2,"provider":"slurm"}', seen_ms: 1_795_466_731_384, month: 202611, client_ms: 1_795_466_731_000,
-  exit_code: null, duration_ms: null,
+  run: '0b7f0d3e-2a4c-4b8e-9a4f-2f2b6f0d9c11',
+  kind: 'start',
+  project: 'parsl',
+  format: 'native',
+  user_id: 'a'.repeat(32),
+  host_id: 'b'.repeat(32),
+  script_id: 'c'.repeat(32),
+  weak_ids: false,
+  eph: true,
+  version: '2025.01.13',
+  runtime: 'python/3.11.7',
+  os: 'linux',
+  arch: 'x64',
+  ci: false,
+  components: '{"executors":2,"provider":"slurm"}',
+  seen_ms: 1_795_466_731_384,
+  month: 202611,
+  client_ms: 1_795_466_731_000,
+  exit_code: null,
+  duration_ms: null,
 };
-const nativeEnd: IngestRecord = { ...native, kind: 'end', eph: false, ci: true, components: null, exit_code: 0, duration_ms: 0, client_ms: 0 };
+const nativeEnd: IngestRecord = {
+  ...native,
+  kind: 'end',
+  eph: false,
+  ci: true,
+  components: null,
+  exit_code: 0,
+  duration_ms: 0,
+  client_ms: 0,
+};
 const legacy: IngestRecord = {
-  run: '5a0c7d7e-1f7e-4a47-b0a5-3f1c7a6b2e90', kind: 'end', project: 'parsl', format: 'parsl-legacy',
-  user_id: '0123456789', host_id: null, script_id: null, weak_ids: true, eph: false,
-  version: null, runtime: null, os: null, arch: null, ci: null, components: null,
-  seen_ms: 1, month: 202601, client_ms: null, exit_code: null, duration_ms: 600_000,
+  run: '5a0c7d7e-1f7e-4a47-b0a5-3f1c7a6b2e90',
+  kind: 'end',
+  project: 'parsl',
+  format: 'parsl-legacy',
+  user_id: '0123456789',
+  host_id: null,
+  script_id: null,
+  weak_ids: true,
+  eph: false,
+  version: null,
+  runtime: null,
+  os: null,
+  arch: null,
+  ci: null,
+  components: null,
+  seen_ms: 1,
+  month: 202601,
+  client_ms: null,
+  exit_code: null,
+  duration_ms: 600_000,
 };
 const parsl1: IngestRecord = {
-  ...legacy, format: 'parsl-1', kind: 'start', weak_ids: false, user_id: null, version: '2024.1', runtime: 'python/3.12',
-  os: 'Linux', components: '{"htex":1,"note":"é ü 𝄞 \\u0000 \\" x"}', duration_ms: null, client_ms: 1_736_800_000_000,
+  ...legacy,
+  format: 'parsl-1',
+  kind: 'start',
+  weak_ids: false,
+  user_id: null,
+  version: '2024.1',
+  runtime: 'python/3.12',
+  os: 'Linux',
+  components: '{"htex":1,"note":"é ü 𝄞 \\u0000 \\" x"}',
+  duration_ms: null,
+  client_ms: 1_736_800_000_000,
 };
 // Empty strings, and text with every kind of character, must keep their boundaries.
 const odd: IngestRecord = { ...native, project: '', version: '', components: '{"k":"\u2028\uffff"}', os: '\u0000\u001f', arch: 'x' };
@@ -87,7 +136,7 @@ describe('RecentKeys table', () => {
       return i % 100 === 0 ? u.toUpperCase() : i % 101 === 0 ? `run-${i}` : u;
     });
     let seed = 7;
-    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     for (let n = 0; n < 60_000; n++) {
       const run = pool[Math.floor(rnd() * pool.length)]!;
       const kind = rnd() < 0.5 ? 'start' : 'end';
