@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, ROOT, waitFor, type RunningReceiver } from './helpers.js';
+import { CLI, ROOT, waitFor, watchDaemon, type RunningReceiver } from './helpers.js';
 
 /**
  * A small tmpfs of its own, in a private mount namespace (`unshare -m`, needs root): a real
@@ -110,30 +110,13 @@ export async function startReceiverIn(
       env: { ...process.env, BEACON_SETTLE_SECONDS: '0', ...env },
     },
   );
-  const lines: Array<Record<string, unknown>> = [];
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    let i: number;
-    while ((i = out.indexOf('\n')) >= 0) {
-      const line = out.slice(0, i);
-      out = out.slice(i + 1);
-      if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-    }
-  });
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
-  let done = false;
-  void exited.then(() => (done = true));
-  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? {} : undefined));
-  if (listening.port === undefined) throw new Error(`receiver exited early: ${err}`);
+  const { lines, listening, stderr, exited } = await watchDaemon(child, 'receiver');
   return {
     child,
     port: listening.port as number,
     metricsPort: listening.metricsPort as number | undefined,
     lines,
-    stderr: () => err,
+    stderr,
     exited,
     stop: async (signal = 'SIGTERM') => {
       child.kill(signal);

@@ -34,10 +34,44 @@ export interface RunningReceiver {
   metricsPort?: number;
   /** Parsed JSON log lines so far. */
   lines: Array<Record<string, unknown>>;
-  stderr(): string;
+  stderr: () => string;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
   stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** A daemon child's JSON log lines, its stderr and its exit, once it has logged "listening". */
+export interface WatchedDaemon {
+  lines: Array<Record<string, unknown>>;
+  listening: Record<string, unknown>;
+  stderr: () => string;
+  exited: Promise<number | string>;
+}
+
+/**
+ * Collects a daemon's (receiver, relay) JSON log lines from its stdout and waits for its
+ * "listening" line; a daemon that exits first is an error carrying its stderr.
+ */
+export async function watchDaemon(child: ChildProcess, name: string): Promise<WatchedDaemon> {
+  const lines: Array<Record<string, unknown>> = [];
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+    let i: number;
+    while ((i = out.indexOf('\n')) >= 0) {
+      const line = out.slice(0, i);
+      out = out.slice(i + 1);
+      if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+    }
+  });
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
+  let done = false;
+  void exited.then(() => (done = true));
+  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? {} : undefined));
+  if (listening.port === undefined) throw new Error(`${name} exited early: ${err}`);
+  return { lines, listening, stderr: () => err, exited };
 }
 
 /** Starts `beacon receive --port 0` as a real child process and learns its port from the log. */
@@ -47,30 +81,13 @@ export async function startReceiver(db: string, extra: string[] = [], env: NodeJ
     // With --store the secret's default is the working directory: keep tests' secrets in their temp dir.
     env: { ...process.env, ...(extra.includes('--store') ? { BEACON_SECRET_FILE: `${db}.secret` } : {}), ...env },
   });
-  const lines: Array<Record<string, unknown>> = [];
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    let i: number;
-    while ((i = out.indexOf('\n')) >= 0) {
-      const line = out.slice(0, i);
-      out = out.slice(i + 1);
-      if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-    }
-  });
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
-  let done = false;
-  void exited.then(() => (done = true));
-  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? {} : undefined));
-  if (listening.port === undefined) throw new Error(`receiver exited early: ${err}`);
+  const { lines, listening, stderr, exited } = await watchDaemon(child, 'receiver');
   return {
     child,
     port: listening.port as number,
     metricsPort: listening.metricsPort as number | undefined,
     lines,
-    stderr: () => err,
+    stderr,
     exited,
     stop: async (signal = 'SIGTERM') => {
       child.kill(signal);

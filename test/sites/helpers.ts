@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { CLI, waitFor } from '../receiver/helpers.js';
+import { CLI, watchDaemon } from '../receiver/helpers.js';
 
 export interface Daemon {
   child: ChildProcess;
@@ -14,25 +14,8 @@ export interface Daemon {
 /** Starts `beacon <args>` as a real child process and waits for its "listening" log line. */
 export async function startDaemon(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  const lines: Array<Record<string, unknown>> = [];
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    let i: number;
-    while ((i = out.indexOf('\n')) >= 0) {
-      const line = out.slice(0, i);
-      out = out.slice(i + 1);
-      if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-    }
-  });
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
-  let done = false;
-  void exited.then(() => (done = true));
-  const listening = await waitFor('the listening line', () => lines.find((l) => l.msg === 'listening') ?? (done ? {} : undefined));
-  if (listening.port === undefined) throw new Error(`${args[0]} exited early: ${err}`);
-  return { child, lines, listening, stderr: () => err, exited, stop: async (signal = 'SIGTERM') => (child.kill(signal), exited) };
+  const { lines, listening, stderr, exited } = await watchDaemon(child, args[0] ?? 'daemon');
+  return { child, lines, listening, stderr, exited, stop: async (signal = 'SIGTERM') => (child.kill(signal), exited) };
 }
 
 /** A TCP port that was free a moment ago (for a receiver that must come back on the same port). */
