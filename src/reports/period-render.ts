@@ -1,11 +1,11 @@
 import { renderPeriodCharts } from './charts.js';
-import { escapeCsv, escapeHtml, escapeMd } from './escape.js';
+import { escapeHtml, escapeMd } from './escape.js';
 import { methodology } from './methodology.js';
 import { periodMonthsTable, periodSummaryTable, periodTitle } from './period-sections.js';
 import type { PeriodReport } from './period-types.js';
 import { figure, htmlDocument, table as htmlTable } from './render-html.js';
+import { breakdownCsvRows, csv, qualityCsvRows, type CsvValue } from './render-csv.js';
 import { table as mdTable } from './render-md.js';
-import type { Cell } from './report-types.js';
 import { breakdownTables, exitCodeTable, histogramTable, qualityTable, uncertaintyTable } from './sections.js';
 
 /** md, html and csv renderings of the period report (json is the object itself). */
@@ -64,15 +64,7 @@ export async function renderPeriodHtml(r: PeriodReport): Promise<string> {
   return htmlDocument(heading, body, r.suppression.min_users, 'period');
 }
 
-type Value = Cell | boolean | undefined;
-function field(v: Value): string {
-  if (v === null || v === undefined) return '';
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return escapeCsv(v);
-}
-function csv(head: string[], rows: Value[][]): string {
-  return [head.join(','), ...rows.map((row) => row.map(field).join(','))].join('\r\n') + '\r\n';
-}
+type Value = CsvValue;
 
 export function periodCsvSections(r: PeriodReport): [string, string][] {
   const period = `${r.from}..${r.to}`;
@@ -90,25 +82,8 @@ export function periodCsvSections(r: PeriodReport): [string, string][] {
   ] as const;
   const summary: Value[][] = keys.map((k) => [k, r[k], k.startsWith('unique_') ? r.distinct.method : 'exact']);
   for (const k of ['median', 'mean', 'p90'] as const) summary.push([`duration_s.${k}`, r.duration_s[k], 'exact']);
-  const breakdowns: Value[][] = [];
-  for (const [name, rows] of Object.entries(r.breakdowns)) for (const b of rows) breakdowns.push([name, b.value, b.runs, b.share, b.users]);
-  for (const [key, rows] of Object.entries(r.components))
-    for (const b of rows) breakdowns.push([`component:${key}`, b.value, b.runs, b.share, b.users]);
-  const q = r.quality;
-  const quality: Value[][] = [
-    ['days_with_counters', q.days_with_counters],
-    ['datagrams_received', q.datagrams_received],
-    ['stored', q.stored],
-    ['duplicates', q.duplicates],
-    ...Object.entries(q.rejected).map(([k, v]): Value[] => [`rejected.${k}`, v]),
-    ['kernel_drops', q.kernel_drops],
-    ['unmatched_starts', q.unmatched_starts],
-    ['unmatched_ends', q.unmatched_ends],
-    ['estimated_loss_rate', q.estimated_loss_rate],
-    ['estimated_message_loss_rate', q.estimated_message_loss_rate],
-    ['message_loss_rate_upper_95', q.message_loss_rate_upper_95],
-    ['estimated_unfinished_runs', q.estimated_unfinished_runs],
-  ];
+  const breakdowns = breakdownCsvRows(r.breakdowns, r.components);
+  const quality = qualityCsvRows(r.quality);
   return [
     [
       'summary',

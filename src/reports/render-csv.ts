@@ -1,6 +1,6 @@
 import { poisoningCsvRows } from './poisoning.js';
 import { escapeCsv } from './escape.js';
-import type { Cell, Report } from './report-types.js';
+import type { BreakdownRow, Cell, Quality, Report } from './report-types.js';
 
 /**
  * CSV: one tidy table per section (one observation per row, one variable per column), with
@@ -8,7 +8,8 @@ import type { Cell, Report } from './report-types.js';
  * --out DIR each section is DIR/<section>.csv; on stdout the sections follow each other, each
  * introduced by a `# <section>` line and separated by a blank line.
  */
-type Value = Cell | boolean | undefined;
+export type CsvValue = Cell | boolean | undefined;
+type Value = CsvValue;
 
 function field(v: Value): string {
   if (v === null || v === undefined) return '';
@@ -16,7 +17,7 @@ function field(v: Value): string {
   return escapeCsv(v);
 }
 
-function csv(head: string[], rows: Value[][]): string {
+export function csv(head: string[], rows: Value[][]): string {
   return [head.join(','), ...rows.map((r) => r.map(field).join(','))].join('\r\n') + '\r\n';
 }
 
@@ -42,26 +43,8 @@ export function csvSections(r: Report): [string, string][] {
     ['runs_without_user_id', r.runs_without_user_id, undefined, undefined, undefined],
   );
   const scope = r.project ?? '';
-  const breakdowns: Value[][] = [];
-  for (const [name, rows] of Object.entries(r.breakdowns)) for (const b of rows) breakdowns.push([name, b.value, b.runs, b.share, b.users]);
-  for (const [key, rows] of Object.entries(r.components))
-    for (const b of rows) breakdowns.push([`component:${key}`, b.value, b.runs, b.share, b.users]);
-  const q = r.quality;
-  const quality: Value[][] = [
-    ['days_with_counters', q.days_with_counters],
-    ['datagrams_received', q.datagrams_received],
-    ['stored', q.stored],
-    ['duplicates', q.duplicates],
-    ...Object.entries(q.rejected).map(([k, v]): Value[] => [`rejected.${k}`, v]),
-    ['kernel_drops', q.kernel_drops],
-    ['unmatched_starts', q.unmatched_starts],
-    ['unmatched_ends', q.unmatched_ends],
-    ['estimated_loss_rate', q.estimated_loss_rate],
-    ['estimated_message_loss_rate', q.estimated_message_loss_rate],
-    ['message_loss_rate_upper_95', q.message_loss_rate_upper_95],
-    ['estimated_unfinished_runs', q.estimated_unfinished_runs],
-    ...(q.poisoning ? poisoningCsvRows(q.poisoning) : []),
-  ];
+  const breakdowns = breakdownCsvRows(r.breakdowns, r.components);
+  const quality = qualityCsvRows(r.quality);
   return [
     [
       'summary',
@@ -109,7 +92,7 @@ export function csvSections(r: Report): [string, string][] {
       'uncertainty',
       csv(
         ['month', 'number', 'effect_of_loss'],
-        Object.entries(q.uncertainty).map(([k, v]) => [r.month, k, v]),
+        Object.entries(r.quality.uncertainty).map(([k, v]) => [r.month, k, v]),
       ),
     ],
     // The summary paragraph first, then the notes: the same text the md and html open with.
@@ -125,4 +108,32 @@ export function renderCsvStream(r: Report): string {
   return csvSections(r)
     .map(([name, body]) => `# ${name}\r\n${body}`)
     .join('\r\n');
+}
+
+/** The breakdowns section's rows (dimension, value, runs, share, users), monthly and period alike. */
+export function breakdownCsvRows(breakdowns: Record<string, BreakdownRow[]>, components: Record<string, BreakdownRow[]>): CsvValue[][] {
+  const rows: CsvValue[][] = [];
+  for (const [name, list] of Object.entries(breakdowns)) for (const b of list) rows.push([name, b.value, b.runs, b.share, b.users]);
+  for (const [key, list] of Object.entries(components))
+    for (const b of list) rows.push([`component:${key}`, b.value, b.runs, b.share, b.users]);
+  return rows;
+}
+
+/** The data-quality section's rows (name, value), monthly and period alike. */
+export function qualityCsvRows(q: Quality): CsvValue[][] {
+  return [
+    ['days_with_counters', q.days_with_counters],
+    ['datagrams_received', q.datagrams_received],
+    ['stored', q.stored],
+    ['duplicates', q.duplicates],
+    ...Object.entries(q.rejected).map(([k, v]): CsvValue[] => [`rejected.${k}`, v]),
+    ['kernel_drops', q.kernel_drops],
+    ['unmatched_starts', q.unmatched_starts],
+    ['unmatched_ends', q.unmatched_ends],
+    ['estimated_loss_rate', q.estimated_loss_rate],
+    ['estimated_message_loss_rate', q.estimated_message_loss_rate],
+    ['message_loss_rate_upper_95', q.message_loss_rate_upper_95],
+    ['estimated_unfinished_runs', q.estimated_unfinished_runs],
+    ...(q.poisoning ? poisoningCsvRows(q.poisoning) : []),
+  ];
 }
