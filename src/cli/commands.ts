@@ -153,6 +153,7 @@ export function addBeaconCommands(program: Command, runner: Runner): void {
     .command('relay')
     .description('Forward datagrams from a cluster to a collector over HTTPS (or UDP), queueing on disk while it is unreachable')
     .requiredOption('--forward <url>', 'https://host/v1/datagrams, http://host:port/v1/datagrams or udp://host:port')
+    .option('--proxy <url|none>', 'outbound HTTP proxy for --forward (default: $https_proxy / $http_proxy, minus $no_proxy)')
     .option('--host <addr>', 'address to listen on for UDP', '0.0.0.0')
     .option('--port <n>', 'UDP port', portNumber, 50077)
     .option('--queue-dir <path>', 'on-disk queue while upstream is unreachable', './relay-queue')

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { getProxyForUrl } from 'proxy-from-env';
 import { BeaconError } from '../errors.js';
 import { parseCollector } from '../protocol/index.js';
 import { LOG_LEVELS } from '../receiver/observe/logger.js';
@@ -6,6 +7,7 @@ import { LOG_LEVELS } from '../receiver/observe/logger.js';
 /** Options as commander hands them over (see src/cli/commands.ts). */
 export interface RelayCliOptions {
   forward: string;
+  proxy?: string;
   host?: string;
   port?: number;
   queueDir?: string;
@@ -23,6 +25,8 @@ export type ForwardTarget = { kind: 'http'; url: URL } | { kind: 'udp'; host: st
 
 export interface RelayOptions {
   forward: ForwardTarget;
+  /** The outbound HTTP(S) proxy the batches go through (CONNECT for https:// upstreams), if any. */
+  proxy?: URL;
   host: string;
   port: number;
   queueDir: string;
@@ -93,6 +97,7 @@ export function resolveRelayOptions(o: RelayCliOptions, env: NodeJS.ProcessEnv =
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     throw new BeaconError('BEACON_ERR_USAGE', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${o.logLevel}"`);
   }
+  const proxy = resolveProxy(o.proxy, forward);
   const token = o.tokenFile ? readToken(o.tokenFile) : undefined;
   if (token && forward.kind === 'http' && forward.url.protocol === 'http:' && !isLoopback(forward.url.hostname)) {
     // Allowed (an in-site network may be trusted), but the operator should know.
@@ -101,6 +106,7 @@ export function resolveRelayOptions(o: RelayCliOptions, env: NodeJS.ProcessEnv =
   const statsText = env.BEACON_RECEIVER_STATS_MS;
   return {
     forward,
+    proxy,
     host: o.host ?? '0.0.0.0',
     port: o.port ?? 50077,
     queueDir: o.queueDir ?? './relay-queue',
@@ -114,6 +120,47 @@ export function resolveRelayOptions(o: RelayCliOptions, env: NodeJS.ProcessEnv =
     logLevel: level,
     statsIntervalMs: statsText && /^\d+$/.test(statsText) && Number(statsText) > 0 ? Number(statsText) : 60_000,
   };
+}
+
+/**
+ * The proxy for the upstream: `--proxy <url>`, `--proxy none`, or else what the environment says
+ * for that URL ($https_proxy / $http_proxy / $all_proxy, either case, minus $no_proxy), as curl,
+ * pip and git read them: HPC login nodes often reach the internet only through a site proxy.
+ */
+function resolveProxy(spec: string | undefined, forward: ForwardTarget): URL | undefined {
+  const bad = (why: string) => new BeaconError('BEACON_ERR_USAGE', `--proxy ${why}, got "${redactProxy(spec ?? '')}"`);
+  if (spec !== undefined && spec.trim().toLowerCase() === 'none') return undefined;
+  if (forward.kind === 'udp') {
+    if (spec !== undefined) throw bad('applies to an http(s):// --forward only (UDP cannot cross an HTTP proxy)');
+    return undefined;
+  }
+  const fromEnv = spec === undefined;
+  const text = fromEnv ? getProxyForUrl(forward.url.href) : spec;
+  if (!text) return undefined;
+  const where = fromEnv ? `the proxy in the environment ("${redactProxy(text)}") ` : '';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    if (fromEnv) throw new BeaconError('BEACON_ERR_USAGE', `${where}is not a URL; fix $https_proxy/$http_proxy or pass --proxy`);
+    throw bad('must be an http:// or https:// URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    const why = `must be an http:// or https:// proxy (${url.protocol.slice(0, -1)} proxies are not supported)`;
+    if (fromEnv) throw new BeaconError('BEACON_ERR_USAGE', `${where}${why}; pass --proxy or --proxy none`);
+    throw bad(why);
+  }
+  return url;
+}
+
+/** A proxy URL as an error may show it: never its credentials. */
+function redactProxy(text: string): string {
+  return text.replace(/\/\/[^/@]*@/, '//***@');
+}
+
+/** The proxy as a log line may show it: scheme and host, whether it has credentials, never them. */
+export function describeProxy(p: URL): string {
+  return `${p.protocol}//${p.username || p.password ? '***@' : ''}${p.host}`;
 }
 
 function isLoopback(host: string): boolean {

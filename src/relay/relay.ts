@@ -8,7 +8,7 @@ import { DiskQueue } from './disk-queue.js';
 import { Forwarder } from './forwarder.js';
 import { createIntake, RecentDigests } from './intake.js';
 import { createRelayMetrics } from './metrics.js';
-import { describeForward, type RelayOptions } from './options.js';
+import { describeForward, describeProxy, type RelayOptions } from './options.js';
 import { RelayStats } from './relay-stats.js';
 import { createUpstream } from './upstream.js';
 
@@ -33,7 +33,7 @@ export async function runRelay(opts: RelayOptions): Promise<number> {
     lastDrops = q.drops;
   };
   const kernelTimer = setInterval(pollKernel, 1000);
-  const forwarder = new Forwarder(createUpstream(opts.forward, opts.token), queue, stats, log, opts.batchMs);
+  const forwarder = new Forwarder(createUpstream(opts.forward, opts.token, opts.proxy), queue, stats, log, opts.batchMs);
   let metricsServer: Server | undefined;
   if (opts.metricsPort !== undefined) {
     const registry = createRelayMetrics({ stats, pending: () => forwarder.pending, queue, down: () => forwarder.down });
@@ -61,6 +61,7 @@ export async function runRelay(opts: RelayOptions): Promise<number> {
       host: opts.host,
       port: udp.port,
       forward: describeForward(opts.forward),
+      proxy: opts.proxy ? describeProxy(opts.proxy) : 'none',
       token: opts.token !== undefined,
       queueDir: opts.queueDir,
       queueMaxBytes: opts.queueMaxBytes,

@@ -2,6 +2,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import { HttpProxyAgent } from 'http-proxy-agent';
+import { HttpsProxyAgent } from 'https-proxy-agent';
 import type { ForwardTarget } from './options.js';
 
 /**
@@ -19,18 +21,28 @@ export interface Upstream {
   close(): void;
 }
 
-export function createUpstream(target: ForwardTarget, token: string | undefined): Upstream {
-  return target.kind === 'udp' ? udpUpstream(target.host, target.port) : httpUpstream(target.url, token);
+export function createUpstream(target: ForwardTarget, token: string | undefined, proxy?: URL): Upstream {
+  return target.kind === 'udp' ? udpUpstream(target.host, target.port) : httpUpstream(target.url, token, proxy);
 }
 
 /**
  * POST the batch as it is. The request carries nothing but the body, its length and type, and the
  * token: no address of any emitter, nothing about the site (not even a User-Agent).
  */
-function httpUpstream(url: URL, token: string | undefined): Upstream {
+function httpUpstream(url: URL, token: string | undefined, proxy: URL | undefined): Upstream {
   const https = url.protocol === 'https:';
-  const agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 2 }) : new HttpAgent({ keepAlive: true, maxSockets: 2 });
+  const pool = { keepAlive: true, maxSockets: 2 };
+  // Through a proxy, an https:// upstream is a CONNECT tunnel (the proxy sees only the host name,
+  // TLS stays end to end); an http:// one is a plain request in absolute form.
+  const agent = proxy
+    ? https
+      ? new HttpsProxyAgent(proxy, pool)
+      : new HttpProxyAgent(proxy, pool)
+    : https
+      ? new HttpsAgent(pool)
+      : new HttpAgent(pool);
   const request = https ? httpsRequest : httpRequest;
+  const via = proxy ? ` (via proxy ${proxy.host})` : '';
   return {
     send(body, timeoutMs) {
       return new Promise<SendOutcome>((resolve) => {
@@ -53,7 +65,8 @@ function httpUpstream(url: URL, token: string | undefined): Upstream {
         const timer = setTimeout(() => {
           req.destroy(new Error(`no answer within ${timeoutMs} ms`));
         }, timeoutMs);
-        req.on('error', (e: NodeJS.ErrnoException) => settle({ result: 'retry', why: e.code ?? e.message }));
+        // Through a proxy, a failure to connect or resolve is the proxy's (the collector's name is its business).
+        req.on('error', (e: NodeJS.ErrnoException) => settle({ result: 'retry', why: `${e.code ?? e.message}${via}` }));
         req.end(body);
       });
     },
@@ -77,9 +90,11 @@ function outcomeOf(status: number, text: string): SendOutcome {
   const why =
     status === 401 || status === 403
       ? 'the collector refused the token (check --token-file)'
-      : status === 404 || status === 405
-        ? 'no HTTP ingest at that URL (check --forward)'
-        : `HTTP ${status}`;
+      : status === 407
+        ? 'the proxy wants credentials (put them in --proxy or $https_proxy: http://user:password@proxy:port)'
+        : status === 404 || status === 405
+          ? 'no HTTP ingest at that URL (check --forward)'
+          : `HTTP ${status}`;
   return { result: 'retry', why, status };
 }
 
