@@ -21,6 +21,8 @@ import type { Stats } from './observe/stats.js';
  */
 export const INGEST_PATH = '/v1/datagrams';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** How long a refused request's socket stays half-closed (unread, paused) before it is destroyed. */
+const LINGER_MS = 2000;
 
 export type HttpOutcome = 'accepted' | 'unauthorized' | 'too_large' | 'busy' | 'bad_request' | 'not_found' | 'method_not_allowed';
 const OUTCOMES: readonly HttpOutcome[] = [
@@ -120,6 +122,12 @@ export async function startHttpIngest(o: HttpIngestOptions, d: HttpIngestDeps): 
     res.end(text);
   };
   // Refused before the body is read: answer, then close, so the rest of the body is never taken in.
+  // Close in two steps: a FIN right after the answer, the socket itself only after LINGER_MS. A
+  // socket destroyed with the client's unread bytes in its receive queue answers with a reset, and
+  // a reset makes the client's kernel drop our answer before the client reads it: a relay would see
+  // "connection reset" instead of the 413 that tells it to split the batch. Node's server destroys
+  // the socket as soon as a `connection: close` response ends, so the answer (it has no body) is
+  // sent as its headers alone and the response never ends: the socket's close ends it.
   const refuse = (
     req: IncomingMessage,
     res: ServerResponse,
@@ -128,9 +136,16 @@ export async function startHttpIngest(o: HttpIngestOptions, d: HttpIngestDeps): 
     headers: Record<string, string> = {},
   ): void => {
     req.pause();
+    outcomes[outcome]++;
+    if (res.headersSent || res.destroyed) return;
     res.shouldKeepAlive = false;
-    finish(res, outcome, status, undefined, { connection: 'close', ...headers });
-    res.once('finish', () => req.socket.destroy());
+    res.writeHead(status, { ...headers, connection: 'close', 'content-length': '0' });
+    res.flushHeaders();
+    const socket = req.socket;
+    socket.end();
+    const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {

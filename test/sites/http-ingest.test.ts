@@ -194,6 +194,26 @@ describe('HTTP ingest body limit', () => {
     expect(await metric(metrics, 'beacon_receiver_http_requests_total{outcome="too_large"}')).toBe(1);
   });
 
+  it('a client that sends its whole too-large body before it reads still gets the 413, not a reset', async () => {
+    const { http } = await receiver(['--http-max-body', '65536']);
+    const sock = connect(http, '127.0.0.1');
+    sock.on('error', () => {});
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const body = Buffer.alloc(2 * 1024 * 1024, 0x20);
+    sock.write(`POST /v1/datagrams HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n`);
+    sock.write(body);
+    sock.pause();
+    // A relay busy writing its batch reads the answer only afterwards: by then the server has
+    // answered and closed; what it must not have done is reset the connection.
+    await new Promise((r) => setTimeout(r, 500));
+    let answer = '';
+    const gone = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.on('data', (d: Buffer) => (answer += d.toString()));
+    sock.resume();
+    await gone;
+    expect(answer).toMatch(/^HTTP\/1.1 413 /);
+  });
+
   it('a streamed (chunked) body is cut off once past the limit, without reading the rest', async () => {
     const { http, metrics } = await receiver(['--http-max-body', '65536']);
     const sock = connect(http, '127.0.0.1');
