@@ -91,6 +91,21 @@ describe('collector secret file', () => {
     expect(s.netTag('2026-11-03', 12346)).not.toBe(s.netTag('2026-11-03', 12345));
   });
 
+  it('gives a network the same tag all day, from a fresh secret, across day changes and however many networks came between', () => {
+    const key = Buffer.alloc(32, 7);
+    // A fresh instance computes every tag (nothing cached): the reference.
+    const tag = (day: string, net: number): string => secretFromKey(key).netTag(day, net);
+    const s = secretFromKey(key);
+    const first = s.netTag('2026-11-03', 42);
+    expect(first).toBe(tag('2026-11-03', 42));
+    // More networks than the receiver keeps tags for in a day (a flood of spoofed sources).
+    for (let net = 1000; net < 1000 + 70_000; net++) s.netTag('2026-11-03', net);
+    expect(s.netTag('2026-11-03', 42)).toBe(first);
+    expect(s.netTag('2026-11-03', 69_999)).toBe(tag('2026-11-03', 69_999));
+    expect(s.netTag('2026-11-04', 42)).toBe(tag('2026-11-04', 42));
+    expect(s.netTag('2026-11-03', 42)).toBe(first);
+  });
+
   it('refuses a malformed file with a one-line error, and warns about one others can read', () => {
     tmp = tempDir();
     const bad = join(tmp.dir, 'bad.secret');

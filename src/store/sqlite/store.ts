@@ -24,20 +24,64 @@ const KEEP_FIRST = IDENTITY.filter((c) => c !== 'project')
   .map((c) => `${c} = coalesce(run_facts.${c}, excluded.${c})`)
   .join(',\n  ');
 
-const MERGE = `
+const MERGE_IN_PLACE = `
   weak_ids = max(run_facts.weak_ids, excluded.weak_ids),
   eph = max(run_facts.eph, excluded.eph),
   components = CASE WHEN run_facts.components IS NULL THEN excluded.components
                     WHEN excluded.components IS NULL THEN run_facts.components
                     ELSE json_patch(run_facts.components, excluded.components) END,
-  month = CASE WHEN excluded.first_seen_ms < run_facts.first_seen_ms THEN excluded.month ELSE run_facts.month END,
-  first_seen_ms = min(run_facts.first_seen_ms, excluded.first_seen_ms),
   net_tag = coalesce(run_facts.net_tag, excluded.net_tag),
   ${KEEP_FIRST}`;
 
-// SET expressions all read the old row, so this sees the month before MERGE's assignment.
-const MOVED_FROM = `moved_from = CASE WHEN excluded.first_seen_ms < run_facts.first_seen_ms AND excluded.month <> run_facts.month
+// SET expressions all read the old row, so moved_from sees the month before this assignment.
+const MOVE = `
+  month = CASE WHEN excluded.first_seen_ms < run_facts.first_seen_ms THEN excluded.month ELSE run_facts.month END,
+  first_seen_ms = min(run_facts.first_seen_ms, excluded.first_seen_ms),
+  moved_from = CASE WHEN excluded.first_seen_ms < run_facts.first_seen_ms AND excluded.month <> run_facts.month
                  THEN run_facts.month END`;
+
+/**
+ * Each upsert comes in two forms. The one tried first (IN_PLACE) handles what nearly every
+ * datagram is: a new run, or the other half of a stored run arriving after its first datagram,
+ * with the same month, project and user. It leaves month and first_seen_ms alone, and an UPDATE
+ * that names no column of run_facts_month does not delete and re-insert the row's entry in that
+ * index (measured ~0.5–1 µs of the ~12 µs a stored datagram costs the store); and the row it
+ * leaves has the record's month, project and user, so the store need not read it back. When it
+ * changes nothing (a copy; a datagram that arrived before the stored one, so the run may move to
+ * an earlier month; a half with another month, project or user) the full form runs and decides.
+ */
+const IN_PLACE = `
+  AND excluded.first_seen_ms >= run_facts.first_seen_ms
+  AND run_facts.month = excluded.month AND run_facts.project = excluded.project AND run_facts.user_id IS excluded.user_id`;
+
+function upsert(kind: 'start' | 'end', inPlace: boolean): string {
+  const has = kind === 'start' ? 'has_start' : 'has_end';
+  const other = kind === 'start' ? 'has_end' : 'has_start';
+  const values =
+    kind === 'start'
+      ? `start_seen_ms, client_start_ms, has_start, net_tag)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`
+      : `end_seen_ms, client_end_ms, exit_code, duration_ms, has_end, net_tag)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`;
+  const own =
+    kind === 'start'
+      ? `start_seen_ms = excluded.start_seen_ms,
+  client_start_ms = excluded.client_start_ms,
+  duration_ms = coalesce(run_facts.duration_ms, ${derived('run_facts.client_end_ms', 'excluded.client_start_ms')}),`
+      : `end_seen_ms = excluded.end_seen_ms,
+  client_end_ms = excluded.client_end_ms,
+  exit_code = excluded.exit_code,
+  duration_ms = coalesce(excluded.duration_ms, ${derived('excluded.client_end_ms', 'run_facts.client_start_ms')}),`;
+  return `
+INSERT INTO run_facts (${COLUMNS}, ${values}
+ON CONFLICT (run) DO UPDATE SET
+  ${has} = 1,
+  ${own}
+  settled_seq = CASE WHEN run_facts.${other} = 1 THEN ? END,
+  ${MERGE_IN_PLACE},
+  ${inPlace ? 'moved_from = NULL' : MOVE}
+WHERE run_facts.${has} = 0${inPlace ? IN_PLACE : ''}`;
+}
 
 const COLUMNS = `run, project, format, ${IDENTITY.slice(1).join(', ')}, weak_ids, eph, components, first_seen_ms, month`;
 
@@ -46,32 +90,10 @@ function derived(endMs: string, startMs: string): string {
   return `CASE WHEN ${endMs} - ${startMs} BETWEEN 0 AND ${MAX_PLAUSIBLE_DURATION_MS} THEN ${endMs} - ${startMs} END`;
 }
 
-export const UPSERT_START = `
-INSERT INTO run_facts (${COLUMNS}, start_seen_ms, client_start_ms, has_start, net_tag)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-ON CONFLICT (run) DO UPDATE SET
-  has_start = 1,
-  start_seen_ms = excluded.start_seen_ms,
-  client_start_ms = excluded.client_start_ms,
-  duration_ms = coalesce(run_facts.duration_ms, ${derived('run_facts.client_end_ms', 'excluded.client_start_ms')}),
-  settled_seq = CASE WHEN run_facts.has_end = 1 THEN ? END,
-  ${MERGE},
-  ${MOVED_FROM}
-WHERE run_facts.has_start = 0`;
-
-export const UPSERT_END = `
-INSERT INTO run_facts (${COLUMNS}, end_seen_ms, client_end_ms, exit_code, duration_ms, has_end, net_tag)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-ON CONFLICT (run) DO UPDATE SET
-  has_end = 1,
-  end_seen_ms = excluded.end_seen_ms,
-  client_end_ms = excluded.client_end_ms,
-  exit_code = excluded.exit_code,
-  duration_ms = coalesce(excluded.duration_ms, ${derived('excluded.client_end_ms', 'run_facts.client_start_ms')}),
-  settled_seq = CASE WHEN run_facts.has_start = 1 THEN ? END,
-  ${MERGE},
-  ${MOVED_FROM}
-WHERE run_facts.has_end = 0`;
+export const UPSERT_START = upsert('start', false);
+export const UPSERT_END = upsert('end', false);
+const UPSERT_START_IN_PLACE = upsert('start', true);
+const UPSERT_END_IN_PLACE = upsert('end', true);
 
 // RETURNING on the upserts would be simpler, but it measured ~6 µs per row more (SQLite buffers
 // the returned rows and journals the statement); a point lookup by primary key after an update
@@ -97,6 +119,42 @@ ON CONFLICT (day, name) DO UPDATE SET value = value + excluded.value`;
 
 function byRun(a: IngestRecord, b: IngestRecord): number {
   return a.run < b.run ? -1 : a.run > b.run ? 1 : 0;
+}
+
+/** Positions that fit below a run prefix in one exactly represented double (2^20 · 2^32 < 2^53). */
+const INDEX_BITS = 2 ** 20;
+
+/**
+ * The records ordered by four characters of their run: the first four after the prefix all runs
+ * of the batch share (a UUIDv7's clock bits; a sender's fixed prefix), arrival order within equal
+ * keys (so a run's start and end keep theirs). What the order buys is locality in the primary-key
+ * index, for which 32 bits past the common prefix are plenty; as numbers in a Float64Array they
+ * are sorted natively, where a comparator over the strings cost ~7% of the store thread's CPU.
+ */
+function byRunPrefix(records: readonly IngestRecord[]): IngestRecord[] {
+  const n = records.length;
+  if (n >= INDEX_BITS) return [...records].sort(byRun);
+  const first = records[0]!.run;
+  let common = first.length;
+  for (let i = 1; i < n && common > 0; i++) {
+    const run = records[i]!.run;
+    let j = 0;
+    const m = Math.min(common, run.length);
+    while (j < m && run.charCodeAt(j) === first.charCodeAt(j)) j++;
+    common = j;
+  }
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const run = records[i]!.run;
+    let p = 0;
+    // Past the end of a short run, charCodeAt is NaN: 0, so it sorts first as a string would.
+    for (let j = common; j < common + 4; j++) p = p * 256 + Math.min(255, run.charCodeAt(j) || 0);
+    keys[i] = p * INDEX_BITS + i;
+  }
+  keys.sort();
+  const out = new Array<IngestRecord>(n);
+  for (let i = 0; i < n; i++) out[i] = records[keys[i]! % INDEX_BITS]!;
+  return out;
 }
 
 function bool(b: boolean | null): number | null {
@@ -129,6 +187,8 @@ export class SqliteStore implements RunStore {
   readonly kind = 'sqlite' as const;
   private readonly startStmt: Statement;
   private readonly endStmt: Statement;
+  private readonly startInPlaceStmt: Statement;
+  private readonly endInPlaceStmt: Statement;
   private readonly counterStmt: Statement;
   private readonly seqStmt: Statement;
   private readonly rowStmt: Statement;
@@ -147,6 +207,8 @@ export class SqliteStore implements RunStore {
   constructor(readonly db: Database) {
     this.startStmt = db.prepare(UPSERT_START);
     this.endStmt = db.prepare(UPSERT_END);
+    this.startInPlaceStmt = db.prepare(UPSERT_START_IN_PLACE);
+    this.endInPlaceStmt = db.prepare(UPSERT_END_IN_PLACE);
     this.counterStmt = db.prepare(ADD_COUNTER);
     this.seqStmt = db.prepare(NEXT_SEQ).pluck();
     this.lastIdStmt = db.prepare('SELECT last_insert_rowid()').pluck();
@@ -184,7 +246,7 @@ export class SqliteStore implements RunStore {
     const seq = records.length > 0 ? (this.seqStmt.get() as number) : 0;
     // Sorted by run (stable: a run's start and end keep their arrival order), the inserts walk the
     // primary-key index in order: fewer distinct pages touched per batch (measured ~15% cheaper).
-    const sorted = records.length > 1 ? [...records].sort(byRun) : records;
+    const sorted = records.length > 1 ? byRunPrefix(records) : records;
     // An upsert that inserted moves the connection's last_insert_rowid; one that updated leaves it.
     let lastId = Number(this.lastIdStmt.get());
     let lastDay = '';
@@ -213,25 +275,34 @@ export class SqliteStore implements RunStore {
       a[16] = r.seen_ms;
       a[17] = r.client_ms;
       let info: { changes: number; lastInsertRowid: number | bigint };
+      let inPlace = false;
       if (r.kind === 'start') {
         a.length = 20;
         a[18] = r.net_tag ?? null;
         a[19] = seq;
-        info = this.startStmt.run(...a);
+        info = this.startInPlaceStmt.run(...a);
+        if (info.changes === 0) info = this.startStmt.run(...a);
+        else inPlace = true;
       } else {
         a.length = 22;
         a[18] = r.exit_code;
         a[19] = r.duration_ms;
         a[20] = r.net_tag ?? null;
         a[21] = seq;
-        info = this.endStmt.run(...a);
+        info = this.endInPlaceStmt.run(...a);
+        if (info.changes === 0) info = this.endStmt.run(...a);
+        else inPlace = true;
       }
-      // A new row has exactly the record's month, project and user; an updated one is looked up.
-      // (An insert that reused the last rowid after a delete is looked up too: still right.)
+      // A new row has exactly the record's month, project and user, and so has a row the in-place
+      // form updated (its WHERE asks for them); a row the full form updated is looked up. (An
+      // insert that reused the last rowid after a delete is looked up too: still right.)
       let row: Stored | undefined;
       if (info.changes > 0) {
         const id = Number(info.lastInsertRowid);
-        if (id !== lastId) {
+        if (inPlace) {
+          lastId = id;
+          row = r;
+        } else if (id !== lastId) {
           lastId = id;
           row = r;
         } else {
