@@ -1,0 +1,95 @@
+import { count, type QueryRunner } from '../../store/query-runner.js';
+import { COMPONENT_SOURCE, DIMENSIONS } from './breakdowns.js';
+import { DURATIONS, GROUPS } from './month-groups.js';
+import { SUMMARY_VERSION } from './summary.js';
+
+/**
+ * What the period report needs of one month with raw runs, small enough to cache per month in
+ * report_month_cache (under its own scope key, so the same change counters invalidate it and
+ * `beacon prune` deletes it with the month's runs):
+ * - the month's distinct user, host and script IDs (the period's exact distinct counts and first
+ *   months are unions of these, not one GROUP BY over every month's groups);
+ * - per breakdown section (dimension, exit codes, each component key) and value: runs, runs
+ *   without a user ID, and the month's users of that value as indices into `users`;
+ * - the run-length distribution (truncated length, runs), flattened.
+ * Runs add up across months; distinct users per value are unions of the index sets (period-merge.ts).
+ * It holds nothing the store does not already hold for the month: IDs are the anonymized hashes
+ * of run_facts, and the entry goes when the month's runs go.
+ */
+export const PERIOD_MONTH_VERSION = SUMMARY_VERSION * 100 + 1;
+
+/** [value, runs, idless runs, indices into `users` of the value's users]. */
+export type SectionValue = [string | number, number, number, number[]];
+
+export interface PeriodMonthEntry {
+  v: number;
+  users: string[];
+  hosts: string[];
+  scripts: string[];
+  /** [truncated length ms, runs, length, runs, ...]. */
+  durations: number[];
+  /** Keyed `d:<dimension>`, `exit`, `c:<component key>`. */
+  sections: Record<string, SectionValue[]>;
+}
+
+async function distinctIds(db: QueryRunner, column: string): Promise<string[]> {
+  const rows = await db.all(`SELECT DISTINCT ${column} AS id FROM ${GROUPS} WHERE ${column} IS NOT NULL`);
+  return rows.map((r) => String(r.id));
+}
+
+/** Folds rows of (value, user_id, runs) into section values with month-local user indices. */
+function fold(rows: Record<string, unknown>[], index: Map<string, number>): SectionValue[] {
+  const byValue = new Map<string | number, SectionValue>();
+  for (const r of rows) {
+    const value = r.value as string | number;
+    let v = byValue.get(value);
+    if (!v) byValue.set(value, (v = [value, 0, 0, []]));
+    const runs = count(r.runs);
+    v[1] += runs;
+    const uid = r.user_id as string | number | null | undefined;
+    if (uid === null || uid === undefined) v[2] += runs;
+    else v[3].push(index.get(String(uid))!);
+  }
+  return [...byValue.values()];
+}
+
+/**
+ * The month's entry from its groups: call after createMonthGroups(detail) and createDimensions,
+ * whose temp tables it reads (rep_groups, rep_durations, rep_dims, rep_pairs).
+ */
+export async function periodMonthEntry(db: QueryRunner, withProjects: boolean): Promise<PeriodMonthEntry> {
+  const users = await distinctIds(db, 'user_id');
+  const index = new Map(users.map((u, i) => [u, i]));
+  const sections: Record<string, SectionValue[]> = {};
+  for (const [name, expr] of Object.entries(DIMENSIONS)) {
+    if (name === 'projects' && !withProjects) continue;
+    sections[`d:${name}`] = fold(await db.all(`SELECT ${expr} AS value, user_id, sum(runs) AS runs FROM rep_dims GROUP BY 1, 2`), index);
+  }
+  sections.exit = fold(
+    await db.all(
+      `SELECT exit_code AS value, user_id, sum(runs) AS runs FROM ${GROUPS}
+       WHERE has_end = 1 AND exit_code IS NOT NULL GROUP BY 1, 2`,
+    ),
+    index,
+  );
+  const c = COMPONENT_SOURCE;
+  const byKey = new Map<string, Record<string, unknown>[]>();
+  for (const r of await db.all(`SELECT ${c.key} AS k, ${c.value} AS value, user_id, sum(runs) AS runs FROM ${c.from} GROUP BY 1, 2, 3`)) {
+    const k = String(r.k);
+    const list = byKey.get(k) ?? [];
+    if (list.length === 0) byKey.set(k, list);
+    list.push(r);
+  }
+  for (const [k, rows] of byKey) sections[`c:${k}`] = fold(rows, index);
+  const durations: number[] = [];
+  for (const r of await db.all(`SELECT duration_ms, sum(runs) AS runs FROM ${DURATIONS} GROUP BY duration_ms`))
+    durations.push(count(r.duration_ms), count(r.runs));
+  return {
+    v: PERIOD_MONTH_VERSION,
+    users,
+    hosts: await distinctIds(db, 'host_id'),
+    scripts: await distinctIds(db, 'script_id'),
+    durations,
+    sections,
+  };
+}
