@@ -5,23 +5,17 @@ import { addMonths, type Month } from './month.js';
 import { hasRuns } from './past-months.js';
 import type { Progress } from './progress.js';
 import type { QueryRunner } from '../store/query-runner.js';
-import { createDimensions, DIMENSIONS, dropDimensions, type Breakdown } from './queries/breakdowns.js';
+import { DIMENSIONS, type Breakdown } from './queries/breakdowns.js';
 import { monthCounters, type MonthCounters } from './queries/counters.js';
 import { BIN_EDGES_S, durationStats, type DurationStats } from './queries/durations.js';
-import { createMonthGroups, dropMonthGroups, DURATIONS } from './queries/month-groups.js';
-import { PERIOD_MONTH_VERSION, periodMonthEntry, type PeriodMonthEntry } from './queries/period-month.js';
+import { DURATIONS } from './queries/month-groups.js';
+import { periodMonthCached, periodMonthData, type PeriodMonthEntry } from './queries/period-month.js';
+import type { ReportHelper } from './report-helper.js';
 import { loadRollup, prunedMonths } from './queries/rollups.js';
 import { scopeKey } from './queries/scope.js';
 import { emptySketches, ID_KINDS, loadSketches, monthHasSketches, sketchKey, type Sketches } from './queries/sketches.js';
-import {
-  cacheFeatures,
-  loadCached,
-  monthChanges,
-  saveCachedSummaries,
-  type CacheEntry,
-  type CacheFeatures,
-} from './queries/summary-cache.js';
-import { emptySummary, summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './queries/summary.js';
+import { cacheFeatures, saveCachedSummaries, type CacheEntry, type CacheFeatures } from './queries/summary-cache.js';
+import { emptySummary, type MonthSummary } from './queries/summary.js';
 import { MAX_COMPONENT_KEYS, TOP_N } from './collect.js';
 import { emptyMerge, mergedBreakdown, mergedComponents, mergeMonth } from './period-merge.js';
 
@@ -81,6 +75,8 @@ export interface PeriodOptions {
   project: string | null;
   minBacking: number;
   progress?: Progress;
+  /** A second thread (SQLite): about half the months not cached are computed there in parallel. */
+  helper?: ReportHelper;
 }
 
 export function periodMonths(from: Month, to: Month): Month[] {
@@ -140,37 +136,49 @@ async function loadDurations(db: QueryRunner, durations: Map<number, number>): P
   }
 }
 
+type MonthResult = { summary: MonthSummary; entry: PeriodMonthEntry };
+
 /**
- * A month with raw runs: its summary and its period entry, from the cache while the month's
- * change count holds, else from its groups (built once for both), queued for the cache.
+ * The months whose summary or entry is not cached, started before the in-order fold: the later
+ * half on the helper thread (its own connection and read transaction, as for the monthly
+ * report's past months), the rest here at once, so both cores work while the fold waits only
+ * for what it reaches. Without a helper (or if it fails) a month is computed in the fold.
  */
-async function rawMonth(
+async function startStale(
   db: QueryRunner,
-  month: Month,
-  project: string | null,
+  list: Month[],
+  pruned: { has(key: number): boolean },
+  opts: PeriodOptions,
   features: CacheFeatures,
-  pending: CacheEntry[],
-): Promise<{ summary: MonthSummary; entry: PeriodMonthEntry }> {
-  const key = scopeKey(project);
-  const entryKey = `period:${key}`;
-  const changes = features.cache ? await monthChanges(db, month.key) : 0;
-  let summary = features.cache ? await loadCached<MonthSummary>(db, month.key, key, changes, SUMMARY_VERSION) : null;
-  let entry = features.cache ? await loadCached<PeriodMonthEntry>(db, month.key, entryKey, changes, PERIOD_MONTH_VERSION) : null;
-  if (summary && entry) return { summary, entry };
-  const scope = { month, project };
-  await createMonthGroups(db, scope, true);
-  if (!summary) {
-    summary = (await summarizeGroups(db, scope, features.firstMonth)).summary;
-    if (features.cache) pending.push({ month: month.key, scope: key, changes, value: summary });
+): Promise<{ get(key: number): Promise<MonthResult | null> | undefined; done: Promise<CacheEntry[]> }> {
+  const pending: CacheEntry[] = [];
+  const none = { get: () => undefined, done: Promise.resolve(pending) };
+  if (!opts.helper) return none;
+  const stale: Month[] = [];
+  for (const m of list) {
+    if (pruned.has(m.key) || (features.cache && (await periodMonthCached(db, m.key, opts.project)))) continue;
+    if (await hasRuns(db, { month: m, project: opts.project })) stale.push(m);
   }
-  if (!entry) {
-    await createDimensions(db);
-    entry = await periodMonthEntry(db, project === null);
-    await dropDimensions(db);
-    if (features.cache) pending.push({ month: month.key, scope: entryKey, changes, value: entry });
+  if (stale.length < 2) {
+    opts.helper.noPastMonths();
+    return none;
   }
-  await dropMonthGroups(db);
-  return { summary, entry };
+  const there = stale.slice(Math.floor(stale.length / 2));
+  const away = opts.helper.periodMonths(there, opts.project, features);
+  const results = new Map<number, Promise<MonthResult | null>>();
+  for (const m of there) {
+    results.set(
+      m.key,
+      away.then((r) => {
+        const x = r?.months.find((y) => y.key === m.key);
+        return x ? { summary: x.summary, entry: x.entry } : null;
+      }),
+    );
+  }
+  for (const m of stale.slice(0, stale.length - there.length)) {
+    results.set(m.key, Promise.resolve(await periodMonthData(db, m, opts.project, features, pending)));
+  }
+  return { get: (key) => results.get(key), done: away.then((r) => [...pending, ...(r?.pending ?? [])]) };
 }
 
 export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promise<PeriodData> {
@@ -200,6 +208,7 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
     const merged = emptyMerge();
     const periodUsers = new Map<string, number>();
     const cumulative = new Map<number, number>();
+    const stale = await startStale(db, list, pruned, opts, features);
     for (const [i, m] of list.entries()) {
       opts.progress?.update(i, list.length + 1, `month ${m.label}`);
       counters.push(await monthCounters(db, m));
@@ -218,7 +227,7 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
         months.push({ month: m, summary: emptySummary(), source: 'runs', cumulative_users: null });
         continue;
       }
-      const { summary, entry } = await rawMonth(db, m, opts.project, features, pending);
+      const { summary, entry } = (await stale.get(m.key)) ?? (await periodMonthData(db, m, opts.project, features, pending));
       mergeMonth(merged, entry, periodUsers);
       cumulative.set(m.key, merged.users);
       if (key) {
@@ -293,6 +302,7 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
     total.median_s = durations.median_s;
     total.p90_s = durations.p90_s;
     await db.exec('COMMIT');
+    pending.push(...(await stale.done));
     await saveCachedSummaries(db, pending);
     return {
       months,

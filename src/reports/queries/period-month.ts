@@ -1,7 +1,10 @@
 import { count, type QueryRunner } from '../../store/query-runner.js';
-import { COMPONENT_SOURCE, DIMENSIONS } from './breakdowns.js';
-import { DURATIONS, GROUPS } from './month-groups.js';
-import { SUMMARY_VERSION } from './summary.js';
+import type { Month } from '../month.js';
+import { COMPONENT_SOURCE, createDimensions, DIMENSIONS, dropDimensions } from './breakdowns.js';
+import { createMonthGroups, dropMonthGroups, DURATIONS, GROUPS } from './month-groups.js';
+import { scopeKey } from './scope.js';
+import { loadCached, monthChanges, type CacheEntry, type CacheFeatures } from './summary-cache.js';
+import { summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './summary.js';
 
 /**
  * What the period report needs of one month with raw runs, small enough to cache per month in
@@ -92,4 +95,54 @@ export async function periodMonthEntry(db: QueryRunner, withProjects: boolean): 
     durations,
     sections,
   };
+}
+
+/**
+ * A month with raw runs: its summary and its period entry, from the cache while the month's
+ * change count holds, else from its groups (built once for both), queued for the cache.
+ */
+export async function periodMonthData(
+  db: QueryRunner,
+  month: Month,
+  project: string | null,
+  features: CacheFeatures,
+  pending: CacheEntry[],
+): Promise<{ summary: MonthSummary; entry: PeriodMonthEntry }> {
+  const key = scopeKey(project);
+  const entryKey = periodEntryKey(project);
+  const changes = features.cache ? await monthChanges(db, month.key) : 0;
+  let summary = features.cache ? await loadCached<MonthSummary>(db, month.key, key, changes, SUMMARY_VERSION) : null;
+  let entry = features.cache ? await loadCached<PeriodMonthEntry>(db, month.key, entryKey, changes, PERIOD_MONTH_VERSION) : null;
+  if (summary && entry) return { summary, entry };
+  const scope = { month, project };
+  await createMonthGroups(db, scope, true);
+  if (!summary) {
+    summary = (await summarizeGroups(db, scope, features.firstMonth)).summary;
+    if (features.cache) pending.push({ month: month.key, scope: key, changes, value: summary });
+  }
+  if (!entry) {
+    await createDimensions(db);
+    entry = await periodMonthEntry(db, project === null);
+    await dropDimensions(db);
+    if (features.cache) pending.push({ month: month.key, scope: entryKey, changes, value: entry });
+  }
+  await dropMonthGroups(db);
+  return { summary, entry };
+}
+
+/** Cache key of a scope's period entries (report_month_cache.scope). */
+export function periodEntryKey(project: string | null): string {
+  return `period:${scopeKey(project)}`;
+}
+
+/** Whether the month's summary and entry are both cached at its current change count (no JSON parsed). */
+export async function periodMonthCached(db: QueryRunner, month: number, project: string | null): Promise<boolean> {
+  const changes = await monthChanges(db, month);
+  const rows = await db.all('SELECT count(*) AS n FROM report_month_cache WHERE month = ? AND scope IN (?, ?) AND changes = ?', [
+    month,
+    scopeKey(project),
+    periodEntryKey(project),
+    changes,
+  ]);
+  return count(rows[0]?.n) === 2;
 }
