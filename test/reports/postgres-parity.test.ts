@@ -111,6 +111,19 @@ describe('SQLite and PostgreSQL give the same period report', () => {
       expect(await runPeriod({ db, store: pgUrl, ...opts, minUsers: 2 })).toBe(await runPeriod({ db, ...opts, minUsers: 2 }));
     }
   });
+  it('after a late write to a cached month, both stores recompute it and still agree', async () => {
+    const opts = { from: '2026-09', to: '2026-10', format: 'json' as const, minUsers: 2 };
+    const before = JSON.parse(await runPeriod({ db, ...opts }));
+    const late = records()[0]!;
+    for (const loc of [{ db }, { db, store: pgUrl }]) {
+      const store = await openStore(loc);
+      await store.writeBatch([{ ...late, run: '00000000-0000-4000-8000-0000000000aa', user_id: hexId('late-user'), exit_code: 3 }], []);
+      await store.close();
+    }
+    const fromSqlite = await runPeriod({ db, ...opts });
+    expect(await runPeriod({ db, store: pgUrl, ...opts })).toBe(fromSqlite);
+    expect(JSON.parse(fromSqlite).unique_users).toBe(before.unique_users + 1);
+  });
 });
 
 describe('PostgreSQL reports through settled-run aggregates (schema v5)', () => {
