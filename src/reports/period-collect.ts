@@ -1,6 +1,7 @@
 import { BeaconError } from '../errors.js';
 import { tempTable } from './dialect.js';
 import { HLL_RSE } from './hll.js';
+import { idsOf } from './id-set.js';
 import { addMonths, type Month } from './month.js';
 import { hasRuns } from './past-months.js';
 import type { Progress } from './progress.js';
@@ -206,7 +207,7 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
     const counters: MonthCounters[] = [];
     const pending: CacheEntry[] = [];
     const merged = emptyMerge();
-    const periodUsers = new Map<string, number>();
+    const rawIds = emptySketches();
     const cumulative = new Map<number, number>();
     const stale = await startStale(db, list, pruned, opts, features);
     for (const [i, m] of list.entries()) {
@@ -228,11 +229,14 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
         continue;
       }
       const { summary, entry } = (await stale.get(m.key)) ?? (await periodMonthData(db, m, opts.project, features, pending));
-      mergeMonth(merged, entry, periodUsers);
-      cumulative.set(m.key, merged.users);
+      mergeMonth(merged, entry);
+      cumulative.set(m.key, merged.users.size);
       if (key) {
+        // Hashing each raw month's hosts and scripts into one sketch gives the sketch of their union.
         const sk = emptySketches();
-        for (const u of entry.users) sk.user.add(key, 'user', u);
+        for (const u of idsOf(entry.users)) sk.user.add(key, 'user', u);
+        for (const h of idsOf(entry.hosts)) rawIds.host.add(key, 'host', h);
+        for (const s of idsOf(entry.scripts)) rawIds.script.add(key, 'script', s);
         rawUsers.set(m.key, sk);
       }
       rawMonths.push(m);
@@ -275,19 +279,16 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
       // A month without raw runs adds no user: it carries the count before it.
       let cum = 0;
       for (const x of months) x.cumulative_users = cum = cumulative.get(x.month.key) ?? cum;
-      distinct.users = merged.users;
+      distinct.users = merged.users.size;
     } else if (withoutSketch.length === 0 && key) {
-      const all = emptySketches();
-      for (const h of merged.hosts) all.host.add(key, 'host', h);
-      for (const s of merged.scripts) all.script.add(key, 'script', s);
       const est = emptySketches();
       for (const x of months) {
         const s = rawUsers.get(x.month.key) ?? stored.get(x.month.key);
         if (s) for (const kind of ID_KINDS) est[kind].merge(s[kind]);
         x.cumulative_users = est.user.estimate();
       }
-      est.host.merge(all.host);
-      est.script.merge(all.script);
+      est.host.merge(rawIds.host);
+      est.script.merge(rawIds.script);
       distinct.users = est.user.estimate();
       distinct.hosts = est.host.estimate();
       distinct.scripts = est.script.estimate();

@@ -1,4 +1,5 @@
 import type { Breakdown, BreakdownOptions, ValueCount } from './queries/breakdowns.js';
+import { IdSet } from './id-set.js';
 import type { PeriodMonthEntry } from './queries/period-month.js';
 
 /**
@@ -51,29 +52,25 @@ interface Acc {
 export interface PeriodMerge {
   /** Distinct users seen up to and including each merged month, in merge order. */
   cumulativeUsers: number[];
-  users: number;
-  hosts: Set<string>;
-  scripts: Set<string>;
+  /** Period users numbered in order of first sight (the numbers the bit sets hold). */
+  users: IdSet;
+  hosts: IdSet;
+  scripts: IdSet;
   /** Runs per truncated run length (ms), every merged month. */
   durations: Map<number, number>;
   sections: Map<string, Map<string | number, Acc>>;
 }
 
 export function emptyMerge(): PeriodMerge {
-  return { cumulativeUsers: [], users: 0, hosts: new Set(), scripts: new Set(), durations: new Map(), sections: new Map() };
+  return { cumulativeUsers: [], users: new IdSet(), hosts: new IdSet(), scripts: new IdSet(), durations: new Map(), sections: new Map() };
 }
 
 /** Folds one month's entry into the period (months in calendar order). */
-export function mergeMonth(m: PeriodMerge, e: PeriodMonthEntry, period: Map<string, number>): void {
-  const local = e.users.map((u) => {
-    let n = period.get(u);
-    if (n === undefined) period.set(u, (n = period.size));
-    return n;
-  });
-  m.users = period.size;
-  m.cumulativeUsers.push(period.size);
-  for (const h of e.hosts) m.hosts.add(h);
-  for (const s of e.scripts) m.scripts.add(s);
+export function mergeMonth(m: PeriodMerge, e: PeriodMonthEntry): void {
+  const local = m.users.addAll(e.users);
+  m.cumulativeUsers.push(m.users.size);
+  m.hosts.addAll(e.hosts);
+  m.scripts.addAll(e.scripts);
   for (let i = 0; i < e.durations.length; i += 2)
     m.durations.set(e.durations[i]!, (m.durations.get(e.durations[i]!) ?? 0) + e.durations[i + 1]!);
   for (const [name, values] of Object.entries(e.sections)) {

@@ -338,6 +338,25 @@ describe('after pruning: distinct counts from HyperLogLog sketches', () => {
     expect(kept.distinct.method).toBe('exact');
   });
 
+  it('a month pruned before sketches existed: distinct counts unknown, said plainly in every format', async () => {
+    const old = path.join(pdir, 'old.db');
+    fs.copyFileSync(pdb, old);
+    const Database = (await import('better-sqlite3')).default;
+    const d = new Database(old);
+    d.prepare('DELETE FROM monthly_sketches WHERE month = 202510').run(); // as if pruned by a release before schema v5
+    d.close();
+    const r = await jsonPeriod({ db: old, from: '2025-09', to: '2026-08' });
+    expect(r.distinct.method).toBe('unknown');
+    expect([r.unique_users, r.unique_hosts, r.unique_scripts]).toEqual([null, null, null]);
+    expect(r.notes.join(' ')).toContain('The raw runs of 2025-10 were pruned before this usage-beacon kept distinct-count sketches');
+    expect(r.notes.join(' ')).toContain('they cover the months with raw runs (2026-04 to 2026-08 (5 months))');
+    expect(r.summary_text).toContain('an unknown number of');
+    const md = await runPeriod({ db: old, from: '2025-09', to: '2026-08', format: 'md' });
+    expect(md).toMatch(/\| Distinct users over the period \| unknown[^|]*\|/);
+    // A period of months pruned with sketches only is estimated again.
+    expect((await jsonPeriod({ db: old, from: '2025-11', to: '2026-08' })).distinct.method).toBe('estimate');
+  });
+
   it('the store keeps registers, never an ID', async () => {
     const Database = (await import('better-sqlite3')).default;
     const d = new Database(pdb, { readonly: true });

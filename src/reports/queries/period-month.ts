@@ -1,4 +1,5 @@
 import { count, type QueryRunner } from '../../store/query-runner.js';
+import { packIds, type IdList } from '../id-set.js';
 import type { Month } from '../month.js';
 import { COMPONENT_SOURCE, createDimensions, DIMENSIONS, dropDimensions } from './breakdowns.js';
 import { createMonthGroups, dropMonthGroups, DURATIONS, GROUPS } from './month-groups.js';
@@ -10,8 +11,9 @@ import { summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './summary.j
  * What the period report needs of one month with raw runs, small enough to cache per month in
  * report_month_cache (under its own scope key, so the same change counters invalidate it and
  * `beacon prune` deletes it with the month's runs):
- * - the month's distinct user, host and script IDs (the period's exact distinct counts and first
- *   months are unions of these, not one GROUP BY over every month's groups);
+ * - the month's distinct user, host and script IDs, packed 16 bytes each (id-set.ts): the
+ *   period's exact distinct counts and first months are unions of these, not one GROUP BY over
+ *   every month's groups;
  * - per breakdown section (dimension, exit codes, each component key) and value: runs, runs
  *   without a user ID, and the month's users of that value as indices into `users`;
  * - the run-length distribution (truncated length, runs), flattened.
@@ -19,16 +21,17 @@ import { summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './summary.j
  * It holds nothing the store does not already hold for the month: IDs are the anonymized hashes
  * of run_facts, and the entry goes when the month's runs go.
  */
-export const PERIOD_MONTH_VERSION = SUMMARY_VERSION * 100 + 1;
+export const PERIOD_MONTH_VERSION = SUMMARY_VERSION * 100 + 2;
 
 /** [value, runs, idless runs, indices into `users` of the value's users]. */
 export type SectionValue = [string | number, number, number, number[]];
 
 export interface PeriodMonthEntry {
   v: number;
-  users: string[];
-  hosts: string[];
-  scripts: string[];
+  /** The month's distinct IDs, packed (id-set.ts); section indices refer to `users` in list order. */
+  users: IdList;
+  hosts: IdList;
+  scripts: IdList;
   /** [truncated length ms, runs, length, runs, ...]. */
   durations: number[];
   /** Keyed `d:<dimension>`, `exit`, `c:<component key>`. */
@@ -61,8 +64,8 @@ function fold(rows: Record<string, unknown>[], index: Map<string, number>): Sect
  * whose temp tables it reads (rep_groups, rep_durations, rep_dims, rep_pairs).
  */
 export async function periodMonthEntry(db: QueryRunner, withProjects: boolean): Promise<PeriodMonthEntry> {
-  const users = await distinctIds(db, 'user_id');
-  const index = new Map(users.map((u, i) => [u, i]));
+  const users = packIds(await distinctIds(db, 'user_id'));
+  const index = new Map(users.order.map((u, i) => [u, i]));
   const sections: Record<string, SectionValue[]> = {};
   for (const [name, expr] of Object.entries(DIMENSIONS)) {
     if (name === 'projects' && !withProjects) continue;
@@ -89,9 +92,9 @@ export async function periodMonthEntry(db: QueryRunner, withProjects: boolean): 
     durations.push(count(r.duration_ms), count(r.runs));
   return {
     v: PERIOD_MONTH_VERSION,
-    users,
-    hosts: await distinctIds(db, 'host_id'),
-    scripts: await distinctIds(db, 'script_id'),
+    users: users.list,
+    hosts: packIds(await distinctIds(db, 'host_id')).list,
+    scripts: packIds(await distinctIds(db, 'script_id')).list,
     durations,
     sections,
   };
