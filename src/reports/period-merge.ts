@@ -1,5 +1,5 @@
 import type { Breakdown, BreakdownOptions, ValueCount } from './queries/breakdowns.js';
-import { IdSet } from './id-set.js';
+import { IdSet, unpackIndices } from './id-set.js';
 import type { PeriodMonthEntry } from './queries/period-month.js';
 
 /**
@@ -81,7 +81,8 @@ export function mergeMonth(m: PeriodMerge, e: PeriodMonthEntry): void {
       if (!a) sec.set(value, (a = { value, runs: 0, idless: 0, users: new Bits() }));
       a.runs += runs;
       a.idless += idless;
-      for (const i of idx) a.users.set(local[i]!);
+      const b = unpackIndices(idx);
+      for (let i = 0; i < b.length; i += 4) a.users.set(local[b.readUInt32LE(i)]!);
     }
   }
 }

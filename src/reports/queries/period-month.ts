@@ -1,5 +1,6 @@
 import { count, type QueryRunner } from '../../store/query-runner.js';
-import { packIds, type IdList } from '../id-set.js';
+import { listAgg, tempTable } from '../dialect.js';
+import { packIds, packIndices, type IdList } from '../id-set.js';
 import type { Month } from '../month.js';
 import { COMPONENT_SOURCE, createDimensions, DIMENSIONS, dropDimensions } from './breakdowns.js';
 import { createMonthGroups, dropMonthGroups, DURATIONS, GROUPS } from './month-groups.js';
@@ -21,10 +22,10 @@ import { summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './summary.j
  * It holds nothing the store does not already hold for the month: IDs are the anonymized hashes
  * of run_facts, and the entry goes when the month's runs go.
  */
-export const PERIOD_MONTH_VERSION = SUMMARY_VERSION * 100 + 2;
+export const PERIOD_MONTH_VERSION = SUMMARY_VERSION * 100 + 3;
 
-/** [value, runs, idless runs, indices into `users` of the value's users]. */
-export type SectionValue = [string | number, number, number, number[]];
+/** [value, runs, idless runs, indices into `users` of the value's users (packIndices)]. */
+export type SectionValue = [string | number, number, number, string];
 
 export interface PeriodMonthEntry {
   v: number;
@@ -43,20 +44,28 @@ async function distinctIds(db: QueryRunner, column: string): Promise<string[]> {
   return rows.map((r) => String(r.id));
 }
 
-/** Folds rows of (value, user_id, runs) into section values with month-local user indices. */
-function fold(rows: Record<string, unknown>[], index: Map<string, number>): SectionValue[] {
-  const byValue = new Map<string | number, SectionValue>();
-  for (const r of rows) {
-    const value = r.value as string | number;
-    let v = byValue.get(value);
-    if (!v) byValue.set(value, (v = [value, 0, 0, []]));
-    const runs = count(r.runs);
-    v[1] += runs;
-    const uid = r.user_id as string | number | null | undefined;
-    if (uid === null || uid === undefined) v[2] += runs;
-    else v[3].push(index.get(String(uid))!);
-  }
-  return [...byValue.values()];
+const USERS = 'rep_users';
+
+/**
+ * One section's values: runs, runs without a user ID, and the value's users as packed indices.
+ * The users are aggregated in SQL into one list per value (not a row per user and value), and
+ * `pos` maps a user's rank in rep_users to its place in the packed list.
+ */
+async function section(db: QueryRunner, select: string, pos: Int32Array, keyed: boolean): Promise<{ k: string; v: SectionValue }[]> {
+  const k = keyed ? 's.k' : "''";
+  const rows = await db.all(
+    `SELECT ${k} AS k, s.value AS value, sum(s.runs) AS runs, sum(CASE WHEN s.user_id IS NULL THEN s.runs ELSE 0 END) AS idless,
+       ${listAgg(db.dialect, 'u.ix')} AS ixs
+     FROM (${select}) AS s LEFT JOIN ${USERS} AS u ON u.user_id = s.user_id
+     GROUP BY ${keyed ? 's.k, ' : ''}s.value`,
+  );
+  return rows.map((r) => {
+    const ixs = r.ixs === null || r.ixs === undefined ? [] : String(r.ixs).split(',');
+    return {
+      k: String(r.k),
+      v: [r.value as string | number, count(r.runs), count(r.idless), packIndices(ixs.map((x) => pos[Number(x)]!))],
+    };
+  });
 }
 
 /**
@@ -64,29 +73,30 @@ function fold(rows: Record<string, unknown>[], index: Map<string, number>): Sect
  * whose temp tables it reads (rep_groups, rep_durations, rep_dims, rep_pairs).
  */
 export async function periodMonthEntry(db: QueryRunner, withProjects: boolean): Promise<PeriodMonthEntry> {
-  const users = packIds(await distinctIds(db, 'user_id'));
-  const index = new Map(users.order.map((u, i) => [u, i]));
+  await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, USERS)}`);
+  await db.exec(
+    `CREATE TEMP TABLE ${USERS} AS SELECT user_id, row_number() OVER (ORDER BY user_id) - 1 AS ix
+     FROM (SELECT DISTINCT user_id FROM ${GROUPS} WHERE user_id IS NOT NULL) AS d`,
+  );
+  await db.exec(`CREATE INDEX ${USERS}_id ON ${USERS} (user_id)`);
+  const ranked = (await db.all(`SELECT user_id FROM ${USERS} ORDER BY ix`)).map((r) => String(r.user_id));
+  const users = packIds(ranked);
+  // packIds puts the 32-hex IDs first: a user's place in the packed list, by rank.
+  const place = new Map(users.order.map((u, i) => [u, i]));
+  const pos = Int32Array.from(ranked, (u) => place.get(u)!);
   const sections: Record<string, SectionValue[]> = {};
   for (const [name, expr] of Object.entries(DIMENSIONS)) {
     if (name === 'projects' && !withProjects) continue;
-    sections[`d:${name}`] = fold(await db.all(`SELECT ${expr} AS value, user_id, sum(runs) AS runs FROM rep_dims GROUP BY 1, 2`), index);
+    sections[`d:${name}`] = (await section(db, `SELECT ${expr} AS value, user_id, runs FROM rep_dims`, pos, false)).map((x) => x.v);
   }
-  sections.exit = fold(
-    await db.all(
-      `SELECT exit_code AS value, user_id, sum(runs) AS runs FROM ${GROUPS}
-       WHERE has_end = 1 AND exit_code IS NOT NULL GROUP BY 1, 2`,
-    ),
-    index,
-  );
+  sections.exit = (
+    await section(db, `SELECT exit_code AS value, user_id, runs FROM ${GROUPS} WHERE has_end = 1 AND exit_code IS NOT NULL`, pos, false)
+  ).map((x) => x.v);
   const c = COMPONENT_SOURCE;
-  const byKey = new Map<string, Record<string, unknown>[]>();
-  for (const r of await db.all(`SELECT ${c.key} AS k, ${c.value} AS value, user_id, sum(runs) AS runs FROM ${c.from} GROUP BY 1, 2, 3`)) {
-    const k = String(r.k);
-    const list = byKey.get(k) ?? [];
-    if (list.length === 0) byKey.set(k, list);
-    list.push(r);
+  for (const x of await section(db, `SELECT ${c.key} AS k, ${c.value} AS value, user_id, runs FROM ${c.from}`, pos, true)) {
+    (sections[`c:${x.k}`] ??= []).push(x.v);
   }
-  for (const [k, rows] of byKey) sections[`c:${k}`] = fold(rows, index);
+  await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, USERS)}`);
   const durations: number[] = [];
   for (const r of await db.all(`SELECT duration_ms, sum(runs) AS runs FROM ${DURATIONS} GROUP BY duration_ms`))
     durations.push(count(r.duration_ms), count(r.runs));
