@@ -60,7 +60,8 @@ async function section(db: QueryRunner, select: string, pos: Int32Array, keyed: 
      GROUP BY ${keyed ? 's.k, ' : ''}s.value`,
   );
   return rows.map((r) => {
-    const ixs = r.ixs === null || r.ixs === undefined ? [] : String(r.ixs).split(',');
+    const list = r.ixs as string | number | null | undefined; // a single index may come back as a number
+    const ixs = list === null || list === undefined ? [] : String(list).split(',');
     return {
       k: String(r.k),
       v: [r.value as string | number, count(r.runs), count(r.idless), packIndices(ixs.map((x) => pos[Number(x)]!))],
