@@ -7,6 +7,7 @@ import { collectPeriod, MAX_PERIOD_MONTHS, periodMonths } from '../reports/perio
 import { periodCsvSections, renderPeriodCsvStream, renderPeriodHtml, renderPeriodMarkdown } from '../reports/period-render.js';
 import type { PeriodReport } from '../reports/period-types.js';
 import { createProgress } from '../reports/progress.js';
+import { startReportHelper, type ReportHelper } from '../reports/report-helper.js';
 
 /**
  * `reports period` / `beacon reports period`: a report over a span of months (a grant year), from
@@ -62,25 +63,44 @@ export function resolvePeriod(o: Pick<PeriodCommandOptions, 'from' | 'to' | 'yea
   return { from, to };
 }
 
-/** Reads the store and builds the report object (shared with `reports site`). */
-export async function buildPeriod(opts: PeriodCommandOptions, from: Month, to: Month, nowMs: number): Promise<PeriodReport> {
+/**
+ * Reads the store and builds the report object (shared with `reports site`). `withHelper`: on
+ * SQLite, a second thread for the months not cached and for loading vega (an html report);
+ * the caller closes it after rendering.
+ */
+export async function buildPeriod(
+  opts: PeriodCommandOptions,
+  from: Month,
+  to: Month,
+  nowMs: number,
+  withHelper?: { charts: boolean },
+): Promise<{ report: PeriodReport; helper?: ReportHelper }> {
   const project = opts.project === undefined ? null : String(opts.project);
   const progress = createProgress(opts.stderr ?? process.stderr);
   const db = await openQueryRunner(opts);
+  const helper = withHelper && db.file !== undefined ? startReportHelper(db.file, withHelper.charts) : undefined;
   try {
     const k = opts.minUsers;
-    const data = await collectPeriod(db, { from, to, project, minBacking: opts.raw ? 0 : k, progress });
-    return buildPeriodReport(data, { from, to, project, suppression: { k, raw: Boolean(opts.raw) }, nowMs });
+    const data = await collectPeriod(db, { from, to, project, minBacking: opts.raw ? 0 : k, progress, helper });
+    return { report: buildPeriodReport(data, { from, to, project, suppression: { k, raw: Boolean(opts.raw) }, nowMs }), helper };
+  } catch (e) {
+    helper?.close();
+    throw e;
   } finally {
     progress.finish();
     await db.close();
   }
 }
 
-export async function renderPeriod(report: PeriodReport, format: string, toDir: boolean): Promise<string | Map<string, string>> {
+export async function renderPeriod(
+  report: PeriodReport,
+  format: string,
+  toDir: boolean,
+  helper?: ReportHelper,
+): Promise<string | Map<string, string>> {
   if (format === 'json') return `${JSON.stringify(report, null, 2)}\n`;
   if (format === 'md') return renderPeriodMarkdown(report);
-  if (format === 'html') return renderPeriodHtml(report);
+  if (format === 'html') return renderPeriodHtml(report, helper);
   return toDir ? new Map(periodCsvSections(report)) : renderPeriodCsvStream(report);
 }
 
@@ -90,8 +110,13 @@ export async function periodCommand(opts: PeriodCommandOptions): Promise<number>
     throw new BeaconError('BEACON_ERR_USAGE', '--raw (no small-count suppression) applies to --format json only');
   const { from, to } = resolvePeriod(opts);
   const now = opts.now ?? Date.now;
-  const report = await buildPeriod(opts, from, to, now());
-  const text = await renderPeriod(report, format, Boolean(opts.out));
+  const { report, helper } = await buildPeriod(opts, from, to, now(), { charts: format === 'html' });
+  let text;
+  try {
+    text = await renderPeriod(report, format, Boolean(opts.out), helper);
+  } finally {
+    helper?.close();
+  }
   if (opts.out) writeOutput(format, opts.out, text);
   else await writeStdout(opts.stdout ?? process.stdout, text as string);
   return 0;

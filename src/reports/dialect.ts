@@ -41,3 +41,8 @@ export function settledCutSelect(dialect: Dialect): string {
 export function unsettledRuns(dialect: Dialect): [string, string] {
   return dialect === 'sqlite' ? ['settled_seq IS NULL', 'settled_seq > ?'] : ['settled_xid IS NULL', 'settled_xid >= ?::xid8'];
 }
+
+/** Comma-separated distinct values of an integer expression over a group ("3,1,7"; order unspecified). */
+export function listAgg(dialect: Dialect, expr: string): string {
+  return dialect === 'sqlite' ? `group_concat(DISTINCT ${expr})` : `string_agg(DISTINCT (${expr})::text, ',')`;
+}

@@ -2,6 +2,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Charts } from './charts.js';
 import type { Month } from './month.js';
 import { pastSummary } from './past-months.js';
+import type { PeriodReport } from './period-types.js';
+import { periodMonthData, type PeriodMonthEntry } from './queries/period-month.js';
 import type { CacheEntry, CacheFeatures } from './queries/summary-cache.js';
 import type { MonthSummary } from './queries/summary.js';
 import type { Report } from './report-types.js';
@@ -12,7 +14,9 @@ import { openSqliteRunner } from '../store/sqlite/query-runner.js';
  * - past: the past months' summaries from a second SQLite connection in its own read
  *   transaction, while the main thread computes the reported month; cache entries go back to
  *   the main thread, which writes them with its own;
- * - charts: the html report's charts. When the helper was started for an html report it loads
+ * - period: for `reports period`, the months whose summary or period entry is not cached
+ *   (queries/period-month.ts), in the same way, while the main thread does the others;
+ * - charts: the html report's charts (monthly or period). When the helper was started for an html report it loads
  *   vega as soon as the past months are done (or at once if none are asked for), while the main
  *   thread is still querying.
  */
@@ -23,12 +27,22 @@ export interface HelperData {
 
 export type ToHelper =
   | { type: 'past'; months: Month[]; project: string | null; features: CacheFeatures }
+  | { type: 'period'; months: Month[]; project: string | null; features: CacheFeatures }
   | { type: 'none' }
-  | { type: 'charts'; report: Report };
+  | { type: 'charts'; report: Report }
+  | { type: 'period-charts'; report: PeriodReport };
+
+export interface PeriodMonthResult {
+  key: number;
+  summary: MonthSummary;
+  entry: PeriodMonthEntry;
+}
 
 export type FromHelper =
   | { type: 'past'; ok: true; summaries: { key: number; s: MonthSummary; cached: boolean }[]; pending: CacheEntry[] }
   | { type: 'past'; ok: false; message: string }
+  | { type: 'period'; ok: true; months: PeriodMonthResult[]; pending: CacheEntry[] }
+  | { type: 'period'; ok: false; message: string }
   | { type: 'charts'; ok: true; charts: Charts }
   | { type: 'charts'; ok: false; message: string };
 
@@ -57,6 +71,21 @@ async function past(job: Extract<ToHelper, { type: 'past' }>): Promise<FromHelpe
   }
 }
 
+async function period(job: Extract<ToHelper, { type: 'period' }>): Promise<FromHelper> {
+  const db = openSqliteRunner(file);
+  await db.exec('PRAGMA cache_size = -8192');
+  const pending: CacheEntry[] = [];
+  const months: PeriodMonthResult[] = [];
+  try {
+    await db.exec('BEGIN');
+    for (const m of job.months) months.push({ key: m.key, ...(await periodMonthData(db, m, job.project, job.features, pending)) });
+    await db.exec('COMMIT');
+    return { type: 'period', ok: true, months, pending };
+  } finally {
+    await db.close();
+  }
+}
+
 let vega: Promise<unknown> | undefined;
 const warm = () => (vega ??= Promise.all([import('vega-lite'), import('vega')]));
 
@@ -65,19 +94,20 @@ async function handle(m: ToHelper): Promise<FromHelper | null> {
     if (charts) await warm();
     return null;
   }
-  if (m.type === 'past') {
+  if (m.type === 'past' || m.type === 'period') {
     try {
-      return await past(m);
+      return m.type === 'past' ? await past(m) : await period(m);
     } catch (e) {
-      return { type: 'past', ok: false, message: e instanceof Error ? e.message : String(e) };
+      return { type: m.type, ok: false, message: e instanceof Error ? e.message : String(e) };
     } finally {
       if (charts) void warm();
     }
   }
   try {
     await warm();
-    const { renderCharts } = await import('./charts.js');
-    return { type: 'charts', ok: true, charts: await renderCharts(m.report) };
+    const { renderCharts, renderPeriodCharts } = await import('./charts.js');
+    const c = m.type === 'charts' ? await renderCharts(m.report) : await renderPeriodCharts(m.report);
+    return { type: 'charts', ok: true, charts: c };
   } catch (e) {
     return { type: 'charts', ok: false, message: e instanceof Error ? e.message : String(e) };
   }

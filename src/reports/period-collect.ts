@@ -1,46 +1,41 @@
 import { BeaconError } from '../errors.js';
 import { tempTable } from './dialect.js';
 import { HLL_RSE } from './hll.js';
+import { idsOf } from './id-set.js';
 import { addMonths, type Month } from './month.js';
 import { hasRuns } from './past-months.js';
 import type { Progress } from './progress.js';
-import { count, type QueryRunner } from '../store/query-runner.js';
-import {
-  componentBreakdowns,
-  createDimensions,
-  DIMENSIONS,
-  dropDimensions,
-  dimensionBreakdown,
-  exitCodeBreakdown,
-  type Breakdown,
-} from './queries/breakdowns.js';
+import type { QueryRunner } from '../store/query-runner.js';
+import { DIMENSIONS, type Breakdown } from './queries/breakdowns.js';
 import { monthCounters, type MonthCounters } from './queries/counters.js';
 import { BIN_EDGES_S, durationStats, type DurationStats } from './queries/durations.js';
-import { createMonthGroups, DETAIL_COLUMNS, dropMonthGroups, DURATIONS, GROUPS } from './queries/month-groups.js';
+import { DURATIONS } from './queries/month-groups.js';
+import { periodMonthCached, periodMonthData, type PeriodMonthEntry } from './queries/period-month.js';
+import type { ReportHelper } from './report-helper.js';
 import { loadRollup, prunedMonths } from './queries/rollups.js';
 import { scopeKey } from './queries/scope.js';
 import { emptySketches, ID_KINDS, loadSketches, monthHasSketches, sketchKey, type Sketches } from './queries/sketches.js';
-import { cacheFeatures, loadCached, monthChanges, saveCachedSummaries, type CacheEntry } from './queries/summary-cache.js';
-import { emptySummary, summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './queries/summary.js';
+import { cacheFeatures, saveCachedSummaries, type CacheEntry, type CacheFeatures } from './queries/summary-cache.js';
+import { emptySummary, type MonthSummary } from './queries/summary.js';
 import { MAX_COMPONENT_KEYS, TOP_N } from './collect.js';
+import { emptyMerge, mergedBreakdown, mergedComponents, mergeMonth } from './period-merge.js';
 
 /**
  * Everything the period report needs, read in one read transaction.
  *
  * Per month: its summary, from its raw runs or, when `beacon prune` deleted them, from its rollup.
  * Counts of runs, hours, new users and run-length bins add up across months. Distinct users,
- * hosts and scripts do not: while every month of the period has its raw runs, the months' groups
- * are stacked into one table and counted exactly (the same SQL the monthly report runs on one
- * month). When a month was pruned, its stored HyperLogLog sketches are merged with sketches made
- * on the fly from the other months' IDs: an estimate, marked as such, with its error.
+ * hosts and scripts do not: each month with raw runs contributes its entry (queries/period-month.ts:
+ * its distinct IDs and, per breakdown value, its users), cached per month beside its summary, so a
+ * period report recomputes only the months that changed since the last report; while every month
+ * of the period has its raw runs, the entries' unions are exact (period-merge.ts). When a month
+ * was pruned, its stored HyperLogLog sketches are merged with sketches made from the other
+ * months' IDs: an estimate, marked as such, with its error.
  *
  * Breakdowns (exit codes, versions, platforms, components) count distinct users per value, which
  * rollups cannot add up; they cover the months that still have raw runs, and the report says so.
  */
 export const MAX_PERIOD_MONTHS = 60;
-
-const P_GROUPS = 'period_groups';
-const P_DURATIONS = 'period_durations';
 
 export interface PeriodMonthData {
   month: Month;
@@ -81,6 +76,8 @@ export interface PeriodOptions {
   project: string | null;
   minBacking: number;
   progress?: Progress;
+  /** A second thread (SQLite): about half the months not cached are computed there in parallel. */
+  helper?: ReportHelper;
 }
 
 export function periodMonths(from: Month, to: Month): Month[] {
@@ -115,29 +112,6 @@ function addSummaries(ss: MonthSummary[]): MonthSummary {
   return t;
 }
 
-async function dropPeriodTables(db: QueryRunner): Promise<void> {
-  for (const t of [P_GROUPS, P_DURATIONS]) await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, t)}`);
-}
-
-/** Stacks the month's groups (built by createMonthGroups) into the period tables, tagged with its month. */
-async function stackMonth(db: QueryRunner, month: Month, first: boolean): Promise<void> {
-  const cols = `${DETAIL_COLUMNS}, runs, dur_sum, dur_n`;
-  if (first) {
-    await db.exec(`CREATE TEMP TABLE ${P_GROUPS} AS SELECT ${cols}, ${month.key} AS month FROM ${GROUPS}`);
-    await db.exec(`CREATE TEMP TABLE ${P_DURATIONS} AS SELECT duration_ms, runs FROM ${DURATIONS}`);
-    return;
-  }
-  await db.exec(`INSERT INTO ${P_GROUPS} SELECT ${cols}, ${month.key} AS month FROM ${GROUPS}`);
-  await db.exec(`INSERT INTO ${P_DURATIONS} SELECT duration_ms, runs FROM ${DURATIONS}`);
-}
-
-/** Makes the stacked period tables the "month" tables every report query reads (a rename, not a copy). */
-async function periodAsGroups(db: QueryRunner): Promise<void> {
-  await dropMonthGroups(db);
-  await db.exec(`ALTER TABLE ${tempTable(db.dialect, P_GROUPS)} RENAME TO ${GROUPS}`);
-  await db.exec(`CREATE TEMP TABLE ${DURATIONS} AS SELECT duration_ms, sum(runs) AS runs FROM ${P_DURATIONS} GROUP BY duration_ms`);
-}
-
 function sumCounters(cs: MonthCounters[]): MonthCounters {
   const out: MonthCounters = { days: 0, values: {}, rejected: {} };
   for (const c of cs) {
@@ -152,21 +126,60 @@ function emptyBreakdown(): Breakdown {
   return { rows: [], other: null, runs: 0 };
 }
 
-/** IDs of the months with raw runs, hashed into sketches (per month for users, once for hosts and scripts). */
-async function rawSketches(db: QueryRunner, key: Buffer, months: Month[]): Promise<{ perMonth: Map<number, Sketches>; all: Sketches }> {
-  const perMonth = new Map<number, Sketches>();
-  const all = emptySketches();
-  if (months.length === 0) return { perMonth, all };
-  for (const m of months) perMonth.set(m.key, emptySketches());
-  for (const r of await db.all(`SELECT DISTINCT user_id, month FROM ${GROUPS} WHERE user_id IS NOT NULL`)) {
-    perMonth.get(count(r.month))!.user.add(key, 'user', String(r.user_id));
+/** Runs per truncated run length as the rep_durations table durationStats reads. */
+async function loadDurations(db: QueryRunner, durations: Map<number, number>): Promise<void> {
+  await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, DURATIONS)}`);
+  await db.exec(`CREATE TEMP TABLE ${DURATIONS} (duration_ms bigint NOT NULL, runs bigint NOT NULL)`);
+  const rows = [...durations];
+  for (let i = 0; i < rows.length; i += 500) {
+    const batch = rows.slice(i, i + 500);
+    await db.exec(`INSERT INTO ${DURATIONS} (duration_ms, runs) VALUES ${batch.map(() => '(?, ?)').join(', ')}`, batch.flat());
   }
-  for (const kind of ['host', 'script'] as const) {
-    // The stacked groups, renamed to the month tables' name by periodAsGroups.
-    for (const r of await db.all(`SELECT DISTINCT ${kind}_id AS id FROM ${GROUPS} WHERE ${kind}_id IS NOT NULL`))
-      all[kind].add(key, kind, String(r.id));
+}
+
+type MonthResult = { summary: MonthSummary; entry: PeriodMonthEntry };
+
+/**
+ * The months whose summary or entry is not cached, started before the in-order fold: the later
+ * half on the helper thread (its own connection and read transaction, as for the monthly
+ * report's past months), the rest here at once, so both cores work while the fold waits only
+ * for what it reaches. Without a helper (or if it fails) a month is computed in the fold.
+ */
+async function startStale(
+  db: QueryRunner,
+  list: Month[],
+  pruned: { has(key: number): boolean },
+  opts: PeriodOptions,
+  features: CacheFeatures,
+): Promise<{ get(key: number): Promise<MonthResult | null> | undefined; done: Promise<CacheEntry[]> }> {
+  const pending: CacheEntry[] = [];
+  const none = { get: () => undefined, done: Promise.resolve(pending) };
+  if (!opts.helper) return none;
+  const stale: Month[] = [];
+  for (const m of list) {
+    if (pruned.has(m.key) || (features.cache && (await periodMonthCached(db, m.key, opts.project)))) continue;
+    if (await hasRuns(db, { month: m, project: opts.project })) stale.push(m);
   }
-  return { perMonth, all };
+  if (stale.length < 2) {
+    opts.helper.noPastMonths();
+    return none;
+  }
+  const there = stale.slice(Math.floor(stale.length / 2));
+  const away = opts.helper.periodMonths(there, opts.project, features);
+  const results = new Map<number, Promise<MonthResult | null>>();
+  for (const m of there) {
+    results.set(
+      m.key,
+      away.then((r) => {
+        const x = r?.months.find((y) => y.key === m.key);
+        return x ? { summary: x.summary, entry: x.entry } : null;
+      }),
+    );
+  }
+  for (const m of stale.slice(0, stale.length - there.length)) {
+    results.set(m.key, Promise.resolve(await periodMonthData(db, m, opts.project, features, pending)));
+  }
+  return { get: (key) => results.get(key), done: away.then((r) => [...pending, ...(r?.pending ?? [])]) };
 }
 
 export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promise<PeriodData> {
@@ -182,16 +195,23 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
   await db.exec('BEGIN');
   try {
     const pruned = await prunedMonths(db);
+    // Sketches are only needed when some month of the period was pruned: then users are hashed per raw month.
+    const key = list.some((m) => pruned.has(m.key)) ? await sketchKey(db) : null;
     const months: PeriodMonthData[] = [];
     const rawMonths: Month[] = [];
     const fromRollups: Month[] = [];
     const withoutSketch: Month[] = [];
     const stored = new Map<number, Sketches>();
+    const rawUsers = new Map<number, Sketches>();
     const histogram = new Array<number>(BIN_EDGES_S.length).fill(0);
     const counters: MonthCounters[] = [];
     const pending: CacheEntry[] = [];
+    const merged = emptyMerge();
+    const rawIds = emptySketches();
+    const cumulative = new Map<number, number>();
+    const stale = await startStale(db, list, pruned, opts, features);
     for (const [i, m] of list.entries()) {
-      opts.progress?.update(i, list.length + 2, `month ${m.label}`);
+      opts.progress?.update(i, list.length + 1, `month ${m.label}`);
       counters.push(await monthCounters(db, m));
       if (pruned.has(m.key)) {
         fromRollups.push(m);
@@ -208,21 +228,16 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
         months.push({ month: m, summary: emptySummary(), source: 'runs', cumulative_users: null });
         continue;
       }
-      // The month's summary as the monthly report caches it (exact while its change count holds);
-      // only the months not cached are summarized here (from their own groups), and cached for the
-      // next report. A cached month's groups go straight into the stack: written once, not twice.
-      const changes = features.cache ? await monthChanges(db, m.key) : 0;
-      let summary = features.cache ? await loadCached<MonthSummary>(db, m.key, scope, changes, SUMMARY_VERSION) : null;
-      const first = rawMonths.length === 0;
-      if (summary && !first) {
-        await createMonthGroups(db, { month: m, project: opts.project }, true, { groups: P_GROUPS, durations: P_DURATIONS });
-      } else {
-        await createMonthGroups(db, { month: m, project: opts.project }, true);
-        if (!summary) {
-          summary = (await summarizeGroups(db, { month: m, project: opts.project }, features.firstMonth)).summary;
-          if (features.cache) pending.push({ month: m.key, scope, changes, value: summary });
-        }
-        await stackMonth(db, m, first);
+      const { summary, entry } = (await stale.get(m.key)) ?? (await periodMonthData(db, m, opts.project, features, pending));
+      mergeMonth(merged, entry);
+      cumulative.set(m.key, merged.users.size);
+      if (key) {
+        // Hashing each raw month's hosts and scripts into one sketch gives the sketch of their union.
+        const sk = emptySketches();
+        for (const u of idsOf(entry.users)) sk.user.add(key, 'user', u);
+        for (const h of idsOf(entry.hosts)) rawIds.host.add(key, 'host', h);
+        for (const s of idsOf(entry.scripts)) rawIds.script.add(key, 'script', s);
+        rawUsers.set(m.key, sk);
       }
       rawMonths.push(m);
       months.push({ month: m, summary, source: 'runs', cumulative_users: null });
@@ -232,22 +247,19 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
     let exitCodes = emptyBreakdown();
     const breakdowns: Record<string, Breakdown> = {};
     let components = new Map<string, Breakdown>();
-    const exact = { hosts: 0, scripts: 0 };
-    opts.progress?.update(list.length, list.length + 2, 'breakdowns');
+    opts.progress?.update(list.length, list.length + 1, 'breakdowns');
     if (rawMonths.length > 0) {
-      await periodAsGroups(db);
-      // Only what the months' summaries cannot add up: run lengths here, distinct IDs below (and
-      // only when exact), not the monthly summary's dozen sums over the whole stack.
+      // Run lengths in SQL as for one month (percentiles by rank); distinct counts from the merge.
+      await loadDurations(db, merged.durations);
       durations = await durationStats(db);
+      await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, DURATIONS)}`);
       const bopts = { topN: TOP_N, minBacking: opts.minBacking };
-      await createDimensions(db);
-      for (const [name, expr] of Object.entries(DIMENSIONS)) {
+      for (const name of Object.keys(DIMENSIONS)) {
         if (name === 'projects' && opts.project !== null) continue;
-        breakdowns[name] = await dimensionBreakdown(db, expr, bopts);
+        breakdowns[name] = mergedBreakdown(merged, `d:${name}`, bopts);
       }
-      exitCodes = await exitCodeBreakdown(db, bopts);
-      components = await componentBreakdowns(db, MAX_COMPONENT_KEYS, bopts);
-      await dropDimensions(db);
+      exitCodes = mergedBreakdown(merged, 'exit', bopts);
+      components = mergedComponents(merged, MAX_COMPONENT_KEYS, bopts);
     }
     // Every month's bins (rollups included); the percentiles above come from the raw months only.
     durations.histogram.forEach((bin, j) => (histogram[j]! += bin.runs));
@@ -261,42 +273,27 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
       (m) => months.find((x) => x.month.key === m.key)!.summary.runs > 0 || withoutSketch.includes(m),
     );
     if (prunedWithData.length === 0) {
-      if (rawMonths.length > 0) {
-        const [d] = await db.all(`SELECT count(DISTINCT host_id) AS hosts, count(DISTINCT script_id) AS scripts FROM ${GROUPS}`);
-        exact.hosts = count(d?.hosts);
-        exact.scripts = count(d?.scripts);
-      }
-      distinct.hosts = exact.hosts;
-      distinct.scripts = exact.scripts;
+      distinct.hosts = merged.hosts.size;
+      distinct.scripts = merged.scripts.size;
       distinct.method = 'exact';
+      // A month without raw runs adds no user: it carries the count before it.
       let cum = 0;
-      const firsts = await (rawMonths.length
-        ? db.all(
-            `SELECT first_m, count(*) AS n FROM (SELECT user_id, min(month) AS first_m FROM ${GROUPS} WHERE user_id IS NOT NULL GROUP BY user_id) AS f GROUP BY first_m`,
-          )
-        : Promise.resolve([]));
-      const byMonth = new Map(firsts.map((r) => [count(r.first_m), count(r.n)]));
-      for (const x of months) x.cumulative_users = cum += byMonth.get(x.month.key) ?? 0;
-      // Every user with an ID has exactly one first month: their sum is the distinct count.
-      distinct.users = firsts.reduce((a, r) => a + count(r.n), 0);
-    } else if (withoutSketch.length === 0) {
-      const key = await sketchKey(db);
-      if (key) {
-        const raw = await rawSketches(db, key, rawMonths);
-        const merged = emptySketches();
-        for (const x of months) {
-          const s = raw.perMonth.get(x.month.key) ?? stored.get(x.month.key);
-          if (s) for (const kind of ID_KINDS) merged[kind].merge(s[kind]);
-          x.cumulative_users = merged.user.estimate();
-        }
-        merged.host.merge(raw.all.host);
-        merged.script.merge(raw.all.script);
-        distinct.users = merged.user.estimate();
-        distinct.hosts = merged.host.estimate();
-        distinct.scripts = merged.script.estimate();
-        distinct.method = 'estimate';
-        distinct.relative_error = Math.round(HLL_RSE * 10000) / 10000;
+      for (const x of months) x.cumulative_users = cum = cumulative.get(x.month.key) ?? cum;
+      distinct.users = merged.users.size;
+    } else if (withoutSketch.length === 0 && key) {
+      const est = emptySketches();
+      for (const x of months) {
+        const s = rawUsers.get(x.month.key) ?? stored.get(x.month.key);
+        if (s) for (const kind of ID_KINDS) est[kind].merge(s[kind]);
+        x.cumulative_users = est.user.estimate();
       }
+      est.host.merge(rawIds.host);
+      est.script.merge(rawIds.script);
+      distinct.users = est.user.estimate();
+      distinct.hosts = est.host.estimate();
+      distinct.scripts = est.script.estimate();
+      distinct.method = 'estimate';
+      distinct.relative_error = Math.round(HLL_RSE * 10000) / 10000;
     }
     // Unknown distinct counts: the largest month's is a lower bound, and backs suppression.
     const most = (k: 'unique_users' | 'unique_hosts' | 'unique_scripts') => Math.max(0, ...months.map((x) => x.summary[k]));
@@ -305,9 +302,8 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
     total.unique_scripts = distinct.scripts ?? most('unique_scripts');
     total.median_s = durations.median_s;
     total.p90_s = durations.p90_s;
-    await dropMonthGroups(db);
-    await dropPeriodTables(db);
     await db.exec('COMMIT');
+    pending.push(...(await stale.done));
     await saveCachedSummaries(db, pending);
     return {
       months,

@@ -1,4 +1,4 @@
-import { renderPeriodCharts } from './charts.js';
+import { renderPeriodCharts, type Charts } from './charts.js';
 import { escapeHtml, escapeMd } from './escape.js';
 import { methodology } from './methodology.js';
 import { periodMonthsTable, periodSummaryTable, periodTitle } from './period-sections.js';
@@ -41,8 +41,9 @@ export function renderPeriodMarkdown(r: PeriodReport): string {
   return out.join('\n');
 }
 
-export async function renderPeriodHtml(r: PeriodReport): Promise<string> {
-  const svg = r.empty ? { trend: null, histogram: null, exitCodes: null } : await renderPeriodCharts(r);
+/** `charts`: the report helper thread (report-helper.ts), which may have vega loaded already. */
+export async function renderPeriodHtml(r: PeriodReport, charts?: { periodCharts(r: PeriodReport): Promise<Charts> }): Promise<string> {
+  const svg = r.empty ? { trend: null, histogram: null, exitCodes: null } : await (charts ? charts.periodCharts(r) : renderPeriodCharts(r));
   const t = periodTitle(r);
   const heading = escapeHtml(`${t.before}${t.subject}${t.after}`);
   const body: string[] = [`<h1>${heading}</h1>`, `<p class="lead">${escapeHtml(r.summary_text)}</p>`];

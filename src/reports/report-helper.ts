@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
-import { renderCharts, type Charts } from './charts.js';
-import type { FromHelper, HelperData, ToHelper } from './helper-thread.js';
+import { renderCharts, renderPeriodCharts, type Charts } from './charts.js';
+import type { FromHelper, HelperData, PeriodMonthResult, ToHelper } from './helper-thread.js';
 import type { Month } from './month.js';
+import type { PeriodReport } from './period-types.js';
 import type { CacheEntry, CacheFeatures } from './queries/summary-cache.js';
 import type { MonthSummary } from './queries/summary.js';
 import type { Report } from './report-types.js';
@@ -23,9 +24,16 @@ export interface PastMonths {
 export interface ReportHelper {
   /** Past months' summaries, or null (then compute them on the calling thread). Call once. */
   pastSummaries(months: Month[], project: string | null, features: CacheFeatures): Promise<PastMonths | null>;
+  /** `reports period`: months' summaries and period entries, or null (then compute them on the calling thread). */
+  periodMonths(
+    months: Month[],
+    project: string | null,
+    features: CacheFeatures,
+  ): Promise<{ months: PeriodMonthResult[]; pending: CacheEntry[] } | null>;
   /** Tell the helper there are no past months to compute (it may start loading vega). */
   noPastMonths(): void;
   charts(report: Report): Promise<Charts>;
+  periodCharts(report: PeriodReport): Promise<Charts>;
   close(): void;
 }
 
@@ -73,12 +81,20 @@ export function startReportHelper(file: string, wantCharts: boolean): ReportHelp
       if (!r || !r.ok) return null;
       return { summaries: new Map(r.summaries.map((x) => [x.key, { s: x.s, cached: x.cached }])), pending: r.pending };
     },
+    async periodMonths(months, project, features) {
+      const r = await ask({ type: 'period', months, project, features }, 'period');
+      return r && r.ok ? { months: r.months, pending: r.pending } : null;
+    },
     noPastMonths() {
       if (worker && !gone) worker.postMessage({ type: 'none' } satisfies ToHelper);
     },
     async charts(report) {
       const r = await ask({ type: 'charts', report }, 'charts');
       return r && r.ok ? r.charts : renderCharts(report);
+    },
+    async periodCharts(report) {
+      const r = await ask({ type: 'period-charts', report }, 'charts');
+      return r && r.ok ? r.charts : renderPeriodCharts(report);
     },
     close() {
       void worker?.terminate();

@@ -133,6 +133,66 @@ describe('reports period over a grant year (2025-09 to 2026-08)', () => {
   });
 });
 
+describe('per-month period entries cached in the store (report_month_cache)', () => {
+  let cdir: string;
+  beforeAll(() => {
+    cdir = tempDir();
+  });
+  afterAll(() => fs.rmSync(cdir, { recursive: true, force: true }));
+  const copy = (name: string) => {
+    const f = path.join(cdir, name);
+    fs.copyFileSync(db, f);
+    return f;
+  };
+  const cli = (file: string, format: string) => {
+    const r = spawnSync(process.execPath, [REPORTS, 'period', '--db', file, '--from', '2025-09', '--to', '2026-08', '--format', format], {
+      encoding: 'utf8',
+      env: { ...process.env, BEACON_STORE: '' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    return r.stdout;
+  };
+
+  it('a late write to an old month recomputes that month only, and the result is what a store never reported gives', async () => {
+    const warm = copy('warm.db');
+    const a = await jsonPeriod({ db: warm, from: '2025-09', to: '2026-08' });
+    const Database = (await import('better-sqlite3')).default;
+    const d = new Database(warm, { readonly: true });
+    const months = d
+      .prepare("SELECT month FROM report_month_cache WHERE scope = 'period:all' AND month BETWEEN 202509 AND 202608 ORDER BY month")
+      .all();
+    d.close();
+    // Only the months with runs have an entry.
+    expect(months).toEqual([202509, 202512, 202602, 202608].map((month) => ({ month })));
+    // A new person in 2025-12, and a returning one with a new exit code in 2026-02.
+    const late: RunRow[] = [...runsOf(202512, ['z0']), ...runsOf(202602, ['a0'], { exit_code: 3 })];
+    for (const f of [warm, copy('fresh.db')]) {
+      const s = new TestStore(f);
+      s.insert(late);
+      s.close();
+    }
+    const b = await jsonPeriod({ db: warm, from: '2025-09', to: '2026-08' });
+    expect(b.unique_users).toBe(a.unique_users + 1);
+    expect(b.monthly.map((m: any) => m.cumulative_users)).toEqual([6, 6, 6, 11, 11, 16, 16, 16, 16, 16, 16, 16]);
+    expect(b.exit_codes.find((c: any) => c.code === 3)).toBeUndefined(); // 1 user: folded into "other"
+    for (const format of ['json', 'md', 'csv'] as const) {
+      const fresh = await runPeriod({ db: path.join(cdir, 'fresh.db'), from: '2025-09', to: '2026-08', format });
+      expect(await runPeriod({ db: warm, from: '2025-09', to: '2026-08', format }), format).toBe(fresh);
+    }
+  });
+
+  it('the CLI (uncached months split with the helper thread) gives what the in-process report gives', async () => {
+    const cold = copy('cold.db');
+    const out = cli(cold, 'md'); // every month uncached: half of them on the helper thread
+    expect(cli(cold, 'md')).toBe(out); // every month cached
+    const html = cli(copy('cold-html.db'), 'html'); // charts on the helper thread
+    expect(cli(cold, 'html')).toBe(html);
+    // The in-process run has no helper thread (it runs from the TypeScript sources) and a fixed clock,
+    // which marks no month of this period as partial either.
+    expect(await runPeriod({ db: copy('in-process.db'), from: '2025-09', to: '2026-08', format: 'md' })).toBe(out);
+  });
+});
+
 /** Every number (with its grouping and decimals) in the summary paragraph, minus dates and the error bound. */
 function numbersIn(text: string): string[] {
   return (text.replace(/\d{4}-\d{2}/g, ' ').match(/\d[\d,]*(\.\d+)?/g) ?? []).filter((n) => n !== '95');
@@ -278,6 +338,25 @@ describe('after pruning: distinct counts from HyperLogLog sketches', () => {
     expect(kept.distinct.method).toBe('exact');
   });
 
+  it('a month pruned before sketches existed: distinct counts unknown, said plainly in every format', async () => {
+    const old = path.join(pdir, 'old.db');
+    fs.copyFileSync(pdb, old);
+    const Database = (await import('better-sqlite3')).default;
+    const d = new Database(old);
+    d.prepare('DELETE FROM monthly_sketches WHERE month = 202510').run(); // as if pruned by a release before schema v5
+    d.close();
+    const r = await jsonPeriod({ db: old, from: '2025-09', to: '2026-08' });
+    expect(r.distinct.method).toBe('unknown');
+    expect([r.unique_users, r.unique_hosts, r.unique_scripts]).toEqual([null, null, null]);
+    expect(r.notes.join(' ')).toContain('The raw runs of 2025-10 were pruned before this usage-beacon kept distinct-count sketches');
+    expect(r.notes.join(' ')).toContain('they cover the months with raw runs (2026-04 to 2026-08 (5 months))');
+    expect(r.summary_text).toContain('an unknown number of');
+    const md = await runPeriod({ db: old, from: '2025-09', to: '2026-08', format: 'md' });
+    expect(md).toMatch(/\| Distinct users over the period \| unknown[^|]*\|/);
+    // A period of months pruned with sketches only is estimated again.
+    expect((await jsonPeriod({ db: old, from: '2025-11', to: '2026-08' })).distinct.method).toBe('estimate');
+  });
+
   it('the store keeps registers, never an ID', async () => {
     const Database = (await import('better-sqlite3')).default;
     const d = new Database(pdb, { readonly: true });
@@ -287,6 +366,20 @@ describe('after pruning: distinct counts from HyperLogLog sketches', () => {
       expect(rows.every((r) => r.p === 14 && Buffer.from(r.registers, 'base64').length === 16384)).toBe(true);
       const all = rows.map((r) => r.registers).join('');
       expect(all).not.toContain(Buffer.from(hexId('ph1')).toString('base64').slice(0, 12));
+      // The period's per-month entries hold the month's IDs: prune deleted them with the runs.
+      const entries = d.prepare("SELECT month, summary FROM report_month_cache WHERE scope = 'period:all'").all() as {
+        month: number;
+        summary: string;
+      }[];
+      expect(entries.map((e) => e.month).sort()).toEqual([202604, 202605, 202606, 202607, 202608]);
+      const pruned = d.prepare('SELECT count(*) AS n FROM report_month_cache WHERE month IN (SELECT month FROM pruned_months)').get();
+      expect(pruned).toEqual({ n: 0 });
+      // User 0 was active in 2025-09 only (i mod 12 = i * 7 mod 12 = 0): no kept entry names them.
+      const user0 = hexId('p0').replace(/0+$/, '') + '000000';
+      expect(entries.some((e) => e.summary.includes(user0))).toBe(false);
+      expect(entries.some((e) => e.summary.includes(hexId('p2').replace(/0+$/, '') + '000002'))).toBe(false); // 2025-11 only
+      // User 1 (2025-10 and 2026-04) is still in 2026-04's entry, as in its runs.
+      expect(entries.some((e) => e.summary.includes(hexId('p1').replace(/0+$/, '') + '000001'))).toBe(true);
     } finally {
       d.close();
     }

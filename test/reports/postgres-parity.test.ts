@@ -11,6 +11,7 @@ import { hexId, tempDir } from './store-fixture.js';
 import { runReport } from './run-report.js';
 import { runPeriod } from './run-period.js';
 import { pruneCommand } from '../../src/commands/prune.js';
+import { buildSite } from '../../src/commands/site.js';
 import { Writable } from 'node:stream';
 
 /**
@@ -110,6 +111,47 @@ describe('SQLite and PostgreSQL give the same period report', () => {
     for (const opts of [{ from: '2026-09', to: '2026-10', project: 'parsl' }, { year: '2026' }]) {
       expect(await runPeriod({ db, store: pgUrl, ...opts, minUsers: 2 })).toBe(await runPeriod({ db, ...opts, minUsers: 2 }));
     }
+  });
+  it('after a late write to a cached month, both stores recompute it and still agree', async () => {
+    const opts = { from: '2026-09', to: '2026-10', format: 'json' as const, minUsers: 2 };
+    const before = JSON.parse(await runPeriod({ db, ...opts }));
+    const late = records()[0]!;
+    for (const loc of [{ db }, { db, store: pgUrl }]) {
+      const store = await openStore(loc);
+      await store.writeBatch([{ ...late, run: '00000000-0000-4000-8000-0000000000aa', user_id: hexId('late-user'), exit_code: 3 }], []);
+      await store.close();
+    }
+    const fromSqlite = await runPeriod({ db, ...opts });
+    expect(await runPeriod({ db, store: pgUrl, ...opts })).toBe(fromSqlite);
+    expect(JSON.parse(fromSqlite).unique_users).toBe(before.unique_users + 1);
+  });
+});
+
+describe('SQLite and PostgreSQL give the same site (reports site)', () => {
+  it('every file byte for byte, and both re-runs write nothing', async () => {
+    const now = () => Date.UTC(2026, 10, 15);
+    const quiet = new Writable({
+      write(_c, _e, cb) {
+        cb();
+      },
+    });
+    const outs = [path.join(dir, 'site-sqlite'), path.join(dir, 'site-postgres')];
+    const first = [
+      await buildSite({ out: outs[0]!, db, minUsers: 2, now, stdout: quiet }),
+      await buildSite({ out: outs[1]!, db, store: pgUrl, minUsers: 2, now, stdout: quiet }),
+    ];
+    expect(first[1]!.written).toEqual(first[0]!.written);
+    expect(first[0]!.written.length).toBeGreaterThan(4);
+    const files = (d: string) =>
+      (fs.readdirSync(d, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(d, f)).isFile()).sort();
+    expect(files(outs[1]!)).toEqual(files(outs[0]!));
+    for (const f of files(outs[0]!))
+      expect(fs.readFileSync(path.join(outs[1]!, f)).equals(fs.readFileSync(path.join(outs[0]!, f))), f).toBe(true);
+    const again = [
+      await buildSite({ out: outs[0]!, db, minUsers: 2, now, stdout: quiet }),
+      await buildSite({ out: outs[1]!, db, store: pgUrl, minUsers: 2, now, stdout: quiet }),
+    ];
+    expect(again.map((r) => r.written)).toEqual([[], []]);
   });
 });
 

@@ -1,0 +1,162 @@
+import { count, type QueryRunner } from '../../store/query-runner.js';
+import { listAgg, tempTable } from '../dialect.js';
+import { packIds, packIndices, type IdList } from '../id-set.js';
+import type { Month } from '../month.js';
+import { COMPONENT_SOURCE, createDimensions, DIMENSIONS, dropDimensions } from './breakdowns.js';
+import { createMonthGroups, dropMonthGroups, DURATIONS, GROUPS } from './month-groups.js';
+import { scopeKey } from './scope.js';
+import { loadCached, monthChanges, type CacheEntry, type CacheFeatures } from './summary-cache.js';
+import { summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './summary.js';
+
+/**
+ * What the period report needs of one month with raw runs, small enough to cache per month in
+ * report_month_cache (under its own scope key, so the same change counters invalidate it and
+ * `beacon prune` deletes it with the month's runs):
+ * - the month's distinct user, host and script IDs, packed 16 bytes each (id-set.ts): the
+ *   period's exact distinct counts and first months are unions of these, not one GROUP BY over
+ *   every month's groups;
+ * - per breakdown section (dimension, exit codes, each component key) and value: runs, runs
+ *   without a user ID, and the month's users of that value as indices into `users`;
+ * - the run-length distribution (truncated length, runs), flattened.
+ * Runs add up across months; distinct users per value are unions of the index sets (period-merge.ts).
+ * It holds nothing the store does not already hold for the month: IDs are the anonymized hashes
+ * of run_facts, and the entry goes when the month's runs go.
+ */
+export const PERIOD_MONTH_VERSION = SUMMARY_VERSION * 100 + 3;
+
+/** [value, runs, idless runs, indices into `users` of the value's users (packIndices)]. */
+export type SectionValue = [string | number, number, number, string];
+
+export interface PeriodMonthEntry {
+  v: number;
+  /** The month's distinct IDs, packed (id-set.ts); section indices refer to `users` in list order. */
+  users: IdList;
+  hosts: IdList;
+  scripts: IdList;
+  /** [truncated length ms, runs, length, runs, ...]. */
+  durations: number[];
+  /** Keyed `d:<dimension>`, `exit`, `c:<component key>`. */
+  sections: Record<string, SectionValue[]>;
+}
+
+async function distinctIds(db: QueryRunner, column: string): Promise<string[]> {
+  const rows = await db.all(`SELECT DISTINCT ${column} AS id FROM ${GROUPS} WHERE ${column} IS NOT NULL`);
+  return rows.map((r) => String(r.id));
+}
+
+const USERS = 'rep_users';
+
+/**
+ * One section's values: runs, runs without a user ID, and the value's users as packed indices.
+ * The users are aggregated in SQL into one list per value (not a row per user and value), and
+ * `pos` maps a user's rank in rep_users to its place in the packed list.
+ */
+async function section(db: QueryRunner, select: string, pos: Int32Array, keyed: boolean): Promise<{ k: string; v: SectionValue }[]> {
+  const k = keyed ? 's.k' : "''";
+  const rows = await db.all(
+    `SELECT ${k} AS k, s.value AS value, sum(s.runs) AS runs, sum(CASE WHEN s.user_id IS NULL THEN s.runs ELSE 0 END) AS idless,
+       ${listAgg(db.dialect, 'u.ix')} AS ixs
+     FROM (${select}) AS s LEFT JOIN ${USERS} AS u ON u.user_id = s.user_id
+     GROUP BY ${keyed ? 's.k, ' : ''}s.value`,
+  );
+  return rows.map((r) => {
+    const list = r.ixs as string | number | null | undefined; // a single index may come back as a number
+    const ixs = list === null || list === undefined ? [] : String(list).split(',');
+    return {
+      k: String(r.k),
+      v: [r.value as string | number, count(r.runs), count(r.idless), packIndices(ixs.map((x) => pos[Number(x)]!))],
+    };
+  });
+}
+
+/**
+ * The month's entry from its groups: call after createMonthGroups(detail) and createDimensions,
+ * whose temp tables it reads (rep_groups, rep_durations, rep_dims, rep_pairs).
+ */
+export async function periodMonthEntry(db: QueryRunner, withProjects: boolean): Promise<PeriodMonthEntry> {
+  await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, USERS)}`);
+  await db.exec(
+    `CREATE TEMP TABLE ${USERS} AS SELECT user_id, row_number() OVER (ORDER BY user_id) - 1 AS ix
+     FROM (SELECT DISTINCT user_id FROM ${GROUPS} WHERE user_id IS NOT NULL) AS d`,
+  );
+  await db.exec(`CREATE INDEX ${USERS}_id ON ${USERS} (user_id)`);
+  const ranked = (await db.all(`SELECT user_id FROM ${USERS} ORDER BY ix`)).map((r) => String(r.user_id));
+  const users = packIds(ranked);
+  // packIds puts the 32-hex IDs first: a user's place in the packed list, by rank.
+  const place = new Map(users.order.map((u, i) => [u, i]));
+  const pos = Int32Array.from(ranked, (u) => place.get(u)!);
+  const sections: Record<string, SectionValue[]> = {};
+  for (const [name, expr] of Object.entries(DIMENSIONS)) {
+    if (name === 'projects' && !withProjects) continue;
+    sections[`d:${name}`] = (await section(db, `SELECT ${expr} AS value, user_id, runs FROM rep_dims`, pos, false)).map((x) => x.v);
+  }
+  sections.exit = (
+    await section(db, `SELECT exit_code AS value, user_id, runs FROM ${GROUPS} WHERE has_end = 1 AND exit_code IS NOT NULL`, pos, false)
+  ).map((x) => x.v);
+  const c = COMPONENT_SOURCE;
+  for (const x of await section(db, `SELECT ${c.key} AS k, ${c.value} AS value, user_id, runs FROM ${c.from}`, pos, true)) {
+    (sections[`c:${x.k}`] ??= []).push(x.v);
+  }
+  await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, USERS)}`);
+  const durations: number[] = [];
+  for (const r of await db.all(`SELECT duration_ms, sum(runs) AS runs FROM ${DURATIONS} GROUP BY duration_ms`))
+    durations.push(count(r.duration_ms), count(r.runs));
+  return {
+    v: PERIOD_MONTH_VERSION,
+    users: users.list,
+    hosts: packIds(await distinctIds(db, 'host_id')).list,
+    scripts: packIds(await distinctIds(db, 'script_id')).list,
+    durations,
+    sections,
+  };
+}
+
+/**
+ * A month with raw runs: its summary and its period entry, from the cache while the month's
+ * change count holds, else from its groups (built once for both), queued for the cache.
+ */
+export async function periodMonthData(
+  db: QueryRunner,
+  month: Month,
+  project: string | null,
+  features: CacheFeatures,
+  pending: CacheEntry[],
+): Promise<{ summary: MonthSummary; entry: PeriodMonthEntry }> {
+  const key = scopeKey(project);
+  const entryKey = periodEntryKey(project);
+  const changes = features.cache ? await monthChanges(db, month.key) : 0;
+  let summary = features.cache ? await loadCached<MonthSummary>(db, month.key, key, changes, SUMMARY_VERSION) : null;
+  let entry = features.cache ? await loadCached<PeriodMonthEntry>(db, month.key, entryKey, changes, PERIOD_MONTH_VERSION) : null;
+  if (summary && entry) return { summary, entry };
+  const scope = { month, project };
+  await createMonthGroups(db, scope, true);
+  if (!summary) {
+    summary = (await summarizeGroups(db, scope, features.firstMonth)).summary;
+    if (features.cache) pending.push({ month: month.key, scope: key, changes, value: summary });
+  }
+  if (!entry) {
+    await createDimensions(db);
+    entry = await periodMonthEntry(db, project === null);
+    await dropDimensions(db);
+    if (features.cache) pending.push({ month: month.key, scope: entryKey, changes, value: entry });
+  }
+  await dropMonthGroups(db);
+  return { summary, entry };
+}
+
+/** Cache key of a scope's period entries (report_month_cache.scope). */
+export function periodEntryKey(project: string | null): string {
+  return `period:${scopeKey(project)}`;
+}
+
+/** Whether the month's summary and entry are both cached at its current change count (no JSON parsed). */
+export async function periodMonthCached(db: QueryRunner, month: number, project: string | null): Promise<boolean> {
+  const changes = await monthChanges(db, month);
+  const rows = await db.all('SELECT count(*) AS n FROM report_month_cache WHERE month = ? AND scope IN (?, ?) AND changes = ?', [
+    month,
+    scopeKey(project),
+    periodEntryKey(project),
+    changes,
+  ]);
+  return count(rows[0]?.n) === 2;
+}
