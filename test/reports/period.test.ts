@@ -315,9 +315,13 @@ describe('after pruning: distinct counts from HyperLogLog sketches', () => {
     expect(after.source.months_from_rollups).toEqual(['2025-09', '2025-10', '2025-11', '2025-12', '2026-01', '2026-02', '2026-03']);
     expect(after.distinct.method).toBe('estimate');
     expect(after.distinct.relative_error).toBeCloseTo(0.0081, 4);
+    // The sketch's hash key is drawn at random per store, so the error is a random variable: a
+    // bound of 95 % fails one run in twenty by design. Four standard errors fail ~1 in 15,000; the
+    // stated 95 % bound itself is checked over many keys by bench/reports-hll-error.mjs.
+    const bound = 4 * after.distinct.relative_error;
     for (const k of ['unique_users', 'unique_hosts', 'unique_scripts'] as const) {
       const err = Math.abs(after[k] - before[k]) / before[k];
-      expect(err, k).toBeLessThan(after.distinct.relative_error_95);
+      expect(err, k).toBeLessThan(bound);
     }
     for (const k of ['runs_started', 'runs_completed', 'compute_hours', 'new_users', 'success_rate'])
       expect(after[k], k).toEqual(before[k]);
@@ -326,7 +330,7 @@ describe('after pruning: distinct counts from HyperLogLog sketches', () => {
     expect(after.monthly.at(-1).cumulative_users).toBe(after.unique_users);
     for (const [i, m] of after.monthly.entries()) {
       expect(Math.abs(m.cumulative_users - before.monthly[i].cumulative_users)).toBeLessThanOrEqual(
-        Math.max(2, before.monthly[i].cumulative_users * after.distinct.relative_error_95),
+        Math.max(2, before.monthly[i].cumulative_users * bound),
       );
     }
     expect(after.notes.join(' ')).toMatch(/HyperLogLog estimates, within ±1\.6% \(95%\)/);
