@@ -15,12 +15,12 @@
 // rusage; wall time is what the issue asks for, CPU time is what survives a loaded machine.
 // Options (env): BENCH_ROUNDS (default 150), BENCH_VARIANTS=1 adds diagnostic scripts (the beacon
 // imported but not started; started but opted out; a user's first run, without the compile cache)
-// to see where the time goes.
+// to see where the time goes; BENCH_BASELINE=<dist dir> times another build alongside (see there).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -74,6 +74,20 @@ if (VARIANTS) {
   // The beacon script run as a user's very first run, every round: a fresh state directory, so it
   // creates the state file, prints the notice and compiles without (then writes) the compile cache.
   scripts.firstRun = file('first-run.mjs', readFileSync(scripts.beacon, 'utf8'));
+}
+// BENCH_BASELINE=<dir>: also time another build of the beacon (a dist/ directory, e.g. of an earlier
+// commit) as `baseline`, in the same rotation: a before/after the machine's load cannot skew.
+if (process.env.BENCH_BASELINE) {
+  const from = join(resolve(process.env.BENCH_BASELINE), 'beacon');
+  mkdirSync(join(work, 'baseline'));
+  for (const name of ['index.js', 'core.js'])
+    if (existsSync(join(from, name))) copyFileSync(join(from, name), join(work, 'baseline', name));
+  const entry = join(work, 'baseline/usage-beacon.mjs');
+  renameSync(join(work, 'baseline/index.js'), entry);
+  scripts.baseline = file(
+    'baseline.mjs',
+    `import { startBeacon } from ${JSON.stringify(pathToFileURL(entry).href)};\nstartBeacon({ project: 'bench', version: '1.0.0' });\n${HOST}`,
+  );
 }
 let freshHomes = 0;
 const envFor = (name) => (name === 'firstRun' ? { ...env, BEACON_HOME: join(work, `first-home-${freshHomes++}`) } : env);
@@ -159,9 +173,15 @@ const result = {
   // of CPU instead of wall time, far less sensitive to the machine's load (Linux only).
   meanCpuMs: Object.fromEntries(names.map((n) => [n, round((cpuTicks[n] * TICK_MS) / ROUNDS)])),
   cpuRatio: round((cpuTicks.beacon - cpuTicks.neither) / (cpuTicks.bare - cpuTicks.neither), 3),
+  ...(scripts.baseline
+    ? {
+        baselineRatio: round(median(added.baseline) / median(added.bare), 3),
+        baselineCpuRatio: round((cpuTicks.baseline - cpuTicks.neither) / (cpuTicks.bare - cpuTicks.neither), 3),
+      }
+    : {}),
   ratioOfMedians: round((median(times.beacon) - median(times.neither)) / (median(times.bare) - median(times.neither)), 3),
   // Every beacon run sends a start and an end, 2 copies each; the bare emitter one of each.
-  datagrams: { received, expected: (ROUNDS + 1) * (4 + 2 + (VARIANTS ? 4 : 0)) },
+  datagrams: { received, expected: (ROUNDS + 1) * (4 + 2 + (VARIANTS ? 4 : 0) + (scripts.baseline ? 4 : 0)) },
   target: TARGET,
 };
 result.withinTarget = result.ratio <= TARGET;
