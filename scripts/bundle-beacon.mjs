@@ -5,7 +5,9 @@
 //   dist/beacon/core.js      the whole beacon (src/beacon/index.ts and below) as one script, compiled
 //                            with V8's code cache by the entry points (src/beacon/code-cache.ts);
 //   dist/beacon/index.js     the entry point (src/beacon/entry.ts): consent check and cache loader;
-//   dist/beacon/register.js  the same for `node --import usage-beacon/register`.
+//   dist/beacon/register.js  the same for `node --import usage-beacon/register`;
+//   dist/beacon/direct.js    the whole beacon as one plain ES module (`usage-beacon/direct`), for
+//                            programs that bundle their dependencies (no compile cache).
 // Only node:* stays external. The unbundled modules stay in dist/ for the CLI commands.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -75,6 +77,9 @@ mkdirSync(join(outDir, 'beacon'), { recursive: true });
 writeFileSync(join(outDir, 'beacon', CORE_FILE), core);
 writeFileSync(join(outDir, 'beacon/index.js'), index.outputFiles[0].text);
 writeFileSync(join(outDir, 'beacon/register.js'), register.outputFiles[0].text);
+// usage-beacon/direct: the same beacon as one plain ES module, for programs that bundle their
+// dependencies into one file (where core.js would not be next to the entry point): no compile cache.
+writeFileSync(join(outDir, 'beacon/direct.js'), `${banner}\n${text}`);
 
 // tsc's maps of the two entry points describe the files the bundles replaced: a published map must
 // match its file (and carry its sources, which the other maps do: inlineSources in tsconfig.build).

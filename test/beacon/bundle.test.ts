@@ -70,6 +70,16 @@ describe('single-file bundles', () => {
         .find((m) => m.kind === 'end'),
     ).toMatchObject({ project: 'bundled-register', exit: 4 });
     expect(existsSync(join(home.home, 'state.json'))).toBe(true);
+
+    // usage-beacon/direct: one plain module, for programs that bundle their dependencies.
+    const direct = join(home.dir, 'uses-direct.mjs');
+    writeFileSync(
+      direct,
+      `import { startBeacon } from ${JSON.stringify(pathToFileURL(join(dir, 'beacon/direct.js')).href)};\n` +
+        `console.log(startBeacon({ project: 'direct' }).enabled);\n`,
+    );
+    expect((await runNode([direct], { env })).stdout).toBe('true\n');
+    await listener.waitFor(12);
   });
 });
 
