@@ -25,18 +25,15 @@ const disabled = (reason: string): Beacon => ({ enabled: false, reason, run: und
 
 export function startBeacon(options: BeaconOptions = {}): Beacon {
   try {
+    // An opt-out in the environment ends here, as in the core (open-run.ts), with the same reason:
+    // no file of the user's is read (not even the cache), and the core is not even compiled.
+    const consent = envConsent(process.env, options.optOutEnv);
+    if (consent.choice === 'off') return disabled(consent.reason);
     // The loader itself needs process.getBuiltinModule; the core would say the same (open-run.ts).
     if (!builtinsAvailable()) return disabled(`needs Node.js >= 20.16 (this is ${process.version})`);
-    // An opt-out in the environment touches no file of the user's, so the cache is not even read;
-    // the core then checks consent again (and every other setting) exactly as without this loader.
-    const optedOut = envConsent(process.env, options.optOutEnv).choice === 'off';
     let save: (() => void) | undefined;
     if (!core) {
-      const loaded = runCachedScript(
-        `${import.meta.dirname}/${BEACON_CORE_FILE}`,
-        BEACON_CORE_ID,
-        optedOut ? undefined : stateDirFromEnv(process.env),
-      );
+      const loaded = runCachedScript(`${import.meta.dirname}/${BEACON_CORE_FILE}`, BEACON_CORE_ID, stateDirFromEnv(process.env));
       core = (loaded.value as () => Core)();
       save = loaded.save;
     }
