@@ -14,12 +14,13 @@
 // Also printed: cpuRatio, the same ratio of CPU time (user + system) added, from the children's
 // rusage; wall time is what the issue asks for, CPU time is what survives a loaded machine.
 // Options (env): BENCH_ROUNDS (default 150), BENCH_VARIANTS=1 adds diagnostic scripts (the beacon
-// imported but not started; started but opted out) to see where the time goes.
+// imported but not started; started but opted out; a user's first run, without the compile cache)
+// to see where the time goes; BENCH_BASELINE=<dist dir> times another build alongside (see there).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -40,8 +41,10 @@ const file = (name, text) => {
 if (!readFileSync(DIST_ENTRY, 'utf8').startsWith('// Bundled by scripts/bundle-beacon.mjs')) {
   execFileSync(process.execPath, [join(ROOT, 'scripts/bundle-beacon.mjs'), '--out', join(work, 'bundle')], { stdio: 'ignore' });
 }
-const bundled = join(work, 'bundle/beacon/index.js');
-const ENTRY = pathToFileURL(file('usage-beacon.mjs', readFileSync(existsSync(bundled) ? bundled : DIST_ENTRY, 'utf8'))).href;
+const bundleDir = existsSync(join(work, 'bundle/beacon/index.js')) ? join(work, 'bundle/beacon') : dirname(DIST_ENTRY);
+// The entry point loads the beacon's code from core.js next to it (src/beacon/entry.ts): both are copied.
+const ENTRY = pathToFileURL(file('usage-beacon.mjs', readFileSync(join(bundleDir, 'index.js'), 'utf8'))).href;
+file('core.js', readFileSync(join(bundleDir, 'core.js'), 'utf8'));
 
 const HOST = `process.stdout.write('');\n`; // the "program": the same in every script
 const scripts = {
@@ -68,7 +71,26 @@ if (VARIANTS) {
     'opted-out.mjs',
     `import { startBeacon } from ${JSON.stringify(ENTRY)};\nstartBeacon({ project: 'bench', optOutEnv: 'BENCH_OFF' });\n${HOST}`,
   );
+  // The beacon script run as a user's very first run, every round: a fresh state directory, so it
+  // creates the state file, prints the notice and compiles without (then writes) the compile cache.
+  scripts.firstRun = file('first-run.mjs', readFileSync(scripts.beacon, 'utf8'));
 }
+// BENCH_BASELINE=<dir>: also time another build of the beacon (a dist/ directory, e.g. of an earlier
+// commit) as `baseline`, in the same rotation: a before/after the machine's load cannot skew.
+if (process.env.BENCH_BASELINE) {
+  const from = join(resolve(process.env.BENCH_BASELINE), 'beacon');
+  mkdirSync(join(work, 'baseline'));
+  for (const name of ['index.js', 'core.js'])
+    if (existsSync(join(from, name))) copyFileSync(join(from, name), join(work, 'baseline', name));
+  const entry = join(work, 'baseline/usage-beacon.mjs');
+  renameSync(join(work, 'baseline/index.js'), entry);
+  scripts.baseline = file(
+    'baseline.mjs',
+    `import { startBeacon } from ${JSON.stringify(pathToFileURL(entry).href)};\nstartBeacon({ project: 'bench', version: '1.0.0' });\n${HOST}`,
+  );
+}
+let freshHomes = 0;
+const envFor = (name) => (name === 'firstRun' ? { ...env, BEACON_HOME: join(work, `first-home-${freshHomes++}`) } : env);
 const names = Object.keys(scripts);
 
 const sock = createSocket('udp4');
@@ -103,10 +125,10 @@ const cpuTicks = {};
 function timeOne(script, name) {
   const c0 = childCpuTicks();
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [script], { env, stdio: 'ignore' });
+  const r = spawnSync(process.execPath, [script], { env: envFor(name), stdio: 'ignore' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${script} exited ${r.status}`);
-  if (name) cpuTicks[name] = (cpuTicks[name] ?? 0) + childCpuTicks() - c0;
+  if (!name.endsWith('-warm-up')) cpuTicks[name] = (cpuTicks[name] ?? 0) + childCpuTicks() - c0;
   return ms;
 }
 
@@ -117,8 +139,9 @@ const median = (xs) => {
 };
 const round = (x, d = 2) => Number(x.toFixed(d));
 
-// The first beacon run creates the state file and shows the notice: a once-per-user cost, not measured.
-for (const name of names) timeOne(scripts[name]);
+// The first beacon run creates the state file, shows the notice and writes the compile cache
+// (src/beacon/code-cache.ts): once-per-user costs, not measured (BENCH_VARIANTS=1 prints the first run's).
+for (const name of names) timeOne(scripts[name], `${name}-warm-up`);
 const times = Object.fromEntries(names.map((n) => [n, []]));
 const added = Object.fromEntries(names.filter((n) => n !== 'neither').map((n) => [n, []]));
 for (let i = 0; i < ROUNDS; i++) {
@@ -150,9 +173,15 @@ const result = {
   // of CPU instead of wall time, far less sensitive to the machine's load (Linux only).
   meanCpuMs: Object.fromEntries(names.map((n) => [n, round((cpuTicks[n] * TICK_MS) / ROUNDS)])),
   cpuRatio: round((cpuTicks.beacon - cpuTicks.neither) / (cpuTicks.bare - cpuTicks.neither), 3),
+  ...(scripts.baseline
+    ? {
+        baselineRatio: round(median(added.baseline) / median(added.bare), 3),
+        baselineCpuRatio: round((cpuTicks.baseline - cpuTicks.neither) / (cpuTicks.bare - cpuTicks.neither), 3),
+      }
+    : {}),
   ratioOfMedians: round((median(times.beacon) - median(times.neither)) / (median(times.bare) - median(times.neither)), 3),
   // Every beacon run sends a start and an end, 2 copies each; the bare emitter one of each.
-  datagrams: { received, expected: (ROUNDS + 1) * (4 + 2) + (VARIANTS ? 0 : 0) },
+  datagrams: { received, expected: (ROUNDS + 1) * (4 + 2 + (VARIANTS ? 4 : 0) + (scripts.baseline ? 4 : 0)) },
   target: TARGET,
 };
 result.withinTarget = result.ratio <= TARGET;

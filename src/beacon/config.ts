@@ -1,7 +1,13 @@
-import { os, path } from './builtins.js';
+import { DEFAULT_OPT_OUT_ENV, isTruthy } from './consent.js';
+import { joinPath, stateDirFromEnv } from './state-dir.js';
 import { DEFAULT_COLLECTOR, DEFAULT_COPIES, MAX_COPIES, parseCollector } from '../protocol/index.js';
 import type { CollectorAddress } from '../protocol/index.js';
 import type { SitePolicy } from './site-policy.js';
+
+// Re-exported: consent and the state directory live in modules of their own so that the published
+// entry point (entry.ts) can use them without loading the rest of the configuration.
+export { DEFAULT_OPT_OUT_ENV, envConsent, isTruthy, type EnvConsent } from './consent.js';
+export { joinPath, stateDirFromEnv } from './state-dir.js';
 
 /** Options an embedding tool passes to `startBeacon`. Every one is optional except `project`. */
 export interface BeaconOptions {
@@ -42,7 +48,6 @@ export interface BeaconConfig {
   script: string | undefined;
 }
 
-export const DEFAULT_OPT_OUT_ENV = 'PARSL_TRACKING';
 /**
  * Commands printed for the reader: `npx usage-beacon …` runs this package's own bin wherever npm is,
  * inside a project that depends on it or not (`npx beacon` would fetch an unrelated package there).
@@ -50,59 +55,6 @@ export const DEFAULT_OPT_OUT_ENV = 'PARSL_TRACKING';
 export const DEFAULT_OPT_OUT_COMMAND = 'npx usage-beacon disable';
 export const PREVIEW_COMMAND = 'npx usage-beacon preview';
 export const STATE_FILE_NAME = 'state.json';
-
-const FALSY = /^\s*(false|0|no|off)\s*$/i;
-const TRUTHY = /^\s*(true|1|yes|on)\s*$/i;
-
-export function isTruthy(value: string | undefined): boolean {
-  return value !== undefined && TRUTHY.test(value);
-}
-
-/** What the environment alone says about consent. Decided before any file, socket or hash is touched. */
-export interface EnvConsent {
-  /** 'off': opted out; 'on': explicitly opted in (beats `beacon disable`); undefined: not set. */
-  choice: 'on' | 'off' | undefined;
-  reason: string;
-}
-
-export function envConsent(env: NodeJS.ProcessEnv, optOutEnv = DEFAULT_OPT_OUT_ENV): EnvConsent {
-  const dnt = env.DO_NOT_TRACK;
-  if (isTruthy(dnt)) return { choice: 'off', reason: `DO_NOT_TRACK=${dnt} in the environment` };
-  const own = env[optOutEnv];
-  if (own !== undefined && FALSY.test(own)) return { choice: 'off', reason: `${optOutEnv}=${own} in the environment` };
-  if (isTruthy(own)) return { choice: 'on', reason: `${optOutEnv}=${own} in the environment` };
-  return { choice: undefined, reason: 'default (no opt-out set)' };
-}
-
-/** Where the per-user state file lives: $BEACON_HOME, else $XDG_CONFIG_HOME/usage-beacon, else ~/.config/usage-beacon. */
-export function stateDirFromEnv(env: NodeJS.ProcessEnv): string {
-  if (env.BEACON_HOME) return env.BEACON_HOME;
-  if (env.XDG_CONFIG_HOME) return joinPath(env.XDG_CONFIG_HOME, 'usage-beacon');
-  return joinPath(homeDir(), '.config/usage-beacon');
-}
-
-/**
- * os.homedir() without loading node:os on the start path (~0.25 ms): on POSIX, libuv's homedir is
- * $HOME when set and non-empty, and only then falls back to the password database.
- */
-function homeDir(): string {
-  return (process.platform !== 'win32' && process.env.HOME) || os().homedir();
-}
-
-/**
- * path.join(dir, name) for a `name` without '.' or '..' segments. When `dir` is already normal on
- * POSIX (no empty, '.' or '..' segment, no trailing slash), join() returns exactly dir + '/' + name,
- * so the first-call cost of path.join (~0.1 ms) is skipped; anything else goes through join().
- */
-export function joinPath(dir: string, name: string): string {
-  if (process.platform === 'win32' || dir === '') return path().join(dir, name);
-  const segments = dir.split('/');
-  for (let i = 0; i < segments.length; i++) {
-    const seg = segments[i];
-    if ((seg === '' && i > 0) || seg === '.' || seg === '..') return path().join(dir, name);
-  }
-  return `${dir}/${name}`;
-}
 
 function clampCopies(value: unknown): number {
   const n = typeof value === 'string' ? Number(value) : value;

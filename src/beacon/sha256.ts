@@ -1,10 +1,17 @@
+import { BLOCKS, H_AT, SHA256_WASM } from './sha256-wasm.js';
+
 /**
- * SHA-256 and HMAC-SHA-256 (FIPS 180-4, RFC 2104) in plain JavaScript.
+ * SHA-256 and HMAC-SHA-256 (FIPS 180-4, RFC 2104) without node:crypto.
  *
  * Why not node:crypto: loading it costs 3-5 ms on this project's reference machine (measured by
  * `npm run bench:beacon`, field importNodeCrypto), more than the whole start-up budget of the
- * beacon, while hashing three short strings here takes well under 0.1 ms. The output is checked
- * against node:crypto and the RFC 4231 vectors in test/beacon/sha256.test.ts.
+ * beacon. The compression function runs as WebAssembly (sha256-wasm.ts, assembled by
+ * scripts/gen-sha256-wasm.mjs): this code runs once per process, where V8 interprets JavaScript,
+ * and the beacon's ten blocks cost ~3 M instructions in JavaScript (a third of its whole start-up
+ * on the reference machine, callgrind) against a few thousand each in WebAssembly, whose module
+ * compiles in microseconds. The JavaScript compression below stays as the fallback (no
+ * WebAssembly: `node --jitless`; a big-endian CPU). Both are checked against node:crypto and the
+ * RFC 4231 vectors in test/beacon/sha256.test.ts.
  */
 const K = new Uint32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be,
@@ -16,8 +23,8 @@ const K = new Uint32Array([
 ]);
 const IV = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
-// Rotations are written out inline: this code usually runs once per process, in V8's interpreter,
-// where a helper-function call per rotation would cost more than the arithmetic.
+// The JavaScript fallback. Rotations are written out inline: it runs in V8's interpreter, where a
+// helper-function call per rotation would cost more than the arithmetic.
 function compress(h: Uint32Array, w: Uint32Array, data: Uint8Array, off: number): void {
   for (let i = 0; i < 16; i++) {
     const j = off + i * 4;
@@ -62,6 +69,55 @@ function compress(h: Uint32Array, w: Uint32Array, data: Uint8Array, off: number)
   h[7] = (h[7]! + k) | 0;
 }
 
+/** Runs the compression over every 64-byte block of `blocks`, updating the state `h`. */
+type Compressor = (h: Uint32Array, blocks: Uint8Array) => void;
+
+const compressInJs: Compressor = (h, blocks) => {
+  const w = new Uint32Array(64);
+  for (let off = 0; off < blocks.length; off += 64) compress(h, w, blocks, off);
+};
+
+// The WebAssembly global, typed for what is used here (this project's TypeScript libs have no DOM
+// types, where it is declared); absent under `node --jitless`.
+declare const WebAssembly:
+  | {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object) => { exports: Record<string, unknown> };
+    }
+  | undefined;
+
+/** The WebAssembly compressor, or undefined where there is none (the caller then uses JavaScript). */
+function wasmCompressor(): Compressor | undefined {
+  try {
+    // The module's state words are little-endian; a typed array over them is only that on an LE CPU.
+    if (typeof WebAssembly !== 'object' || !WebAssembly || new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1) return undefined;
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(SHA256_WASM, 'base64')));
+    const run = exports.c as (blockAt: number) => void;
+    const memory = (exports.m as { buffer: ArrayBuffer }).buffer;
+    const bytes = new Uint8Array(memory);
+    const state = new Uint32Array(memory, H_AT, 8);
+    return (h, blocks) => {
+      if (blocks.length > bytes.length - BLOCKS) return compressInJs(h, blocks); // never for the beacon's short messages
+      state.set(h);
+      bytes.set(blocks, BLOCKS);
+      for (let off = 0; off < blocks.length; off += 64) run(BLOCKS + off);
+      h.set(state);
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+let compressor: Compressor | undefined;
+const compressBlocks: Compressor = (h, blocks) => (compressor ??= wasmCompressor() ?? compressInJs)(h, blocks);
+
+/** Which compression runs: 'wasm' where WebAssembly works, else 'js'. Tests pin each in turn. */
+export function sha256Engine(engine?: 'wasm' | 'js'): 'wasm' | 'js' {
+  if (engine) compressor = engine === 'js' ? compressInJs : wasmCompressor();
+  compressor ??= wasmCompressor() ?? compressInJs;
+  return compressor === compressInJs ? 'js' : 'wasm';
+}
+
 /** Finish a hash whose state `h0` already covers `prefixBytes` bytes (whole blocks) with `data`. */
 function finish(h0: ArrayLike<number>, data: Uint8Array, prefixBytes: number): Uint8Array {
   const padded = new Uint8Array(((data.length + 9 + 63) >> 6) << 6);
@@ -72,8 +128,7 @@ function finish(h0: ArrayLike<number>, data: Uint8Array, prefixBytes: number): U
   view.setUint32(padded.length - 8, Math.floor(bits / 0x100000000));
   view.setUint32(padded.length - 4, bits >>> 0);
   const h = new Uint32Array(h0);
-  const w = new Uint32Array(64);
-  for (let off = 0; off < padded.length; off += 64) compress(h, w, padded, off);
+  compressBlocks(h, padded);
   const out = new Uint8Array(32);
   const outView = new DataView(out.buffer);
   for (let i = 0; i < 8; i++) outView.setUint32(i * 4, h[i]!);
@@ -93,13 +148,12 @@ export function hmacSha256Key(key: Uint8Array): (message: Uint8Array) => Uint8Ar
   const block = new Uint8Array(64);
   block.set(key.length > 64 ? sha256(key) : key);
   const pad = new Uint8Array(64);
-  const w = new Uint32Array(64);
   const inner = new Uint32Array(IV);
   const outer = new Uint32Array(IV);
   for (let i = 0; i < 64; i++) pad[i] = block[i]! ^ 0x36;
-  compress(inner, w, pad, 0);
+  compressBlocks(inner, pad);
   for (let i = 0; i < 64; i++) pad[i] = block[i]! ^ 0x5c;
-  compress(outer, w, pad, 0);
+  compressBlocks(outer, pad);
   return (message) => finish(outer, finish(inner, message, 64), 64);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { runMain } from './main.js';
+import { endQuietlyWhenStdoutCloses, runMain } from './main.js';
 import { addBeaconCommands, type Runner } from './commands.js';
 import { packageVersion } from './version.js';
 
@@ -13,6 +13,7 @@ const program = new Command(prog)
   .version(packageVersion(), '-V, --version')
   .enablePositionalOptions();
 addBeaconCommands(program, runner);
+endQuietlyWhenStdoutCloses();
 await runMain(prog, async () => {
   await program.parseAsync(process.argv);
 });

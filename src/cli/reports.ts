@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { runMain } from './main.js';
+import { endQuietlyWhenStdoutCloses, runMain } from './main.js';
 import { addMonthlyCommand, addPeriodCommand, addSiteCommand, type Runner } from './commands.js';
 import { packageVersion } from './version.js';
 
@@ -12,6 +12,7 @@ const program = new Command('reports')
 addMonthlyCommand(program, runner);
 addPeriodCommand(program, runner);
 addSiteCommand(program, runner);
+endQuietlyWhenStdoutCloses();
 await runMain('reports', async () => {
   await program.parseAsync(process.argv);
 });

@@ -2,6 +2,8 @@ import { BeaconError } from '../errors.js';
 import { DEFAULT_OPT_OUT_ENV, envConsent, stateDirFromEnv, STATE_FILE_NAME } from '../beacon/config.js';
 import { readState, writeState } from '../beacon/state-file.js';
 import { readSitePolicy } from '../beacon/site-policy.js';
+import { CACHE_SUBDIR } from '../beacon/code-cache.js';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface ConsentOptions {
@@ -24,6 +26,15 @@ export async function consentCommand(enabled: boolean, opts: ConsentOptions = {}
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
     throw new BeaconError('BEACON_ERR_STATE_FILE', `cannot write the state file ${path} (${code})`, { cause: e });
+  }
+  // The compile cache is the beacon's own code, but a disabled user's runs should find nothing of
+  // the beacon's to read beyond the state file (docs/PRIVACY.md): it is rebuilt after `enable`.
+  if (!enabled) {
+    try {
+      rmSync(join(stateDirFromEnv(env), CACHE_SUBDIR), { recursive: true, force: true });
+    } catch {
+      // One we cannot remove holds only compiled code: the choice itself is saved, which is what counts.
+    }
   }
   out(`usage tracking ${enabled ? 'enabled' : 'disabled'} for this user (${path})`);
   const consent = envConsent(env, DEFAULT_OPT_OUT_ENV);

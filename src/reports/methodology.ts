@@ -28,7 +28,7 @@ export function methodology(k: number): Section[] {
     {
       title: 'Opting out',
       paragraphs: [
-        'Tracking is on by default and can be turned off at any time: set PARSL_TRACKING=false or DO_NOT_TRACK=1 in the environment, or run "beacon disable" once (it persists for the user). A disabled beacon sends nothing at all.',
+        'Tracking is on by default and can be turned off at any time: set PARSL_TRACKING=false or DO_NOT_TRACK=1 in the environment, or run "npx usage-beacon disable" once (it persists for the user). A disabled beacon sends nothing at all.',
       ],
     },
     {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -70,5 +70,57 @@ describe('single-file bundles', () => {
         .find((m) => m.kind === 'end'),
     ).toMatchObject({ project: 'bundled-register', exit: 4 });
     expect(existsSync(join(home.home, 'state.json'))).toBe(true);
+
+    // usage-beacon/direct: one plain module, for programs that bundle their dependencies.
+    const direct = join(home.dir, 'uses-direct.mjs');
+    writeFileSync(
+      direct,
+      `import { startBeacon } from ${JSON.stringify(pathToFileURL(join(dir, 'beacon/direct.js')).href)};\n` +
+        `console.log(startBeacon({ project: 'direct' }).enabled);\n`,
+    );
+    expect((await runNode([direct], { env })).stdout).toBe('true\n');
+    await listener.waitFor(12);
+  });
+});
+
+describe('the compile cache (src/beacon/code-cache.ts)', () => {
+  it('is written once by the first tracked run (0600), used as is by the next, replaced when damaged, never written when opted out', async () => {
+    const dir = bundleDir();
+    const script = join(home.dir, 'cached.mjs');
+    writeFileSync(
+      script,
+      `import { startBeacon } from ${JSON.stringify(pathToFileURL(join(dir, 'beacon/index.js')).href)};\n` +
+        `const b = startBeacon({ project: 'cached', version: '1.0.0' });\nconsole.log(b.enabled, b.reason);\n`,
+    );
+    const env = cleanEnv({ BEACON_HOME: home.home, BEACON_COLLECTOR: listener.collector });
+    const cacheDir = join(home.home, 'compile-cache');
+
+    const off = await runNode([script], { env: { ...env, PARSL_TRACKING: 'false' } });
+    expect(off.stdout).toBe('false PARSL_TRACKING=false in the environment\n');
+    expect(existsSync(home.home)).toBe(false);
+
+    const first = await runNode([script], { env });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toBe('true default (no opt-out set)\n');
+    const [name, ...others] = readdirSync(cacheDir);
+    expect(others).toEqual([]);
+    const cache = join(cacheDir, name!);
+    expect(statSync(cache).mode & 0o777).toBe(0o600);
+    const written = readFileSync(cache);
+    expect(written.length).toBeGreaterThan(1000);
+
+    const second = await runNode([script], { env });
+    expect(second.stdout).toBe(first.stdout);
+    expect(readFileSync(cache).equals(written)).toBe(true); // accepted by V8, so not rewritten
+
+    writeFileSync(cache, Buffer.alloc(written.length, 7)); // same size, garbage: V8 rejects it
+    const damaged = await runNode([script], { env });
+    expect(damaged.code).toBe(0);
+    expect(damaged.stdout).toBe(first.stdout);
+    expect(damaged.stderr).toBe('');
+    expect(readFileSync(cache).equals(Buffer.alloc(written.length, 7))).toBe(false); // replaced at exit
+    await listener.waitFor(4 * 3);
+    const ends = listener.messages().filter((m) => m.kind === 'end' && m.exit === 0);
+    expect(new Set(ends.map((m) => m.run)).size).toBe(3); // each run's end (sent twice: copies)
   });
 });

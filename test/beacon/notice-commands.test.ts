@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { methodology } from '../../src/reports/methodology.js';
 import { APP, FIXTURES, ROOT, cleanEnv, runNode, runProcess, type Listener, type TempHome, perTestListenerAndHome } from './helpers.js';
 
 // The first-run notice tells people what to run. Those commands must work where the reader is: in a
@@ -87,5 +88,16 @@ describe('the commands printed in the notice work', () => {
     });
     expect(reg.stdout).toBe('plain ran\n');
     expect(noticeCommands(reg.stderr).optOut).toBe('othertool --no-telemetry');
+  });
+});
+
+describe('every text that tells people how to opt out names the documented commands', () => {
+  it("the reports' methodology: PARSL_TRACKING=false and `npx usage-beacon disable`, never a bare `beacon disable`", () => {
+    const optOut = methodology(5)
+      .find((s) => s.title === 'Opting out')!
+      .paragraphs.join(' ');
+    expect(optOut).toContain('PARSL_TRACKING=false');
+    expect(optOut).toContain('npx usage-beacon disable');
+    expect(optOut).not.toMatch(/(^|[^-\w])beacon disable/);
   });
 });

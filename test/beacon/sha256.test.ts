@@ -1,11 +1,24 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import { hmacSha256, hmacSha256Key, sha256 } from '../../src/beacon/sha256.js';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hmacSha256, hmacSha256Key, sha256, sha256Engine } from '../../src/beacon/sha256.js';
 import { randomBytesFast, uuidV7 } from '../../src/beacon/random.js';
 
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 
-describe('plain-JS SHA-256 / HMAC-SHA-256 match node:crypto', () => {
+describe.each(['wasm', 'js'] as const)('SHA-256 / HMAC-SHA-256 (%s compression) match node:crypto', (engine) => {
+  beforeAll(() => {
+    sha256Engine(engine);
+  });
+  afterAll(() => {
+    sha256Engine('wasm');
+  });
+  it('runs the engine asked for (WebAssembly is there on this Node)', () => {
+    expect(sha256Engine()).toBe(engine);
+  });
+
   it('FIPS 180-4 examples', () => {
     expect(hex(sha256(Buffer.from('')))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
     expect(hex(sha256(Buffer.from('abc')))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
@@ -44,6 +57,14 @@ describe('plain-JS SHA-256 / HMAC-SHA-256 match node:crypto', () => {
       expect(hex(sha256(msg))).toBe(createHash('sha256').update(msg).digest('hex'));
       expect(hex(hmacSha256(key, msg))).toBe(createHmac('sha256', key).update(msg).digest('hex'));
     }
+  });
+});
+
+describe('the WebAssembly module', () => {
+  it('src/beacon/sha256-wasm.ts is what scripts/gen-sha256-wasm.mjs assembles', () => {
+    const root = join(import.meta.dirname, '../..');
+    const printed = execFileSync(process.execPath, [join(root, 'scripts/gen-sha256-wasm.mjs'), '--print'], { encoding: 'utf8' }).trim();
+    expect(readFileSync(join(root, 'src/beacon/sha256-wasm.ts'), 'utf8')).toContain(`'${printed}'`);
   });
 });
 

@@ -214,3 +214,17 @@ describe('BEACON_DEBUG=1', () => {
     expect(listener.datagrams).toHaveLength(0);
   });
 });
+
+describe('the CLI with its stdout closed early (`beacon preview | head -1`)', () => {
+  it('exits 0 without a stack trace when the reader has gone away', async () => {
+    // Our end of the child's stdout is closed before the child writes anything, so every write it
+    // makes fails with EPIPE, the way `| head -1` makes the writes after the first line fail.
+    const child = spawn(process.execPath, [CLI, 'preview'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+});

@@ -1,0 +1,55 @@
+/**
+ * The published entry point: scripts/bundle-beacon.mjs builds dist/beacon/index.js (and register.js)
+ * from this file, and the beacon itself (index.ts and everything under it) into one script file,
+ * dist/beacon/core.js, that this loads with V8's code cache (code-cache.ts says why). Same API as
+ * index.ts; only how the code gets compiled differs. The unbundled tsc output keeps index.ts as the
+ * entry, so the CLI and a build without the bundling step work as before.
+ */
+import type { Beacon, BeaconOptions } from './index.js';
+import { DEFAULT_OPT_OUT_ENV, envConsent } from './consent.js';
+import { stateDirFromEnv } from './state-dir.js';
+import { runCachedScript } from './code-cache.js';
+import { builtinsAvailable } from './builtins.js';
+
+export type { Beacon, BeaconOptions };
+export { DEFAULT_OPT_OUT_ENV };
+
+// Set by the bundler: the core script's file name (next to this file) and a hash of its text.
+declare const BEACON_CORE_FILE: string;
+declare const BEACON_CORE_ID: string;
+
+type Core = Pick<typeof import('./index.js'), 'startBeacon'>;
+let core: Core | undefined;
+
+const disabled = (reason: string): Beacon => ({ enabled: false, reason, run: undefined, end() {} });
+
+export function startBeacon(options: BeaconOptions = {}): Beacon {
+  try {
+    // An opt-out in the environment ends here, as in the core (open-run.ts), with the same reason:
+    // no file of the user's is read (not even the cache), and the core is not even compiled.
+    const consent = envConsent(process.env, options.optOutEnv);
+    if (consent.choice === 'off') return disabled(consent.reason);
+    // The loader itself needs process.getBuiltinModule; the core would say the same (open-run.ts).
+    if (!builtinsAvailable()) return disabled(`needs Node.js >= 20.16 (this is ${process.version})`);
+    let save: (() => void) | undefined;
+    if (!core) {
+      const loaded = runCachedScript(`${import.meta.dirname}/${BEACON_CORE_FILE}`, BEACON_CORE_ID, stateDirFromEnv(process.env));
+      core = (loaded.value as () => Core)();
+      save = loaded.save;
+    }
+    const beacon = core.startBeacon(options);
+    // Registered after the core's own exit listener, so it runs after the end datagram went out.
+    if (save && beacon.enabled) process.on('exit', save);
+    return beacon;
+  } catch (e) {
+    // Telemetry must never break the program that embeds it (a missing or damaged core file).
+    if (process.env.BEACON_DEBUG) {
+      try {
+        process.stderr.write(`usage-beacon debug: disabled after an internal error: ${String(e)}\n`);
+      } catch {
+        /* stderr closed */
+      }
+    }
+    return disabled('internal error');
+  }
+}
