@@ -58,7 +58,7 @@ export async function stopReceiver(rx) {
 }
 
 export async function metrics(port) {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await scrape(`http://127.0.0.1:${port}/metrics`);
   const get = (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   return {
     received: get('beacon_receiver_datagrams_received_total'),
@@ -100,5 +100,20 @@ export function cpuMs(pid) {
     return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
   } catch {
     return NaN;
+  }
+}
+
+/**
+ * GET a metrics page, once more on a dropped connection: fetch reuses a kept-alive socket, and a
+ * scrape that comes just as the server's keep-alive timeout (5 s) closes it fails with "other side
+ * closed" through no fault of the receiver (it ended a whole benchmark run once).
+ */
+async function scrape(url) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(url)).text();
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
   }
 }
