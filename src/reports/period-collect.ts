@@ -10,7 +10,8 @@ import { DIMENSIONS, type Breakdown } from './queries/breakdowns.js';
 import { monthCounters, type MonthCounters } from './queries/counters.js';
 import { BIN_EDGES_S, durationStats, type DurationStats } from './queries/durations.js';
 import { DURATIONS } from './queries/month-groups.js';
-import { periodMonthCached, periodMonthData, type PeriodMonthEntry } from './queries/period-month.js';
+import { decodeEntry, type PeriodMonthEntry } from './period-entry.js';
+import { periodMonthCached, periodMonthData } from './queries/period-month.js';
 import type { ReportHelper } from './report-helper.js';
 import { loadRollup, prunedMonths } from './queries/rollups.js';
 import { scopeKey } from './queries/scope.js';
@@ -172,7 +173,7 @@ async function startStale(
       m.key,
       away.then((r) => {
         const x = r?.months.find((y) => y.key === m.key);
-        return x ? { summary: x.summary, entry: x.entry } : null;
+        return x ? { summary: x.summary, entry: decodeEntry(Buffer.from(x.raw.buffer, x.raw.byteOffset, x.raw.byteLength)) } : null;
       }),
     );
   }

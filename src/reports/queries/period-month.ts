@@ -1,9 +1,10 @@
 import { count, type QueryRunner } from '../../store/query-runner.js';
 import { listAgg, tempTable } from '../dialect.js';
-import { packIds, packIndices, type IdList } from '../id-set.js';
+import { packIds, packIndices } from '../id-set.js';
 import type { Month } from '../month.js';
 import { COMPONENT_SOURCE, createDimensions, DIMENSIONS, dropDimensions } from './breakdowns.js';
 import { createMonthGroups, dropMonthGroups, DURATIONS, GROUPS } from './month-groups.js';
+import { decodeEntry, encodeEntry, entryVersion, type PeriodMonthEntry, type SectionValue } from '../period-entry.js';
 import { scopeKey } from './scope.js';
 import { loadCached, monthChanges, type CacheEntry, type CacheFeatures } from './summary-cache.js';
 import { summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './summary.js';
@@ -22,22 +23,9 @@ import { summarizeGroups, SUMMARY_VERSION, type MonthSummary } from './summary.j
  * It holds nothing the store does not already hold for the month: IDs are the anonymized hashes
  * of run_facts, and the entry goes when the month's runs go.
  */
-export const PERIOD_MONTH_VERSION = SUMMARY_VERSION * 100 + 3;
+export const PERIOD_MONTH_VERSION = SUMMARY_VERSION * 100 + 4;
 
-/** [value, runs, idless runs, indices into `users` of the value's users (packIndices)]. */
-export type SectionValue = [string | number, number, number, string];
-
-export interface PeriodMonthEntry {
-  v: number;
-  /** The month's distinct IDs, packed (id-set.ts); section indices refer to `users` in list order. */
-  users: IdList;
-  hosts: IdList;
-  scripts: IdList;
-  /** [truncated length ms, runs, length, runs, ...]. */
-  durations: number[];
-  /** Keyed `d:<dimension>`, `exit`, `c:<component key>`. */
-  sections: Record<string, SectionValue[]>;
-}
+export type { PeriodMonthEntry, SectionValue };
 
 async function distinctIds(db: QueryRunner, column: string): Promise<string[]> {
   const rows = await db.all(`SELECT DISTINCT ${column} AS id FROM ${GROUPS} WHERE ${column} IS NOT NULL`);
@@ -64,7 +52,7 @@ async function section(db: QueryRunner, select: string, pos: Int32Array, keyed: 
     const ixs = list === null || list === undefined ? [] : String(list).split(',');
     return {
       k: String(r.k),
-      v: [r.value as string | number, count(r.runs), count(r.idless), packIndices(ixs.map((x) => pos[Number(x)]!))],
+      v: [r.value as string | number | null, count(r.runs), count(r.idless), packIndices(ixs.map((x) => pos[Number(x)]!))],
     };
   });
 }
@@ -85,17 +73,22 @@ export async function periodMonthEntry(db: QueryRunner, withProjects: boolean): 
   // packIds puts the 32-hex IDs first: a user's place in the packed list, by rank.
   const place = new Map(users.order.map((u, i) => [u, i]));
   const pos = Int32Array.from(ranked, (u) => place.get(u)!);
-  const sections: Record<string, SectionValue[]> = {};
+  const sections = new Map<string, SectionValue[]>();
   for (const [name, expr] of Object.entries(DIMENSIONS)) {
     if (name === 'projects' && !withProjects) continue;
-    sections[`d:${name}`] = (await section(db, `SELECT ${expr} AS value, user_id, runs FROM rep_dims`, pos, false)).map((x) => x.v);
+    sections.set(`d:${name}`, (await section(db, `SELECT ${expr} AS value, user_id, runs FROM rep_dims`, pos, false)).map((x) => x.v));
   }
-  sections.exit = (
-    await section(db, `SELECT exit_code AS value, user_id, runs FROM ${GROUPS} WHERE has_end = 1 AND exit_code IS NOT NULL`, pos, false)
-  ).map((x) => x.v);
+  sections.set(
+    'exit',
+    (await section(db, `SELECT exit_code AS value, user_id, runs FROM ${GROUPS} WHERE has_end = 1 AND exit_code IS NOT NULL`, pos, false)).map(
+      (x) => x.v,
+    ),
+  );
   const c = COMPONENT_SOURCE;
   for (const x of await section(db, `SELECT ${c.key} AS k, ${c.value} AS value, user_id, runs FROM ${c.from}`, pos, true)) {
-    (sections[`c:${x.k}`] ??= []).push(x.v);
+    const list = sections.get(`c:${x.k}`);
+    if (list) list.push(x.v);
+    else sections.set(`c:${x.k}`, [x.v]);
   }
   await db.exec(`DROP TABLE IF EXISTS ${tempTable(db.dialect, USERS)}`);
   const durations: number[] = [];
@@ -112,8 +105,35 @@ export async function periodMonthEntry(db: QueryRunner, withProjects: boolean): 
 }
 
 /**
- * A month with raw runs: its summary and its period entry, from the cache while the month's
- * change count holds, else from its groups (built once for both), queued for the cache.
+ * A cached entry in its binary form (period-entry.ts) while the month's change count holds: a
+ * BLOB in SQLite, base64 text in PostgreSQL (whose column is text). JSON text is an entry of an
+ * older version: recomputed once.
+ */
+async function loadEntry(db: QueryRunner, month: number, scope: string, changes: number): Promise<MonthEntry | null> {
+  const rows = await db.all('SELECT changes, summary FROM report_month_cache WHERE month = ? AND scope = ?', [month, scope]);
+  const row = rows[0];
+  if (!row || count(row.changes) !== changes) return null;
+  const raw = row.summary;
+  const b = Buffer.isBuffer(raw) ? raw : typeof raw === 'string' && !raw.startsWith('{') ? Buffer.from(raw, 'base64') : null;
+  if (!b || entryVersion(b) !== PERIOD_MONTH_VERSION) return null;
+  try {
+    return { raw: b, entry: decodeEntry(b) };
+  } catch {
+    // A damaged row is only a missed shortcut: recompute.
+    return null;
+  }
+}
+
+/** An entry and its encoding (the entry's lists are views into `raw` when it was read back). */
+export interface MonthEntry {
+  raw: Buffer;
+  entry: PeriodMonthEntry;
+}
+
+/**
+ * A month with raw runs: its summary and its period entry (encoded, period-entry.ts), from the
+ * cache while the month's change count holds, else from its groups (built once for both),
+ * queued for the cache.
  */
 export async function periodMonthData(
   db: QueryRunner,
@@ -121,13 +141,13 @@ export async function periodMonthData(
   project: string | null,
   features: CacheFeatures,
   pending: CacheEntry[],
-): Promise<{ summary: MonthSummary; entry: PeriodMonthEntry }> {
+): Promise<{ summary: MonthSummary } & MonthEntry> {
   const key = scopeKey(project);
   const entryKey = periodEntryKey(project);
   const changes = features.cache ? await monthChanges(db, month.key) : 0;
   let summary = features.cache ? await loadCached<MonthSummary>(db, month.key, key, changes, SUMMARY_VERSION) : null;
-  let entry = features.cache ? await loadCached<PeriodMonthEntry>(db, month.key, entryKey, changes, PERIOD_MONTH_VERSION) : null;
-  if (summary && entry) return { summary, entry };
+  let entry = features.cache ? await loadEntry(db, month.key, entryKey, changes) : null;
+  if (summary && entry) return { summary, ...entry };
   const scope = { month, project };
   await createMonthGroups(db, scope, true);
   if (!summary) {
@@ -136,12 +156,13 @@ export async function periodMonthData(
   }
   if (!entry) {
     await createDimensions(db);
-    entry = await periodMonthEntry(db, project === null);
+    const made = await periodMonthEntry(db, project === null);
+    entry = { raw: encodeEntry(made), entry: made };
     await dropDimensions(db);
-    if (features.cache) pending.push({ month: month.key, scope: entryKey, changes, value: entry });
+    if (features.cache) pending.push({ month: month.key, scope: entryKey, changes, value: entry.raw });
   }
   await dropMonthGroups(db);
-  return { summary, entry };
+  return { summary, ...entry };
 }
 
 /** Cache key of a scope's period entries (report_month_cache.scope). */
