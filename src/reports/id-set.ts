@@ -25,13 +25,6 @@ export function packIds(ids: readonly string[]): { list: IdList; order: string[]
   return { list: { hex: buf, other }, order: [...hex, ...other] };
 }
 
-/** Indices into a month's list (a breakdown value's users), 4 bytes each. */
-export function packIndices(ix: readonly number[]): Buffer {
-  const b = Buffer.allocUnsafe(ix.length * 4);
-  ix.forEach((x, i) => b.writeUInt32LE(x, i * 4));
-  return b;
-}
-
 /** The list's IDs as text (sketches hash the text form). */
 export function* idsOf(l: IdList): Generator<string> {
   const b = l.hex;

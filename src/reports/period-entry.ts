@@ -14,10 +14,11 @@ import type { IdList } from './id-set.js';
  * 16-byte IDs, the bytes, u32 count of other IDs, each u32 byte length + UTF-8); u32 count of
  * duration numbers, f64 each; u32 count of sections, each its name (u32 length + UTF-8), u32
  * count of values, each a value (u8 tag 0 null, 1 number as f64, 2 text as u32 length +
- * UTF-8), f64 runs, f64 idless runs, u32 count of user indices, u32 each.
+ * UTF-8), f64 runs, f64 idless runs, u32 count of user indices, u32 each big-endian (as SQL's
+ * hex digits give them).
  */
 
-/** [value, runs, idless runs, the value's users as u32 indices into `users`]. */
+/** [value, runs, idless runs, the value's users as big-endian u32 indices into `users`]. */
 export type SectionValue = [string | number | null, number, number, Buffer];
 
 export interface PeriodMonthEntry {

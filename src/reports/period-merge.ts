@@ -82,7 +82,7 @@ export function mergeMonth(m: PeriodMerge, e: PeriodMonthEntry): void {
       if (!a) sec.set(value, (a = { value, runs: 0, idless: 0, users: new Bits() }));
       a.runs += runs;
       a.idless += idless;
-      for (let i = 0; i < b.length; i += 4) a.users.set(local[b.readUInt32LE(i)]!);
+      for (let i = 0; i < b.length; i += 4) a.users.set(local[b.readUInt32BE(i)]!);
     }
   }
 }
