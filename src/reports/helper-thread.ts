@@ -3,7 +3,7 @@ import type { Charts } from './charts.js';
 import type { Month } from './month.js';
 import { pastSummary } from './past-months.js';
 import type { PeriodReport } from './period-types.js';
-import { periodMonthData } from './queries/period-month.js';
+import { periodMonthData, usePeriodCaches } from './queries/period-month.js';
 import type { CacheEntry, CacheFeatures } from './queries/summary-cache.js';
 import type { MonthSummary } from './queries/summary.js';
 import type { Report } from './report-types.js';
@@ -74,7 +74,7 @@ async function past(job: Extract<ToHelper, { type: 'past' }>): Promise<FromHelpe
 
 async function period(job: Extract<ToHelper, { type: 'period' }>): Promise<FromHelper> {
   const db = openSqliteRunner(file);
-  await db.exec('PRAGMA cache_size = -8192');
+  await usePeriodCaches(db);
   const pending: CacheEntry[] = [];
   const months: PeriodMonthResult[] = [];
   try {

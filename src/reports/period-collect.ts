@@ -11,7 +11,7 @@ import { monthCounters, type MonthCounters } from './queries/counters.js';
 import { BIN_EDGES_S, durationStats, type DurationStats } from './queries/durations.js';
 import { DURATIONS } from './queries/month-groups.js';
 import { decodeEntry, type PeriodMonthEntry } from './period-entry.js';
-import { periodMonthCached, periodMonthData } from './queries/period-month.js';
+import { periodMonthCached, periodMonthData, usePeriodCaches } from './queries/period-month.js';
 import type { ReportHelper } from './report-helper.js';
 import { loadRollup, prunedMonths } from './queries/rollups.js';
 import { scopeKey } from './queries/scope.js';
@@ -193,6 +193,7 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
   const features = await cacheFeatures(db);
   const list = periodMonths(opts.from, opts.to);
   const scope = scopeKey(opts.project);
+  await usePeriodCaches(db);
   await db.exec('BEGIN');
   try {
     const pruned = await prunedMonths(db);

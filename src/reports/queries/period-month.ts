@@ -172,6 +172,22 @@ export async function periodMonthData(
   return { summary, ...entry };
 }
 
+/**
+ * Small SQLite page caches for the period report's connections (each thread has one). The main
+ * schema is read once per uncached month, and the temp schema (the month's groups) defaults to
+ * the build's 16 MB cache per connection; with both threads computing a month at once, 16 + 8 MB
+ * main and 2 × 16 MB temp caches were ~50 MB of peak RSS. Sorts larger than the cache spill to
+ * temp files. On the 12M store this took the new-month period from ~205-220 to ~170-185 MB
+ * with no CPU change beyond noise.
+ */
+export const PERIOD_CACHE_KIB = 4096;
+
+export async function usePeriodCaches(db: QueryRunner): Promise<void> {
+  if (db.dialect !== 'sqlite') return;
+  await db.exec(`PRAGMA cache_size = -${PERIOD_CACHE_KIB}`);
+  await db.exec(`PRAGMA temp.cache_size = -${PERIOD_CACHE_KIB}`);
+}
+
 /** Cache key of a scope's period entries (report_month_cache.scope). */
 export function periodEntryKey(project: string | null): string {
   return `period:${scopeKey(project)}`;
