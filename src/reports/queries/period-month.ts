@@ -31,7 +31,7 @@ const USERS = 'rep_users';
 
 /** The bytes of a hex string from an aggregate (NULL over no rows). */
 function hexBytes(v: unknown): Buffer {
-  return v === null || v === undefined ? Buffer.alloc(0) : Buffer.from(String(v), 'hex');
+  return typeof v === 'string' ? Buffer.from(v, 'hex') : Buffer.alloc(0);
 }
 
 /**
@@ -83,7 +83,10 @@ export async function periodMonthEntry(db: QueryRunner, withProjects: boolean): 
   const sections = new Map<string, SectionValue[]>();
   for (const [name, expr] of Object.entries(DIMENSIONS)) {
     if (name === 'projects' && !withProjects) continue;
-    sections.set(`d:${name}`, (await section(db, `SELECT ${expr} AS value, user_id, runs FROM rep_dims`, false)).map((x) => x.v));
+    sections.set(
+      `d:${name}`,
+      (await section(db, `SELECT ${expr} AS value, user_id, runs FROM rep_dims`, false)).map((x) => x.v),
+    );
   }
   sections.set(
     'exit',
