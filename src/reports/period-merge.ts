@@ -1,6 +1,6 @@
 import type { Breakdown, BreakdownOptions, ValueCount } from './queries/breakdowns.js';
-import { IdSet, unpackIndices } from './id-set.js';
-import type { PeriodMonthEntry } from './queries/period-month.js';
+import { IdSet } from './id-set.js';
+import type { PeriodMonthEntry } from './period-entry.js';
 
 /**
  * The period's exact figures from its months' entries (queries/period-month.ts), folded one month
@@ -73,16 +73,16 @@ export function mergeMonth(m: PeriodMerge, e: PeriodMonthEntry): void {
   m.scripts.addAll(e.scripts);
   for (let i = 0; i < e.durations.length; i += 2)
     m.durations.set(e.durations[i]!, (m.durations.get(e.durations[i]!) ?? 0) + e.durations[i + 1]!);
-  for (const [name, values] of Object.entries(e.sections)) {
+  for (const [name, values] of e.sections) {
     let sec = m.sections.get(name);
     if (!sec) m.sections.set(name, (sec = new Map<string | number, Acc>()));
-    for (const [value, runs, idless, idx] of values) {
+    for (const [v, runs, idless, b] of values) {
+      const value = v as string | number; // null as JSON kept it: a value no row has (the SQL maps unknowns to text)
       let a = sec.get(value);
       if (!a) sec.set(value, (a = { value, runs: 0, idless: 0, users: new Bits() }));
       a.runs += runs;
       a.idless += idless;
-      const b = unpackIndices(idx);
-      for (let i = 0; i < b.length; i += 4) a.users.set(local[b.readUInt32LE(i)]!);
+      for (let i = 0; i < b.length; i += 4) a.users.set(local[b.readUInt32BE(i)]!);
     }
   }
 }

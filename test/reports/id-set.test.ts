@@ -7,7 +7,7 @@ describe('packed ID lists and the period ID set', () => {
   it('packs 32-hex IDs into 16 bytes each, keeps any other ID as text, and gives them all back', () => {
     const ids = [hexId('a'), 'not-a-hash', hexId('b'), 'ABCDEF0123456789ABCDEF0123456789'];
     const { list, order } = packIds(ids);
-    expect(Buffer.from(list.hex, 'base64').length).toBe(32);
+    expect(list.hex.length).toBe(32);
     expect(list.other).toEqual(['not-a-hash', 'ABCDEF0123456789ABCDEF0123456789']); // upper case is not the store's form
     expect(order).toEqual([hexId('a'), hexId('b'), 'not-a-hash', 'ABCDEF0123456789ABCDEF0123456789']);
     expect([...idsOf(list)]).toEqual(order);

@@ -181,6 +181,34 @@ describe('per-month period entries cached in the store (report_month_cache)', ()
     }
   });
 
+  it('entries are stored as binary (a BLOB); an older JSON entry or a damaged one is recomputed, with the same output', async () => {
+    const f = copy('blob.db');
+    const want = await runPeriod({ db: f, from: '2025-09', to: '2026-08', format: 'json' });
+    const Database = (await import('better-sqlite3')).default;
+    const d = new Database(f);
+    try {
+      const kinds = d.prepare("SELECT DISTINCT typeof(summary) AS t FROM report_month_cache WHERE scope = 'period:all'").all();
+      expect(kinds).toEqual([{ t: 'blob' }]);
+      // What the previous version left: JSON text, at the current change count; and a truncated blob.
+      d.prepare(`UPDATE report_month_cache SET summary = '{"v":1}' WHERE scope = 'period:all' AND month = 202509`).run();
+      d.prepare(`UPDATE report_month_cache SET summary = substr(summary, 1, 100) WHERE scope = 'period:all' AND month = 202512`).run();
+    } finally {
+      d.close();
+    }
+    expect(await runPeriod({ db: f, from: '2025-09', to: '2026-08', format: 'json' })).toBe(want);
+    const d2 = new Database(f, { readonly: true });
+    try {
+      const rows = d2
+        .prepare(
+          "SELECT month, typeof(summary) AS t, length(summary) AS n FROM report_month_cache WHERE scope = 'period:all' AND month IN (202509, 202512)",
+        )
+        .all() as { t: string; n: number }[];
+      expect(rows.every((r) => r.t === 'blob' && r.n > 100)).toBe(true); // both rewritten
+    } finally {
+      d2.close();
+    }
+  });
+
   it('the CLI (uncached months split with the helper thread) gives what the in-process report gives', async () => {
     const cold = copy('cold.db');
     const out = cli(cold, 'md'); // every month uncached: half of them on the helper thread

@@ -57,7 +57,15 @@ export interface CacheEntry {
   month: number;
   scope: string;
   changes: number;
-  value: Versioned;
+  /** JSON, or bytes (a period entry, period-entry.ts: a BLOB in SQLite, base64 text in PostgreSQL). */
+  value: Versioned | Uint8Array;
+}
+
+function stored(db: QueryRunner, v: Versioned | Uint8Array): string | Buffer {
+  if (!(v instanceof Uint8Array)) return JSON.stringify(v);
+  // A Buffer sent from the helper thread arrives as a plain Uint8Array.
+  const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return db.dialect === 'sqlite' ? b : b.toString('base64');
 }
 
 /** Best effort: a store we cannot write (read-only copy, receiver holding the lock) is not an error. */
@@ -69,7 +77,7 @@ export async function saveCachedSummaries(db: QueryRunner, entries: readonly Cac
       await db.exec(
         `INSERT INTO report_month_cache (month, scope, changes, summary) VALUES (?, ?, ?, ?)
          ON CONFLICT (month, scope) DO UPDATE SET changes = excluded.changes, summary = excluded.summary`,
-        [e.month, e.scope, e.changes, JSON.stringify(e.value)],
+        [e.month, e.scope, e.changes, stored(db, e.value)],
       );
     }
     await db.exec('COMMIT');
