@@ -34,3 +34,47 @@ export async function metric(port: number, name: string): Promise<number> {
   const m = new RegExp(`^${esc} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : NaN;
 }
+
+/** `beacon receive` on loopback with HTTP ingest on `httpPort` (0: any), a 50 ms flush and the given tokens. */
+export function receiverArgs(db: string, httpPort: number, tokensFile: string, extra: string[] = []): string[] {
+  return [
+    'receive',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--db',
+    db,
+    '--flush-ms',
+    '50',
+    '--http-port',
+    String(httpPort),
+    '--ingest-token-file',
+    tokensFile,
+    ...extra,
+  ];
+}
+
+/** `beacon relay` on loopback forwarding to `forward`, with metrics, 50 ms batches and no rate limit. */
+export function relayArgs(forward: string, queueDir: string, tokenFile: string, extra: string[] = []): string[] {
+  return [
+    'relay',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--forward',
+    forward,
+    '--queue-dir',
+    queueDir,
+    '--metrics-port',
+    '0',
+    '--batch-ms',
+    '50',
+    '--rate-limit',
+    'off',
+    '--token-file',
+    tokenFile,
+    ...extra,
+  ];
+}

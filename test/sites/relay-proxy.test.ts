@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLI, counters, encoder, query, send, tempDir, waitFor } from '../receiver/helpers.js';
-import { freePort, metric, startDaemon, type Daemon } from './helpers.js';
+import { freePort, metric, receiverArgs, relayArgs, startDaemon, type Daemon } from './helpers.js';
 
 const TOKEN = 'relay-token-0123456789abcdef';
 const PROXY_USER = 'hpc-user';
@@ -36,22 +36,7 @@ afterEach(async () => {
 
 async function receiver(): Promise<{ httpPort: number }> {
   const httpPort = await freePort();
-  const d = await startDaemon([
-    'receive',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--db',
-    tmp.db,
-    '--flush-ms',
-    '50',
-    '--http-port',
-    String(httpPort),
-    '--ingest-token-file',
-    join(tmp.dir, 'tokens'),
-  ]);
-  daemons.push(d);
+  daemons.push(await startDaemon(receiverArgs(tmp.db, httpPort, join(tmp.dir, 'tokens'))));
   return { httpPort };
 }
 
@@ -151,26 +136,7 @@ async function proxy(requireAuth: boolean): Promise<Proxy> {
 
 async function relay(forward: string, env: NodeJS.ProcessEnv, extra: string[] = []): Promise<Daemon & { port: number; metrics: number }> {
   const d = await startDaemon(
-    [
-      'relay',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--forward',
-      forward,
-      '--queue-dir',
-      join(tmp.dir, 'queue'),
-      '--metrics-port',
-      '0',
-      '--batch-ms',
-      '50',
-      '--rate-limit',
-      'off',
-      '--token-file',
-      join(tmp.dir, 'relay-token'),
-      ...extra,
-    ],
+    relayArgs(forward, join(tmp.dir, 'queue'), join(tmp.dir, 'relay-token'), extra),
     // No proxy from the test runner's own environment: each test says what the relay sees.
     { https_proxy: '', HTTPS_PROXY: '', http_proxy: '', HTTP_PROXY: '', all_proxy: '', ALL_PROXY: '', no_proxy: '', NO_PROXY: '', ...env },
   );

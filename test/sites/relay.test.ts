@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { counters, encoder, query, send, tempDir, waitFor } from '../receiver/helpers.js';
-import { freePort, metric, startDaemon, type Daemon } from './helpers.js';
+import { freePort, metric, receiverArgs, relayArgs, startDaemon, type Daemon } from './helpers.js';
 
 const TOKEN = 'relay-token-0123456789abcdef';
 let tmp: ReturnType<typeof tempDir>;
@@ -19,46 +19,13 @@ afterEach(async () => {
 });
 
 async function receiver(httpPort: number): Promise<Daemon> {
-  const d = await startDaemon([
-    'receive',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--db',
-    tmp.db,
-    '--flush-ms',
-    '50',
-    '--http-port',
-    String(httpPort),
-    '--ingest-token-file',
-    join(tmp.dir, 'tokens'),
-  ]);
+  const d = await startDaemon(receiverArgs(tmp.db, httpPort, join(tmp.dir, 'tokens')));
   daemons.push(d);
   return d;
 }
 
 async function relay(forward: string, extra: string[] = []): Promise<Daemon & { port: number; metrics: number }> {
-  const d = await startDaemon([
-    'relay',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--forward',
-    forward,
-    '--queue-dir',
-    join(tmp.dir, 'queue'),
-    '--metrics-port',
-    '0',
-    '--batch-ms',
-    '50',
-    '--rate-limit',
-    'off',
-    '--token-file',
-    join(tmp.dir, 'relay-token'),
-    ...extra,
-  ]);
+  const d = await startDaemon(relayArgs(forward, join(tmp.dir, 'queue'), join(tmp.dir, 'relay-token'), extra));
   daemons.push(d);
   return Object.assign(d, { port: d.listening.port as number, metrics: d.listening.metricsPort as number });
 }
