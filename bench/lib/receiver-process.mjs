@@ -64,6 +64,8 @@ export async function metrics(port) {
     received: get('beacon_receiver_datagrams_received_total'),
     kernelDrops: get('beacon_receiver_kernel_drops_total'),
     pending: get('beacon_receiver_pending_records'),
+    // Committed to the intake log, not yet merged into run_facts (NaN from builds without one: 0).
+    unmerged: get('beacon_receiver_unmerged_records') || 0,
   };
 }
 
@@ -74,19 +76,20 @@ export async function totalMetrics(ports) {
     received: a.received + m.received,
     kernelDrops: a.kernelDrops + m.kernelDrops,
     pending: a.pending + m.pending,
+    unmerged: a.unmerged + m.unmerged,
   }));
 }
 
 /**
- * Waits until the receivers have read and committed everything they will: received stops moving
- * and nothing is pending, then one more flush window plus the kernel-drop poll (1 s).
+ * Waits until the receivers have read, committed and merged everything they will: received stops
+ * moving, nothing is pending or unmerged, then one more flush window plus the kernel-drop poll (1 s).
  */
 export async function settle(metricsPorts, flushMs) {
   let last = -1;
   for (;;) {
     await sleep(flushMs * 3);
     const m = await totalMetrics(metricsPorts);
-    if (m.received === last && m.pending === 0) break;
+    if (m.received === last && m.pending === 0 && m.unmerged === 0) break;
     last = m.received;
   }
   await sleep(1100);

@@ -13,13 +13,20 @@ import { encodeBatch, WireBatchBuilder } from '../store/sqlite/wire-batch.js';
 export interface BacklogBounds {
   records: number;
   bytes: number;
+  /**
+   * The SQLite intake log (src/store/sqlite/intake-log.ts): bytes appended and not yet merged.
+   * Past it the receiver drops and counts as it does for a full backlog: the merge has fallen
+   * this far behind. On disk, so it can be far larger than the memory bounds.
+   */
+  intakeBytes: number;
 }
 
 export const DEFAULT_BACKLOG_RECORDS = 100_000;
 export const DEFAULT_BACKLOG_MB = 32;
+export const DEFAULT_INTAKE_MB = 1024;
 
 /**
- * $BEACON_BACKLOG_RECORDS and $BEACON_BACKLOG_MB (positive numbers), else the defaults. Read once,
+ * $BEACON_BACKLOG_RECORDS, $BEACON_BACKLOG_MB and $BEACON_INTAKE_MB (positive numbers), else the defaults. Read once,
  * by resolveReceiveOptions (src/receiver/options.ts).
  */
 export function backlogBounds(env: NodeJS.ProcessEnv): BacklogBounds {
@@ -30,6 +37,7 @@ export function backlogBounds(env: NodeJS.ProcessEnv): BacklogBounds {
   return {
     records: Math.floor(num(env.BEACON_BACKLOG_RECORDS, DEFAULT_BACKLOG_RECORDS)),
     bytes: Math.floor(num(env.BEACON_BACKLOG_MB, DEFAULT_BACKLOG_MB) * 1024 * 1024),
+    intakeBytes: Math.floor(num(env.BEACON_INTAKE_MB, DEFAULT_INTAKE_MB) * 1024 * 1024),
   };
 }
 

@@ -94,7 +94,11 @@ export class Batcher {
    * evicted to make room: what was accepted is committed or spilled at exit.
    */
   hasRoom(): boolean {
-    return this.pending < this.bounds.records && this.pendingBytes < this.bounds.bytes;
+    return (
+      this.pending < this.bounds.records &&
+      this.pendingBytes < this.bounds.bytes &&
+      (this.store.unmergedBytes === undefined || this.store.unmergedBytes < this.bounds.intakeBytes)
+    );
   }
 
   /** Why the backlog is full: the store's current fault, or `store_slow` if it is not failing. */

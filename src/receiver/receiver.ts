@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
 import { openStore } from '../store/open-store.js';
 import type { PostgresStore } from '../store/postgres/store.js';
@@ -73,6 +74,8 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     throw e;
   }
   const stats = new Stats();
+  if (store instanceof WorkerStore) watchStoreThread(store, stats, log);
+  const unmerged = (): number | undefined => (store instanceof WorkerStore ? store.unmerged : undefined);
   const clock = new ReceiverClock();
   const batcher = new Batcher(store, stats, log, { flushMs: opts.flushMs, bounds });
   const kernel = role?.countKernelDrops === false ? undefined : new KernelDrops(udp.port);
@@ -93,6 +96,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     registry = createMetricsRegistry({
       stats,
       pending: () => batcher.pending,
+      unmerged: () => unmerged() ?? 0,
       rxQueueBytes: () => rxQueueBytes,
       recvBufferBytes: udp.recvBufferBytes,
       lastFlushMs: () => batcher.lastFlushMs,
@@ -202,6 +206,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
       flushMs: opts.flushMs,
       storeThread: store instanceof WorkerStore,
       storeThreadTid: store instanceof WorkerStore ? store.tid : undefined,
+      storeThreadNice: store instanceof WorkerStore ? store.nice : undefined,
       reader: udp.reader,
       rateLimit: opts.rateLimit ?? 'off',
       recvBufferBytes: udp.recvBufferBytes,
@@ -222,7 +227,7 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
     } satisfies WorkerListening);
 
   const kernelTimer = setInterval(pollKernel, KERNEL_POLL_MS);
-  const statsTimer = setInterval(() => log.info(statsLine(stats, batcher.pending), 'stats'), opts.statsIntervalMs);
+  const statsTimer = setInterval(() => log.info(statsLine(stats, batcher.pending, unmerged()), 'stats'), opts.statsIntervalMs);
 
   const signal = await signalled;
   // Stop reading first, so "everything accepted" is a fixed set, then commit it all.
@@ -240,10 +245,29 @@ export async function runReceiver(opts: ReceiveOptions, role?: WorkerRole): Prom
   const left = committed ? undefined : batcher.takeLeftover();
   const lost = left ? spillLeftover(left, place, log) : 0;
   await settler?.stop();
-  await store.close();
+  // The store thread merges what the intake log still holds (bounded; the rest waits for the next start).
+  const merged = store instanceof WorkerStore ? await store.closeAndReport() : (await store.close(), true);
+  if (!merged) log.warn({ unmerged: unmerged() }, 'intake log not wholly merged at exit; the next start merges the rest');
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
   const line = { signal, ...statsLine(stats, batcher.pending), spilled: left && !lost ? left.records : 0, lost };
   log.info(line, committed ? 'stopped' : lost ? 'stopped with uncommitted datagrams' : 'stopped; backlog spilled for the next start');
   return lost ? 1 : 0;
+}
+
+/** The store thread's reports: merged counts into the totals, problems into the log (rate-limited). */
+function watchStoreThread(store: WorkerStore, stats: Stats, log: Logger): void {
+  let lastFailureLog = 0;
+  store.on({
+    merged: (r) => stats.written(r),
+    mergeFailed: (message, code) => {
+      const now = Date.now();
+      if (now - lastFailureLog < 10_000) return;
+      lastFailureLog = now;
+      log.error({ err: message, code, unmerged: store.unmerged }, 'merging the intake log into the store failed; will retry');
+    },
+    damaged: (file, offset, why) =>
+      log.error({ file, offset, why }, 'intake log damaged past this offset (a kill or power loss during a write); the rest of that file is skipped'),
+    adopted: (owner) => log.info({ owner }, 'merging the intake log of a receiver that is gone'),
+  });
 }

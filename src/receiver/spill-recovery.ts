@@ -48,7 +48,9 @@ export async function commitSpills(store: RunStore, place: SpillPlace, log: Logg
       // are then duplicates (the store's key), only its counters would count twice.
       unlinkSync(path);
       total += content.records;
-      log.info({ file: path, records: content.records, stored, duplicates }, 'spill file committed');
+      // A store with an intake log knows what its records did only once they are merged.
+      const outcome = store.unmergedBytes === undefined ? { stored, duplicates } : {};
+      log.info({ file: path, records: content.records, ...outcome }, 'spill file committed');
     } catch (e) {
       log.error(
         { file: path, records: content.records, err: e instanceof Error ? e.message : String(e) },

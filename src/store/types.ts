@@ -73,6 +73,11 @@ export interface RunStore {
    * receiver then builds record by record as datagrams are accepted. The store thread has it.
    */
   writeWire?(batch: WireBatch, counters: readonly CounterDelta[]): Promise<WriteResult>;
+  /**
+   * Optional: bytes committed to a durable intake log but not yet merged into the tables that
+   * reports read (the SQLite store thread's). Such a store's WriteResult counts come later.
+   */
+  readonly unmergedBytes?: number;
   close(): Promise<void>;
 }
 

@@ -48,19 +48,25 @@ function failingStore(): RunStore & { ok: boolean; written: number } {
 }
 
 describe('the backlog bound', () => {
-  it('is read from the environment, with defaults of 100,000 records and 32 MiB', () => {
-    expect(backlogBounds({})).toEqual({ records: 100_000, bytes: 32 * 1024 * 1024 });
-    expect(backlogBounds({ BEACON_BACKLOG_RECORDS: '5000', BEACON_BACKLOG_MB: '0.5' })).toEqual({ records: 5000, bytes: 512 * 1024 });
-    expect(backlogBounds({ BEACON_BACKLOG_RECORDS: 'lots', BEACON_BACKLOG_MB: '-1' })).toEqual({
+  it('is read from the environment, with defaults of 100,000 records and 32 MiB (and 1 GiB of intake log)', () => {
+    const GiB = 1024 * 1024 * 1024;
+    expect(backlogBounds({})).toEqual({ records: 100_000, bytes: 32 * 1024 * 1024, intakeBytes: GiB });
+    expect(backlogBounds({ BEACON_BACKLOG_RECORDS: '5000', BEACON_BACKLOG_MB: '0.5', BEACON_INTAKE_MB: '2' })).toEqual({
+      records: 5000,
+      bytes: 512 * 1024,
+      intakeBytes: 2 * 1024 * 1024,
+    });
+    expect(backlogBounds({ BEACON_BACKLOG_RECORDS: 'lots', BEACON_BACKLOG_MB: '-1', BEACON_INTAKE_MB: '0' })).toEqual({
       records: 100_000,
       bytes: 32 * 1024 * 1024,
+      intakeBytes: GiB,
     });
   });
 
   it('stops accepting at the byte bound, names the store fault, never evicts what it accepted, and commits it all on recovery', async () => {
     const store = failingStore();
     const stats = new Stats();
-    const batcher = new Batcher(store, stats, pino({ level: 'silent' }), { flushMs: 20, bounds: { records: 1_000_000, bytes: 64 * 1024 } });
+    const batcher = new Batcher(store, stats, pino({ level: 'silent' }), { flushMs: 20, bounds: { records: 1_000_000, bytes: 64 * 1024, intakeBytes: 1 << 30 } });
     let accepted = 0;
     expect(batcher.dropReason()).toBe('store_slow');
     for (let round = 0; round < 20; round++) {

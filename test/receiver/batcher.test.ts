@@ -63,7 +63,7 @@ describe('Batcher against a real SQLite store', () => {
     expect(new Set(query<{ run: string }>(tmp.db, 'SELECT run FROM runs').map((r) => r.run))).toEqual(new Set(accepted));
   });
 
-  it('through the store thread (wire batches): failed batches are kept in order and all commit once the lock is free', async () => {
+  it('through the store thread (wire batches): a locked database delays only the merge; batches commit to the intake log, and all merge once the lock is free', async () => {
     tmp = tempDir();
     // The built receiver, whose WorkerStore starts dist/store/sqlite/store-thread.js.
     const { WorkerStore } = await import('../../dist/store/sqlite/worker-store.js');
@@ -99,21 +99,25 @@ describe('Batcher against a real SQLite store', () => {
       };
       const locker = new Database(tmp.db);
       locker.exec('BEGIN IMMEDIATE');
+      const failures: string[] = [];
+      threadStore.on({ mergeFailed: (_m: string, code: string | undefined) => failures.push(String(code)) });
       send(50);
-      // The store thread waits 2 s for the lock, fails, and the batch is kept; more arrive meanwhile.
+      // The store thread waits 2 s for the lock, fails and retries; the log holds the batch meanwhile.
       await new Promise((r) => setTimeout(r, 2500));
       send(30);
-      await new Promise((r) => setTimeout(r, 100));
-      expect(batcher.pending).toBe(80);
+      await waitFor('both batches in the intake log', () => batcher.pending === 0 && threadStore.unmerged === 80, 5_000);
+      expect(failures[0]).toMatch(/^SQLITE_BUSY/);
       expect(query(tmp.db, 'SELECT count(*) AS n FROM runs')).toEqual([{ n: 0 }]);
       locker.exec('COMMIT');
       locker.close();
       await waitFor(
-        'every batch committed',
-        () => batcher.pending === 0 && query<{ n: number }>(tmp.db, 'SELECT count(*) AS n FROM runs')[0]!.n === 80,
+        'every batch merged',
+        () => threadStore.unmerged === 0 && query<{ n: number }>(tmp.db, 'SELECT count(*) AS n FROM runs')[0]!.n === 80,
         15_000,
       );
       expect(await batcher.close()).toBe(true);
+      // The last frame holds only counters: merged too, then nothing is left in the log.
+      await waitFor('the log merged', () => threadStore.unmergedBytes === 0, 5_000);
       expect(counters(tmp.db)).toMatchObject({ received: 80, stored: 80 });
       expect(new Set(query<{ run: string }>(tmp.db, 'SELECT run FROM runs').map((r) => r.run))).toEqual(new Set(accepted));
     } finally {

@@ -7,6 +7,8 @@ import type { Stats } from './stats.js';
 export interface MetricsSources {
   stats: Stats;
   pending: () => number;
+  /** Committed to the intake log, not yet merged into the tables reports read (SQLite store thread). */
+  unmerged: () => number;
   rxQueueBytes: () => number;
   recvBufferBytes: number;
   lastFlushMs: () => number;
@@ -66,6 +68,7 @@ export function createMetricsRegistry(src: MetricsSources): Registry {
     });
   };
   gauge('beacon_receiver_pending_records', 'Accepted datagrams waiting for the next commit.', src.pending);
+  gauge('beacon_receiver_unmerged_records', 'Committed datagrams (in the intake log) not yet merged into the store tables.', src.unmerged);
   gauge('beacon_receiver_socket_queue_bytes', 'Bytes queued in the kernel receive buffer.', src.rxQueueBytes);
   gauge('beacon_receiver_recv_buffer_bytes', 'Receive buffer size granted by the kernel.', () => src.recvBufferBytes, 'max');
   gauge('beacon_receiver_last_commit_seconds', 'Duration of the last batch commit.', () => src.lastFlushMs() / 1000, 'max');

@@ -255,6 +255,21 @@ CREATE TABLE collector_secret (
 ALTER TABLE run_facts ADD COLUMN net_tag TEXT;
 `,
   },
+  {
+    version: 7,
+    name: 'intake log merge positions',
+    // Self-contained (issue 12): it only adds.
+    sql: `
+-- How far the store thread has merged each intake log (src/store/sqlite/intake-log.ts) into
+-- run_facts: its owner directory (a pid), segment and byte offset. Written in the transaction that
+-- merges the frames, so a frame is merged exactly once; a row goes when its directory is gone.
+CREATE TABLE intake_merged (
+  owner   TEXT PRIMARY KEY,
+  segment INTEGER NOT NULL,
+  offset  INTEGER NOT NULL
+);
+`,
+  },
 ];
 
 /** Highest schema version this build knows; a store migrated further is refused. */

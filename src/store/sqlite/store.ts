@@ -176,6 +176,13 @@ class DayOf {
   }
 }
 
+/** How far one intake log has been merged: its owner directory, segment and byte offset. */
+export interface IntakeMark {
+  owner: string;
+  segment: number;
+  offset: number;
+}
+
 interface Stored {
   month: number;
   project: string;
@@ -196,6 +203,7 @@ export class SqliteStore implements RunStore {
   private readonly monthChangesStmt: Statement;
   private readonly firstMonthStmt: Statement;
   private readonly write: (records: readonly IngestRecord[], counters: readonly CounterDelta[]) => WriteResult;
+  private readonly merge: (records: readonly IngestRecord[], counters: readonly CounterDelta[], mark: IntakeMark) => WriteResult;
   private readonly dayOf = new DayOf();
   private readonly args: unknown[] = new Array(22);
   /** project NUL user → the first month user_first_month is known to hold (or an earlier one). */
@@ -220,6 +228,15 @@ export class SqliteStore implements RunStore {
     this.write = db.transaction((records: readonly IngestRecord[], counters: readonly CounterDelta[]) =>
       this.apply(records, counters),
     ).immediate;
+    const markStmt = db.prepare(
+      'INSERT INTO intake_merged (owner, segment, offset) VALUES (?, ?, ?) ON CONFLICT (owner) DO UPDATE SET segment = excluded.segment, offset = excluded.offset',
+    );
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    this.merge = db.transaction((records: readonly IngestRecord[], counters: readonly CounterDelta[], mark: IntakeMark) => {
+      const r = this.apply(records, counters);
+      markStmt.run(mark.owner, mark.segment, mark.offset);
+      return r;
+    }).immediate;
   }
 
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
@@ -235,6 +252,28 @@ export class SqliteStore implements RunStore {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Merges frames of an intake log (src/store/sqlite/intake-log.ts): the records and counters, and
+   * the log's new merge position, in one transaction, so a frame is merged exactly once.
+   */
+  mergeIntake(records: readonly IngestRecord[], counters: readonly CounterDelta[], mark: IntakeMark): WriteResult {
+    this.wal?.beforeWrite();
+    const r = this.merge(records, counters, mark);
+    this.wal?.tick();
+    return r;
+  }
+
+  /** Every intake log's merge position. */
+  intakeMarks(): Map<string, IntakeMark> {
+    const rows = this.db.prepare('SELECT owner, segment, offset FROM intake_merged').all() as IntakeMark[];
+    return new Map(rows.map((m) => [m.owner, m]));
+  }
+
+  /** Forgets the position of an intake log whose directory is gone. */
+  dropIntakeMark(owner: string): void {
+    this.db.prepare('DELETE FROM intake_merged WHERE owner = ?').run(owner);
   }
 
   private apply(records: readonly IngestRecord[], counters: readonly CounterDelta[]): WriteResult {

@@ -1,53 +1,138 @@
+import { closeSync, ftruncate, writev } from 'node:fs';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { BeaconError, ERROR_CODES, type ErrorCode } from '../../errors.js';
 import type { CounterDelta, IngestRecord, RunStore, WireBatch, WriteResult } from '../types.js';
-import { encodeBatch, transferables } from './wire-batch.js';
-import type { FromStoreThread, ToStoreThread } from './store-thread.js';
+import { encodeBatch } from './wire-batch.js';
+import { createSegment, frameParts, intakeRoot, listSegments, SEGMENT_BYTES, SEGMENT_HEADER_BYTES } from './intake-log.js';
+import type { FromStoreThread, StoreThreadData, ToStoreThread } from './store-thread.js';
+
+/** What the store thread reports besides results: for the receiver's log and metrics. */
+export interface StoreThreadEvents {
+  /** A merge transaction committed: what the store did with its records. */
+  merged?(r: WriteResult): void;
+  /** A merge failed and will be retried (disk full, locked, read-only). */
+  mergeFailed?(message: string, code: string | undefined): void;
+  /** Part of an intake log could not be read (a kill or power loss during its last write). */
+  damaged?(file: string, offset: number, why: string): void;
+  /** A log left by a process that is gone is being merged. */
+  adopted?(owner: string): void;
+}
+
+/** How long close() lets the store thread merge what is left before it stops (the rest waits in the log). */
+const DRAIN_MS = 30_000;
 
 /**
- * A RunStore that runs the SQLite store in a worker thread, so the thread reading the socket never
- * waits for a commit. Batches cross in the flat form of batch-wire.ts (a structured clone of the
- * record objects cost about twice as much); the receiver uses it unless $BEACON_STORE_THREAD=off (src/receiver/options.ts says why).
+ * A RunStore whose batches are committed by appending them to this process's intake log
+ * (src/store/sqlite/intake-log.ts), an asynchronous write from this thread, and merged into
+ * SQLite by a worker thread (src/store/sqlite/store-thread.ts) behind it. A batch's promise
+ * resolves once its frame is written: it is then as durable as a SQLite commit, and its stored and
+ * duplicate counts come later, from the merge (StoreThreadEvents.merged). The receiver uses it
+ * unless $BEACON_STORE_THREAD=off (src/receiver/options.ts says why).
  */
 export class WorkerStore implements RunStore {
   readonly kind = 'sqlite' as const;
-  private nextId = 1;
   private exited = false;
-  private readonly waiting = new Map<number, { resolve: (r: WriteResult) => void; reject: (e: Error) => void }>();
+  private fd: number;
+  private segment: number;
+  private end = SEGMENT_HEADER_BYTES;
+  /** Records and frame bytes appended by this process and not merged yet. */
+  private unmergedRecords = 0;
+  private unmergedFrameBytes = 0;
+  /** Set by on(); the store thread's reports wait in `early` until then. */
+  private events: StoreThreadEvents | undefined;
+  private early: FromStoreThread[] = [];
+  private closed: Promise<boolean> | undefined;
 
   /** The store thread's OS thread id (Linux), for per-thread CPU accounting. */
   readonly tid: number | undefined;
+  /** The store thread's nice value, when it could be set. */
+  readonly nice: number | undefined;
 
   private constructor(
     private readonly worker: Worker,
-    tid?: number,
+    private readonly dir: string,
+    fd: number,
+    segment: number,
+    open: { tid?: number; nice?: number },
   ) {
-    this.tid = tid;
+    this.fd = fd;
+    this.segment = segment;
+    this.tid = open.tid;
+    this.nice = open.nice;
     worker.on('message', (m: FromStoreThread) => {
-      if (m.type !== 'done' && m.type !== 'failed') return;
-      const w = this.waiting.get(m.id);
-      this.waiting.delete(m.id);
-      if (m.type === 'done') w?.resolve({ stored: m.stored, duplicates: m.duplicates });
-      else w?.reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
+      if (this.events === undefined) this.early.push(m);
+      else this.handle(m);
     });
-    worker.on('error', (e) => this.failAll(e));
     worker.on('exit', () => {
       this.exited = true;
-      this.failAll(new Error('store thread exited'));
     });
   }
 
+  private handle(m: FromStoreThread): void {
+    {
+      if (m.type === 'merged') {
+        if (m.own) {
+          this.unmergedRecords = Math.max(0, this.unmergedRecords - m.records);
+          this.unmergedFrameBytes = Math.max(0, this.unmergedFrameBytes - m.bytes);
+        }
+        this.events?.merged?.({ stored: m.stored, duplicates: m.duplicates });
+      } else if (m.type === 'merge-failed') this.events?.mergeFailed?.(m.message, m.code);
+      else if (m.type === 'damaged') this.events?.damaged?.(m.file, m.offset, m.why);
+      else if (m.type === 'adopted') this.events?.adopted?.(m.owner);
+    }
+  }
+
+  /**
+   * Opens the store thread and this process's intake log: `<db>.intake/<pid>/`, a new segment
+   * after any an earlier process of the same pid left (a container's pid 1 after a restart).
+   */
   static async open(path: string): Promise<WorkerStore> {
-    const worker = new Worker(new URL('./store-thread.js', import.meta.url), { workerData: { path } });
+    const root = intakeRoot(path);
+    const owner = String(process.pid);
+    const dir = join(root, owner);
+    const leftover = listSegments(dir);
+    const live = (leftover[leftover.length - 1] ?? 0) + 1;
+    let fd: number;
+    try {
+      fd = createSegment(dir, live);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw new BeaconError('BEACON_ERR_DB_OPEN', `cannot open SQLite store ${path}: cannot create its intake log: ${why}`, {
+        cause: e,
+      });
+    }
+    const data: StoreThreadData = { path, root, owner, leftover, live };
+    const worker = new Worker(new URL('./store-thread.js', import.meta.url), { workerData: data });
     const first = await new Promise<FromStoreThread>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
+    }).catch((e: unknown) => {
+      closeSync(fd);
+      throw e;
     });
-    if (first.type === 'open' && first.ok) return new WorkerStore(worker, first.tid);
+    if (first.type === 'open' && first.ok) return new WorkerStore(worker, dir, fd, live, first);
+    closeSync(fd);
     await worker.terminate();
     const f = first as { code?: string; message: string };
     const code: ErrorCode = f.code && f.code in ERROR_CODES ? (f.code as ErrorCode) : 'BEACON_ERR_DB_OPEN';
     throw new BeaconError(code, f.message);
+  }
+
+  /** Where the store thread's reports go (the receiver's log and metrics). */
+  on(events: StoreThreadEvents): void {
+    this.events = events;
+    for (const m of this.early.splice(0)) this.handle(m);
+  }
+
+  /** Records appended and not yet merged into SQLite (durable, not yet in reports). */
+  get unmerged(): number {
+    return this.unmergedRecords;
+  }
+
+  /** Their size in the log. */
+  get unmergedBytes(): number {
+    return this.unmergedFrameBytes;
   }
 
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
@@ -55,35 +140,81 @@ export class WorkerStore implements RunStore {
   }
 
   /**
-   * The batch's used bytes are copied into exact-size arrays that are transferred: the caller's
-   * builder stays intact (a failed batch is written again) and nothing past the used part moves.
+   * Appends the batch as one frame. The caller keeps the batch's arrays unchanged until this
+   * settles (the batcher does: a batch being written is never added to). Calls are serialized by
+   * the caller too (the batcher writes one batch at a time). A failed write (ENOSPC, EIO) leaves
+   * the log's end where it was: the next frame is written over whatever part of this one landed.
    */
   writeWire(batch: WireBatch, counters: readonly CounterDelta[]): Promise<WriteResult> {
-    const id = this.nextId++;
-    if (this.exited) return Promise.reject(new Error('store thread exited'));
+    if (this.exited || this.closed) return Promise.reject(new Error('store thread exited'));
+    const { parts, bytes } = frameParts(batch, counters);
+    const at = this.end;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      // Real copies: `new Uint8Array(view)` and TypedArray#slice copy, but Buffer#slice does not
-      // (it is a view, and transferring it would detach the builder's memory, or Node's pool).
-      const copy: WireBatch = {
-        count: batch.count,
-        bytes: new Uint8Array(batch.bytes),
-        lengths: batch.lengths.slice(),
-        numbers: batch.numbers.slice(),
-      };
-      this.worker.postMessage({ type: 'batch', id, batch: copy, counters } satisfies ToStoreThread, transferables(copy));
+      writev(this.fd, parts, at, (err, written) => {
+        if (err || written !== bytes) {
+          // Cut what landed, so a reader after a kill finds a clean end (best effort: the next frame overwrites it anyway).
+          ftruncate(this.fd, at, () => {});
+          // A short write to a regular file is the filesystem running out of room part way.
+          reject(err ?? Object.assign(new Error(`short write to the intake log (${written} of ${bytes} bytes): no space left`), { code: 'ENOSPC' }));
+          return;
+        }
+        this.end = at + bytes;
+        this.unmergedRecords += batch.count;
+        this.unmergedFrameBytes += bytes;
+        this.post({ type: 'appended', segment: this.segment, end: this.end });
+        if (this.end >= SEGMENT_BYTES) this.rotate();
+        resolve({ stored: 0, duplicates: 0 });
+      });
     });
   }
 
-  async close(): Promise<void> {
-    if (this.exited) return;
-    const closed = new Promise<void>((r) => this.worker.once('exit', () => r()));
-    this.worker.postMessage({ type: 'close' } satisfies ToStoreThread);
-    await closed;
+  /** Starts the next segment; the store thread deletes the old one once merged. */
+  private rotate(): void {
+    try {
+      const fd = createSegment(this.dir, this.segment + 1);
+      closeSync(this.fd);
+      this.fd = fd;
+      this.segment++;
+      this.end = SEGMENT_HEADER_BYTES;
+      this.post({ type: 'appended', segment: this.segment, end: this.end });
+    } catch {
+      // No room for a new file: keep appending to this one, and try again after the next frame.
+    }
   }
 
-  private failAll(e: Error): void {
-    for (const w of this.waiting.values()) w.reject(e);
-    this.waiting.clear();
+  private post(m: ToStoreThread): void {
+    if (!this.exited) this.worker.postMessage(m);
+  }
+
+  /**
+   * Stops appending, lets the store thread merge what is left (at most DRAIN_MS; the rest is
+   * merged by the next start) and closes it. Resolves true when everything was merged.
+   */
+  close(drainMs = DRAIN_MS): Promise<void> {
+    void this.closeAndReport(drainMs);
+    return this.closed!.then(() => undefined);
+  }
+
+  closeAndReport(drainMs = DRAIN_MS): Promise<boolean> {
+    if (this.closed) return this.closed;
+    this.closed = new Promise<boolean>((resolve) => {
+      if (this.exited) {
+        resolve(false);
+        return;
+      }
+      let all = false;
+      this.worker.on('message', (m: FromStoreThread) => {
+        if (m.type === 'closed') all = !m.unmerged;
+      });
+      this.worker.once('exit', () => resolve(all));
+      this.post({ type: 'close', drainMs });
+    }).finally(() => {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // already closed
+      }
+    });
+    return this.closed;
   }
 }
