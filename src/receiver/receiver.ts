@@ -267,7 +267,10 @@ function watchStoreThread(store: WorkerStore, stats: Stats, log: Logger): void {
       log.error({ err: message, code, unmerged: store.unmerged }, 'merging the intake log into the store failed; will retry');
     },
     damaged: (file, offset, why) =>
-      log.error({ file, offset, why }, 'intake log damaged past this offset (a kill or power loss during a write); the rest of that file is skipped'),
+      log.error(
+        { file, offset, why },
+        'intake log damaged past this offset (a kill or power loss during a write); the rest of that file is skipped',
+      ),
     adopted: (owner) => log.info({ owner }, 'merging the intake log of a receiver that is gone'),
   });
 }

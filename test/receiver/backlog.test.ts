@@ -66,7 +66,10 @@ describe('the backlog bound', () => {
   it('stops accepting at the byte bound, names the store fault, never evicts what it accepted, and commits it all on recovery', async () => {
     const store = failingStore();
     const stats = new Stats();
-    const batcher = new Batcher(store, stats, pino({ level: 'silent' }), { flushMs: 20, bounds: { records: 1_000_000, bytes: 64 * 1024, intakeBytes: 1 << 30 } });
+    const batcher = new Batcher(store, stats, pino({ level: 'silent' }), {
+      flushMs: 20,
+      bounds: { records: 1_000_000, bytes: 64 * 1024, intakeBytes: 1 << 30 },
+    });
     let accepted = 0;
     expect(batcher.dropReason()).toBe('store_slow');
     for (let round = 0; round < 20; round++) {

@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { settleAll } from './settle.js';
+import { lowerThreadPriority } from './thread-priority.js';
 
 /**
  * Worker side of startSettler (settler.ts): its own connection to the receiver's SQLite store,
@@ -18,6 +19,9 @@ export type FromSettleThread = { type: 'settled'; months: Record<string, string>
 if (!parentPort) throw new Error('settle-thread.js runs only as a worker thread');
 const port = parentPort;
 const { path, firstMs, intervalMs } = workerData as SettleThreadData;
+// Background work: a settle round (up to seconds of CPU on a big month) must not take the core
+// from the thread reading the socket (src/store/sqlite/thread-priority.ts).
+lowerThreadPriority();
 const db = new BetterSqlite3(path);
 db.pragma('busy_timeout = 5000');
 db.pragma('cache_size = -65536');

@@ -1,12 +1,21 @@
-import { closeSync, readlinkSync, unlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { closeSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { isBeaconError } from '../../errors.js';
-import { openSqliteStore, type SqliteStore } from './store.js';
+import { openSqliteStore, type IntakeMark, type SqliteStore } from './store.js';
 import type { CounterDelta, IngestRecord } from '../types.js';
 import { decodeBatch } from './wire-batch.js';
-import { listOwners, listSegments, openSegment, ownerGone, readFrame, removeOwnerDir, SEGMENT_HEADER_BYTES, segmentName } from './intake-log.js';
+import { lowerThreadPriority, osThreadId } from './thread-priority.js';
+import {
+  listOwners,
+  listSegments,
+  openSegment,
+  ownerGone,
+  readFrame,
+  removeOwnerDir,
+  SEGMENT_HEADER_BYTES,
+  segmentName,
+} from './intake-log.js';
 
 /**
  * Worker-thread side of WorkerStore: owns the SQLite connection and merges the intake log
@@ -15,14 +24,11 @@ import { listOwners, listSegments, openSegment, ownerGone, readFrame, removeOwne
  * ('appended'); this thread reads them back, merges up to MERGE_RECORDS records per transaction
  * (the merge position in the same transaction) and reports what the store did ('merged').
  *
- * It runs at a lower CPU priority than the socket's thread ($BEACON_MERGE_NICE, default 10): on
- * one busy core the reader gets the CPU first and the merge follows in what is left; the log,
- * bounded by the owner, holds the difference. Nice 10 still gives the merge ~10% of a core that
- * other processes keep busy, so it never stalls outright.
+ * It runs at a lower CPU priority than the socket's thread (src/store/sqlite/thread-priority.ts):
+ * on one busy core the reader gets the CPU first and the merge follows in what is left; the log,
+ * bounded by the owner, holds the difference.
  */
-export type ToStoreThread =
-  | { type: 'appended'; segment: number; end: number }
-  | { type: 'close'; drainMs: number };
+export type ToStoreThread = { type: 'appended'; segment: number; end: number } | { type: 'close'; drainMs: number };
 
 export interface StoreThreadData {
   path: string;
@@ -61,22 +67,6 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** This thread's OS id on Linux (/proc/thread-self → <pid>/task/<tid>): lets an operator or the
- * benchmark tell the store thread's CPU apart in /proc/<pid>/task, and lowers its priority alone. */
-function osThreadId(): number | undefined {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    return Number.isInteger(tid) ? tid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function mergeNice(env: NodeJS.ProcessEnv = process.env): number {
-  const n = Number(env.BEACON_MERGE_NICE ?? 10);
-  return Number.isInteger(n) && n >= 0 && n <= 19 ? n : 10;
-}
-
 /** One intake log being merged: an owner directory and where in it the merge stands. */
 interface Cursor {
   owner: string;
@@ -89,21 +79,11 @@ interface Cursor {
 }
 
 let store: SqliteStore | undefined;
-let tid: number | undefined;
-let nice: number | undefined;
 try {
   // Off the socket's thread, so waiting out another writer (the settle thread's swap) is harmless.
   store = openSqliteStore(data.path, { busyTimeoutMs: 2000 });
-  tid = osThreadId();
-  if (tid !== undefined) {
-    try {
-      // On Linux a thread id names that thread alone to setpriority(2).
-      setPriority(tid, mergeNice());
-      nice = mergeNice();
-    } catch {
-      // not permitted or not Linux: the merge runs at the process's priority
-    }
-  }
+  const tid = osThreadId();
+  const nice = lowerThreadPriority();
   port.postMessage({ type: 'open', ok: true, tid, nice } satisfies FromStoreThread);
 } catch (e) {
   const msg: FromStoreThread = isBeaconError(e)
@@ -116,7 +96,7 @@ try {
 const walTimer = setInterval(() => store?.wal?.tick(), 500);
 walTimer.unref();
 
-const marks = store ? store.intakeMarks() : new Map();
+const marks = store ? store.intakeMarks() : new Map<string, IntakeMark>();
 /** Logs to merge, oldest first: other owners' left behind, this owner's leftovers, then its live log. */
 const queue: Cursor[] = [];
 function cursor(owner: string, segments: number[], own: boolean): Cursor | undefined {
@@ -127,7 +107,15 @@ function cursor(owner: string, segments: number[], own: boolean): Cursor | undef
   const left = mark ? segments.filter((s) => s >= mark.segment) : segments;
   if (left.length === 0) return undefined;
   const first = left[0]!;
-  return { owner, dir, own, segments: left, segment: first, offset: mark && mark.segment === first ? mark.offset : SEGMENT_HEADER_BYTES, fd: undefined };
+  return {
+    owner,
+    dir,
+    own,
+    segments: left,
+    segment: first,
+    offset: mark && mark.segment === first ? mark.offset : SEGMENT_HEADER_BYTES,
+    fd: undefined,
+  };
 }
 if (store) {
   for (const owner of listOwners(data.root)) {
@@ -196,7 +184,12 @@ function mergeOnce(): boolean {
         } catch (e) {
           // Missing or not a segment: nothing in it can be merged.
           if (errorCode(e) !== 'ENOENT')
-            port.postMessage({ type: 'damaged', file: join(c.dir, segmentName(c.segment)), offset, why: message(e) } satisfies FromStoreThread);
+            port.postMessage({
+              type: 'damaged',
+              file: join(c.dir, segmentName(c.segment)),
+              offset,
+              why: message(e),
+            } satisfies FromStoreThread);
           finished = true;
           break;
         }
@@ -208,7 +201,12 @@ function mergeOnce(): boolean {
         try {
           decoded = decodeBatch(r.frame.batch);
         } catch (e) {
-          port.postMessage({ type: 'damaged', file: join(c.dir, segmentName(c.segment)), offset, why: message(e) } satisfies FromStoreThread);
+          port.postMessage({
+            type: 'damaged',
+            file: join(c.dir, segmentName(c.segment)),
+            offset,
+            why: message(e),
+          } satisfies FromStoreThread);
           finished = true;
           break;
         }
@@ -236,7 +234,14 @@ function mergeOnce(): boolean {
       c.offset = offset;
       // `own`: appended by this process (the owner counts those as unmerged), not left by an earlier one.
       const own = c.own && c.segment >= data.live;
-      port.postMessage({ type: 'merged', stored: r.stored, duplicates: r.duplicates, records: records.length, bytes, own } satisfies FromStoreThread);
+      port.postMessage({
+        type: 'merged',
+        stored: r.stored,
+        duplicates: r.duplicates,
+        records: records.length,
+        bytes,
+        own,
+      } satisfies FromStoreThread);
     }
     if (finished) {
       nextSegment(c);
@@ -271,10 +276,11 @@ function pump(): void {
       port.postMessage({ type: 'merge-failed', message: message(e), code: errorCode(e) } satisfies FromStoreThread);
       pumping = false;
       if (closing) finish(true);
-      else retryTimer ??= setTimeout(() => {
-        retryTimer = undefined;
-        pump();
-      }, RETRY_MS);
+      else
+        retryTimer ??= setTimeout(() => {
+          retryTimer = undefined;
+          pump();
+        }, RETRY_MS);
       return;
     }
     if (more && (!closing || Date.now() < closing.drainUntil)) {

@@ -155,7 +155,10 @@ export class WorkerStore implements RunStore {
           // Cut what landed, so a reader after a kill finds a clean end (best effort: the next frame overwrites it anyway).
           ftruncate(this.fd, at, () => {});
           // A short write to a regular file is the filesystem running out of room part way.
-          reject(err ?? Object.assign(new Error(`short write to the intake log (${written} of ${bytes} bytes): no space left`), { code: 'ENOSPC' }));
+          reject(
+            err ??
+              Object.assign(new Error(`short write to the intake log (${written} of ${bytes} bytes): no space left`), { code: 'ENOSPC' }),
+          );
           return;
         }
         this.end = at + bytes;
