@@ -155,8 +155,10 @@ describe('the intake log', () => {
     locker.close();
     locker = undefined;
     // As if another process (now gone) had written it: a pid no process has.
-    const gone = String(4_000_000 + (pid % 100_000));
-    renameSync(join(`${tmp.db}.intake`, String(pid)), join(`${tmp.db}.intake`, gone));
+    const [own] = readdirSync(`${tmp.db}.intake`);
+    expect(own).toMatch(new RegExp(`^${pid}-[0-9a-f]{8}$`));
+    const gone = `${4_000_000 + (pid % 100_000)}-deadbeef`;
+    renameSync(join(`${tmp.db}.intake`, own!), join(`${tmp.db}.intake`, gone));
     rx = await startReceiver(tmp.db, ['--rate-limit', 'off', '--metrics-port', '0']);
     await waitFor('the adopted log merged', () => rows(tmp!.db) === 150);
     expect(rx.lines.find((l) => l.msg === 'merging the intake log of a receiver that is gone')).toMatchObject({ owner: gone });

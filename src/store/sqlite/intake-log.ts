@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CounterDelta, WireBatch } from '../types.js';
 
@@ -15,10 +15,12 @@ import type { CounterDelta, WireBatch } from '../types.js';
  * and after a power loss the last frames before the next sync may be gone, never half-read (each
  * frame carries its SHA-256).
  *
- * Layout: `<db>.intake/<owner>/<segment>.log`. The owner is the process (its pid) that appends to
- * it: one appender per directory, and the merge position of each owner is kept in the store
- * itself (`intake_merged`), updated in the transaction that merges the frames, so a frame is
- * merged exactly once whatever is killed when. A segment starts with SEGMENT_MAGIC and the byte
+ * Layout: `<db>.intake/<owner>/<segment>.log`. The owner is the one process that appends to the
+ * directory (named by its pid and random bits: a directory is never reused), and the merge
+ * position of each owner is kept in the store itself (`intake_merged`), updated in the
+ * transaction that merges the frames, so a frame is merged exactly once whatever is killed when.
+ * A directory whose owner is gone (killed, or stopped before its log was merged to the end) is
+ * merged by the next receiver on that store (ownerGone). A segment starts with SEGMENT_MAGIC and the byte
  * order; each frame is a 48-byte header (FRAME_MAGIC, record count, string bytes, counter JSON
  * bytes, SHA-256 of the body) and a body: numbers (Float64), lengths (Int32), the strings' UTF-8,
  * then the batch's counter increments as JSON.
@@ -56,27 +58,52 @@ export function listSegments(dir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-/** Owner directories under the root (each named by the pid that appended to it). */
+/** A new owner directory's name: this process's pid and random bits, so no name is ever reused. */
+export function newOwnerName(): string {
+  return `${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Owner directories under the root. */
 export function listOwners(root: string): string[] {
   try {
     return readdirSync(root, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && /^\d+$/.test(d.name))
+      .filter((d) => d.isDirectory() && /^\d+-[0-9a-f]{8}$/.test(d.name))
       .map((d) => d.name);
   } catch {
     return [];
   }
 }
 
-/** True when no process of that pid exists (a directory it left can be merged by another). */
-export function ownerGone(owner: string): boolean {
-  const pid = Number(owner);
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+/** The owner touches its live segment this often, so others can tell it is alive. */
+export const HEARTBEAT_MS = 5_000;
+/** A log whose newest segment has not changed for this long has no live owner. */
+export const STALE_MS = 60_000;
+
+/**
+ * True when the process that appended to the owner directory is gone, so its log may be merged
+ * by another receiver: its pid names no process on this host; or its pid is this process's own
+ * (a container's pid 1 after a restart) and the log's heartbeat has stopped. A pid that names
+ * another live process is taken as the owner, alive (at worst its log waits for a later start).
+ * Two receivers that both decide to merge one log cannot both merge a frame: the store checks the
+ * merge position in the transaction (SqliteStore.mergeIntake).
+ */
+export function ownerGone(owner: string, dir: string, now = Date.now()): boolean {
+  const pid = Number(owner.split('-')[0]);
+  if (pid !== process.pid) {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ESRCH';
+    }
   }
+  let newest = 0;
+  try {
+    for (const name of readdirSync(dir)) newest = Math.max(newest, statSync(join(dir, name)).mtimeMs);
+  } catch {
+    return true;
+  }
+  return now - newest > STALE_MS;
 }
 
 export function removeOwnerDir(dir: string): void {

@@ -261,12 +261,14 @@ ALTER TABLE run_facts ADD COLUMN net_tag TEXT;
     // Self-contained (issue 12): it only adds.
     sql: `
 -- How far the store thread has merged each intake log (src/store/sqlite/intake-log.ts) into
--- run_facts: its owner directory (a pid), segment and byte offset. Written in the transaction that
--- merges the frames, so a frame is merged exactly once; a row goes when its directory is gone.
+-- run_facts: its owner directory (pid-random, never reused), segment and byte offset. Written in
+-- the transaction that merges the frames, so a frame is merged exactly once. done_ms: when the log
+-- of a receiver that is gone was merged to its end (kept a week, so no one merges it again).
 CREATE TABLE intake_merged (
   owner   TEXT PRIMARY KEY,
   segment INTEGER NOT NULL,
-  offset  INTEGER NOT NULL
+  offset  INTEGER NOT NULL,
+  done_ms INTEGER
 );
 `,
   },

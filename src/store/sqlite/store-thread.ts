@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { isBeaconError } from '../../errors.js';
 import { openSqliteStore, type IntakeMark, type SqliteStore } from './store.js';
-import type { CounterDelta, IngestRecord } from '../types.js';
+import type { CounterDelta, IngestRecord, WriteResult } from '../types.js';
 import { decodeBatch } from './wire-batch.js';
 import { lowerThreadPriority, osThreadId } from './thread-priority.js';
 import {
@@ -35,8 +35,6 @@ export interface StoreThreadData {
   /** The intake root (`<db>.intake`) and this process's own directory in it. */
   root: string;
   owner: string;
-  /** Segments the owner found in its directory at start, left by an earlier process of its pid. */
-  leftover: number[];
   /** The segment the owner appends to. */
   live: number;
 }
@@ -54,6 +52,8 @@ export type FromStoreThread =
 const MERGE_RECORDS = 16_384;
 /** A failing merge (disk full, locked, read-only) is retried this often. */
 const RETRY_MS = 250;
+/** Logs of receivers that are gone are looked for this often. */
+const RESCAN_MS = 30_000;
 
 if (!parentPort) throw new Error('store-thread.js runs only as a worker thread');
 const port = parentPort;
@@ -75,6 +75,8 @@ interface Cursor {
   segments: number[];
   segment: number;
   offset: number;
+  /** The merge position the store holds for this log, as this thread last knew it. */
+  stored: { segment: number; offset: number } | undefined;
   fd: number | undefined;
 }
 
@@ -96,11 +98,15 @@ try {
 const walTimer = setInterval(() => store?.wal?.tick(), 500);
 walTimer.unref();
 
-const marks = store ? store.intakeMarks() : new Map<string, IntakeMark>();
-/** Logs to merge, oldest first: other owners' left behind, this owner's leftovers, then its live log. */
+let pumping = false;
+let closing: { drainUntil: number } | undefined;
+let retryTimer: NodeJS.Timeout | undefined;
+
+/** Logs to merge: other owners' left behind, and this process's own. */
 const queue: Cursor[] = [];
-function cursor(owner: string, segments: number[], own: boolean): Cursor | undefined {
-  const mark = marks.get(owner);
+
+/** A cursor over an owner's segments from its stored merge position (none: from the start). */
+function cursor(owner: string, segments: number[], own: boolean, mark: IntakeMark | undefined): Cursor | undefined {
   const dir = join(data.root, owner);
   // Segments wholly merged before a kill (deleted after their last merge) go now.
   for (const s of segments) if (mark && s < mark.segment) unlinkQuiet(join(dir, segmentName(s)));
@@ -114,24 +120,38 @@ function cursor(owner: string, segments: number[], own: boolean): Cursor | undef
     segments: left,
     segment: first,
     offset: mark && mark.segment === first ? mark.offset : SEGMENT_HEADER_BYTES,
+    stored: mark ? { segment: mark.segment, offset: mark.offset } : undefined,
     fd: undefined,
   };
 }
-if (store) {
+
+/**
+ * Looks for logs whose owner is gone (src/store/sqlite/intake-log.ts says how that is told) and
+ * queues them; at start, then every RESCAN_MS, so a receiver killed and restarted at once (a
+ * container's pid 1, whose old log looks alive until its heartbeat is stale) is merged too.
+ */
+function adoptOrphans(): void {
+  const s = store;
+  if (!s || closing) return;
+  const marks = s.intakeMarks();
   for (const owner of listOwners(data.root)) {
-    if (owner === data.owner || !ownerGone(owner)) continue;
-    const c = cursor(owner, listSegments(join(data.root, owner)), false);
+    if (owner === data.owner || queue.some((c) => c.owner === owner)) continue;
+    const dir = join(data.root, owner);
+    if (!ownerGone(owner, dir)) continue;
+    const mark = marks.get(owner);
+    const c = mark?.done ? undefined : cursor(owner, listSegments(dir), false, mark);
     if (c) {
       queue.push(c);
       port.postMessage({ type: 'adopted', owner } satisfies FromStoreThread);
-    } else {
-      removeOwnerDir(join(data.root, owner));
-      if (marks.has(owner)) store.dropIntakeMark(owner);
-    }
+    } else removeOwnerDir(dir);
   }
-  const own = cursor(data.owner, [...data.leftover, data.live], true);
-  if (own) queue.push(own);
+  s.forgetFinishedIntakes();
+  pump();
 }
+
+const rescanTimer = setInterval(adoptOrphans, RESCAN_MS);
+rescanTimer.unref();
+
 /** End of the live segment as last reported, per segment (the owner moves to a new one past SEGMENT_BYTES). */
 const appendedEnd = new Map<number, number>([[data.live, SEGMENT_HEADER_BYTES]]);
 let liveSegment = data.live;
@@ -156,7 +176,7 @@ function nextSegment(c: Cursor): void {
   if (c.fd !== undefined) closeSync(c.fd);
   c.fd = undefined;
   unlinkQuiet(join(c.dir, segmentName(c.segment)));
-  appendedEnd.delete(c.segment);
+  if (c.own) appendedEnd.delete(c.segment);
   c.segments.shift();
   if (c.segments.length > 0) {
     c.segment = c.segments[0]!;
@@ -164,14 +184,16 @@ function nextSegment(c: Cursor): void {
   }
 }
 
+function damaged(c: Cursor, offset: number, why: string): void {
+  port.postMessage({ type: 'damaged', file: join(c.dir, segmentName(c.segment)), offset, why } satisfies FromStoreThread);
+}
+
 /**
- * Merges one transaction's worth from the oldest log that has anything. Returns false when there
- * is nothing to merge now.
+ * Merges one transaction's worth (at most MERGE_RECORDS records) from one log. Returns the
+ * records merged; 0 when this log has nothing to merge now.
  */
-function mergeOnce(): boolean {
-  const s = store!;
-  while (queue.length > 0) {
-    const c = queue[0]!;
+function mergeFrom(c: Cursor, s: SqliteStore): number {
+  for (;;) {
     const records: IngestRecord[] = [];
     const counters: CounterDelta[] = [];
     let offset = c.offset;
@@ -183,86 +205,85 @@ function mergeOnce(): boolean {
           c.fd = openSegment(join(c.dir, segmentName(c.segment)));
         } catch (e) {
           // Missing or not a segment: nothing in it can be merged.
-          if (errorCode(e) !== 'ENOENT')
-            port.postMessage({
-              type: 'damaged',
-              file: join(c.dir, segmentName(c.segment)),
-              offset,
-              why: message(e),
-            } satisfies FromStoreThread);
+          if (errorCode(e) !== 'ENOENT') damaged(c, offset, message(e));
           finished = true;
           break;
         }
       }
-      const limit = limitOf(c);
-      const r = readFrame(c.fd, offset, limit);
-      let decoded: IngestRecord[] | undefined;
-      if ('frame' in r) {
-        try {
-          decoded = decodeBatch(r.frame.batch);
-        } catch (e) {
-          port.postMessage({
-            type: 'damaged',
-            file: join(c.dir, segmentName(c.segment)),
-            offset,
-            why: message(e),
-          } satisfies FromStoreThread);
-          finished = true;
-          break;
-        }
-      }
-      if ('frame' in r && decoded) {
-        for (const rec of decoded) records.push(rec);
-        for (const d of r.frame.counters) counters.push(d);
-        bytes += r.frame.end - offset;
-        offset = r.frame.end;
-        continue;
+      const r = readFrame(c.fd, offset, limitOf(c));
+      if ('end' in r) {
+        // At the readable end: a finished segment if its owner has moved on (or is gone).
+        finished = !c.own || c.segment < liveSegment;
+        break;
       }
       if ('damaged' in r) {
         // Only a log no one appends to any more can end in a damaged frame (a kill or power loss
         // during its last write); what follows it cannot be framed, so the segment ends here.
-        port.postMessage({ type: 'damaged', file: join(c.dir, segmentName(c.segment)), offset, why: r.damaged } satisfies FromStoreThread);
+        damaged(c, offset, r.damaged);
         finished = true;
         break;
       }
-      // At the readable end: a finished segment if its owner has moved on (or is gone).
-      finished = !c.own || c.segment < liveSegment;
-      break;
+      let decoded: IngestRecord[];
+      try {
+        decoded = decodeBatch(r.frame.batch);
+      } catch (e) {
+        damaged(c, offset, message(e));
+        finished = true;
+        break;
+      }
+      for (const rec of decoded) records.push(rec);
+      for (const d of r.frame.counters) counters.push(d);
+      bytes += r.frame.end - offset;
+      offset = r.frame.end;
     }
-    if (records.length > 0 || counters.length > 0 || offset !== c.offset) {
-      const r = s.mergeIntake(records, counters, { owner: c.owner, segment: c.segment, offset });
+    if (records.length > 0 || counters.length > 0) {
+      const to = { segment: c.segment, offset };
+      let r: WriteResult;
+      try {
+        r = s.mergeIntake(records, counters, c.owner, c.stored, to, finished && !c.own && c.segments.length === 1);
+      } catch (e) {
+        if (errorCode(e) !== 'BEACON_INTAKE_RACE') throw e;
+        // Another receiver adopted this log too and merged from it first: it is that one's now.
+        if (c.fd !== undefined) closeSync(c.fd);
+        queue.splice(queue.indexOf(c), 1);
+        return 0;
+      }
       c.offset = offset;
-      // `own`: appended by this process (the owner counts those as unmerged), not left by an earlier one.
-      const own = c.own && c.segment >= data.live;
+      c.stored = to;
       port.postMessage({
         type: 'merged',
         stored: r.stored,
         duplicates: r.duplicates,
         records: records.length,
         bytes,
-        own,
+        own: c.own,
       } satisfies FromStoreThread);
     }
     if (finished) {
       nextSegment(c);
       if (c.segments.length === 0) {
-        queue.shift();
+        queue.splice(queue.indexOf(c), 1);
+        // A log of an owner that is gone, merged to its end: marked done (so no one merges it
+        // again), its directory removed.
         if (!c.own) {
+          if (records.length === 0 && counters.length === 0) s.finishIntake(c.owner, c.stored);
           removeOwnerDir(c.dir);
-          s.dropIntakeMark(c.owner);
         }
       }
-      if (records.length > 0) return true;
+      if (records.length > 0) return records.length;
+      if (!queue.includes(c)) return 0;
       continue;
     }
-    return records.length > 0;
+    return records.length;
   }
-  return false;
 }
 
-let pumping = false;
-let closing: { drainUntil: number } | undefined;
-let retryTimer: NodeJS.Timeout | undefined;
+/** One merge transaction from the first log, in queue order, that has something. */
+function mergeOnce(): boolean {
+  const s = store!;
+  for (const c of [...queue]) if (mergeFrom(c, s) > 0) return true;
+  return false;
+}
 
 /** Merges while there is something to merge, yielding between transactions so messages get in. */
 function pump(): void {
@@ -295,6 +316,7 @@ function pump(): void {
 
 function finish(unmerged: boolean): void {
   clearInterval(walTimer);
+  clearInterval(rescanTimer);
   clearTimeout(retryTimer);
   for (const c of queue) if (c.fd !== undefined) closeSync(c.fd);
   void (store?.close() ?? Promise.resolve()).finally(() => {
@@ -307,12 +329,7 @@ port.on('message', (m: ToStoreThread) => {
   if (m.type === 'appended') {
     if (m.segment > liveSegment) {
       liveSegment = m.segment;
-      const own = queue.find((c) => c.own);
-      if (own) own.segments.push(m.segment);
-      else {
-        const c = cursor(data.owner, [m.segment], true);
-        if (c) queue.push(c);
-      }
+      queue.find((c) => c.own)?.segments.push(m.segment);
     }
     appendedEnd.set(m.segment, m.end);
     pump();
@@ -325,5 +342,8 @@ port.on('message', (m: ToStoreThread) => {
   else if (!pumping) pump();
 });
 
-// Whatever earlier processes left is merged first.
-if (queue.length > 0) pump();
+// Last, once every binding above exists: this process's own log, then any left by receivers that are gone.
+if (store) {
+  queue.push(cursor(data.owner, [data.live], true, undefined)!);
+  adoptOrphans();
+}

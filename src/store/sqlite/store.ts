@@ -176,11 +176,16 @@ class DayOf {
   }
 }
 
-/** How far one intake log has been merged: its owner directory, segment and byte offset. */
-export interface IntakeMark {
-  owner: string;
+/** A place in an intake log: a segment and a byte offset in it. */
+export interface IntakePosition {
   segment: number;
   offset: number;
+}
+
+/** How far one intake log has been merged: its owner directory, position, and whether it is done. */
+export interface IntakeMark extends IntakePosition {
+  owner: string;
+  done: boolean;
 }
 
 interface Stored {
@@ -203,7 +208,14 @@ export class SqliteStore implements RunStore {
   private readonly monthChangesStmt: Statement;
   private readonly firstMonthStmt: Statement;
   private readonly write: (records: readonly IngestRecord[], counters: readonly CounterDelta[]) => WriteResult;
-  private readonly merge: (records: readonly IngestRecord[], counters: readonly CounterDelta[], mark: IntakeMark) => WriteResult;
+  private readonly merge: (
+    records: readonly IngestRecord[],
+    counters: readonly CounterDelta[],
+    owner: string,
+    from: IntakePosition | undefined,
+    to: IntakePosition,
+    done: boolean,
+  ) => WriteResult;
   private readonly dayOf = new DayOf();
   private readonly args: unknown[] = new Array(22);
   /** project NUL user → the first month user_first_month is known to hold (or an earlier one). */
@@ -229,14 +241,31 @@ export class SqliteStore implements RunStore {
       this.apply(records, counters),
     ).immediate;
     const markStmt = db.prepare(
-      'INSERT INTO intake_merged (owner, segment, offset) VALUES (?, ?, ?) ON CONFLICT (owner) DO UPDATE SET segment = excluded.segment, offset = excluded.offset',
+      `INSERT INTO intake_merged (owner, segment, offset, done_ms) VALUES (?, ?, ?, ?)
+       ON CONFLICT (owner) DO UPDATE SET segment = excluded.segment, offset = excluded.offset, done_ms = excluded.done_ms`,
     );
+    const markOf = db.prepare('SELECT segment, offset, done_ms FROM intake_merged WHERE owner = ?');
     // eslint-disable-next-line @typescript-eslint/unbound-method
-    this.merge = db.transaction((records: readonly IngestRecord[], counters: readonly CounterDelta[], mark: IntakeMark) => {
-      const r = this.apply(records, counters);
-      markStmt.run(mark.owner, mark.segment, mark.offset);
-      return r;
-    }).immediate;
+    this.merge = db.transaction(
+      (
+        records: readonly IngestRecord[],
+        counters: readonly CounterDelta[],
+        owner: string,
+        from: IntakePosition | undefined,
+        to: IntakePosition,
+        done: boolean,
+      ) => {
+        const at = markOf.get(owner) as (IntakePosition & { done_ms: number | null }) | undefined;
+        if (
+          (at === undefined) !== (from === undefined) ||
+          (at && (at.done_ms !== null || at.segment !== from!.segment || at.offset !== from!.offset))
+        )
+          throw Object.assign(new Error(`intake log ${owner} is being merged by another process`), { code: 'BEACON_INTAKE_RACE' });
+        const r = this.apply(records, counters);
+        markStmt.run(owner, to.segment, to.offset, done ? Date.now() : null);
+        return r;
+      },
+    ).immediate;
   }
 
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
@@ -256,24 +285,41 @@ export class SqliteStore implements RunStore {
 
   /**
    * Merges frames of an intake log (src/store/sqlite/intake-log.ts): the records and counters, and
-   * the log's new merge position, in one transaction, so a frame is merged exactly once.
+   * the log's new merge position `to`, in one transaction, so a frame is merged exactly once.
+   * `from` is the position the caller read from (undefined: the log's start): if the store holds
+   * another (a second receiver adopted the same log and merged first), nothing is written and the
+   * error's code is BEACON_INTAKE_RACE. `done`: these are the log's last frames.
    */
-  mergeIntake(records: readonly IngestRecord[], counters: readonly CounterDelta[], mark: IntakeMark): WriteResult {
+  mergeIntake(
+    records: readonly IngestRecord[],
+    counters: readonly CounterDelta[],
+    owner: string,
+    from: IntakePosition | undefined,
+    to: IntakePosition,
+    done = false,
+  ): WriteResult {
     this.wal?.beforeWrite();
-    const r = this.merge(records, counters, mark);
+    const r = this.merge(records, counters, owner, from, to, done);
     this.wal?.tick();
     return r;
   }
 
-  /** Every intake log's merge position. */
-  intakeMarks(): Map<string, IntakeMark> {
-    const rows = this.db.prepare('SELECT owner, segment, offset FROM intake_merged').all() as IntakeMark[];
-    return new Map(rows.map((m) => [m.owner, m]));
+  /** Marks a log of a receiver that is gone as merged to its end (no frames left to merge with it). */
+  finishIntake(owner: string, at: IntakePosition | undefined): void {
+    this.merge([], [], owner, at, at ?? { segment: 0, offset: 0 }, true);
   }
 
-  /** Forgets the position of an intake log whose directory is gone. */
-  dropIntakeMark(owner: string): void {
-    this.db.prepare('DELETE FROM intake_merged WHERE owner = ?').run(owner);
+  /** Every intake log's merge position. */
+  intakeMarks(): Map<string, IntakeMark> {
+    const rows = this.db.prepare('SELECT owner, segment, offset, done_ms FROM intake_merged').all() as Array<
+      IntakePosition & { owner: string; done_ms: number | null }
+    >;
+    return new Map(rows.map((m) => [m.owner, { owner: m.owner, segment: m.segment, offset: m.offset, done: m.done_ms !== null }]));
+  }
+
+  /** Forgets logs merged to their end more than a week ago (their directories are long gone). */
+  forgetFinishedIntakes(now = Date.now()): void {
+    this.db.prepare('DELETE FROM intake_merged WHERE done_ms < ?').run(now - 7 * 86_400_000);
   }
 
   private apply(records: readonly IngestRecord[], counters: readonly CounterDelta[]): WriteResult {

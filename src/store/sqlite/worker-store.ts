@@ -1,10 +1,10 @@
-import { closeSync, ftruncate, writev } from 'node:fs';
+import { closeSync, ftruncate, futimes, writev } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { BeaconError, ERROR_CODES, type ErrorCode } from '../../errors.js';
 import type { CounterDelta, IngestRecord, RunStore, WireBatch, WriteResult } from '../types.js';
 import { encodeBatch } from './wire-batch.js';
-import { createSegment, frameParts, intakeRoot, listSegments, SEGMENT_BYTES, SEGMENT_HEADER_BYTES } from './intake-log.js';
+import { createSegment, frameParts, HEARTBEAT_MS, intakeRoot, newOwnerName, SEGMENT_BYTES, SEGMENT_HEADER_BYTES } from './intake-log.js';
 import type { FromStoreThread, StoreThreadData, ToStoreThread } from './store-thread.js';
 
 /** What the store thread reports besides results: for the receiver's log and metrics. */
@@ -64,10 +64,19 @@ export class WorkerStore implements RunStore {
       if (this.events === undefined) this.early.push(m);
       else this.handle(m);
     });
+    worker.on('error', (e) => this.events?.mergeFailed?.(`store thread failed: ${e.message}`, 'BEACON_STORE_THREAD'));
     worker.on('exit', () => {
       this.exited = true;
     });
+    // Tells other receivers on this store that this log has a live owner (ownerGone), traffic or not.
+    this.heartbeat = setInterval(() => {
+      const now = new Date();
+      futimes(this.fd, now, now, () => {});
+    }, HEARTBEAT_MS);
+    this.heartbeat.unref();
   }
+
+  private readonly heartbeat: NodeJS.Timeout;
 
   private handle(m: FromStoreThread): void {
     {
@@ -84,15 +93,14 @@ export class WorkerStore implements RunStore {
   }
 
   /**
-   * Opens the store thread and this process's intake log: `<db>.intake/<pid>/`, a new segment
-   * after any an earlier process of the same pid left (a container's pid 1 after a restart).
+   * Opens the store thread and this process's intake log: a new directory under `<db>.intake/`
+   * (logs that receivers which are gone left there are merged by the store thread).
    */
   static async open(path: string): Promise<WorkerStore> {
     const root = intakeRoot(path);
-    const owner = String(process.pid);
+    const owner = newOwnerName();
     const dir = join(root, owner);
-    const leftover = listSegments(dir);
-    const live = (leftover[leftover.length - 1] ?? 0) + 1;
+    const live = 1;
     let fd: number;
     try {
       fd = createSegment(dir, live);
@@ -102,7 +110,7 @@ export class WorkerStore implements RunStore {
         cause: e,
       });
     }
-    const data: StoreThreadData = { path, root, owner, leftover, live };
+    const data: StoreThreadData = { path, root, owner, live };
     const worker = new Worker(new URL('./store-thread.js', import.meta.url), { workerData: data });
     const first = await new Promise<FromStoreThread>((resolve, reject) => {
       worker.once('message', resolve);
@@ -212,6 +220,7 @@ export class WorkerStore implements RunStore {
       this.worker.once('exit', () => resolve(all));
       this.post({ type: 'close', drainMs });
     }).finally(() => {
+      clearInterval(this.heartbeat);
       try {
         closeSync(this.fd);
       } catch {
