@@ -37,7 +37,9 @@ import { cpuByThread, startBare, startStatsd, statsdTemplates, threadCpuMs } fro
 import { highestLossless, LOSSLESS, median } from './lib/stats.mjs';
 
 const { values: flags } = parseArgs({ options: { workers: { type: 'string' }, postgres: { type: 'boolean' } } });
-const rates = (process.env.BENCH_RATES ?? '10000,15000,20000,25000,30000,40000,50000,60000,70000,80000,100000,120000,140000,160000,180000,200000')
+const rates = (
+  process.env.BENCH_RATES ?? '10000,15000,20000,25000,30000,40000,50000,60000,70000,80000,100000,120000,140000,160000,180000,200000'
+)
   .split(',')
   .map(Number);
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
@@ -322,7 +324,12 @@ const out = {
   table: Object.fromEntries(
     Object.entries(results).map(([k, r]) => [
       k,
-      { highestLosslessRate: r.highestLosslessRate, highestSustainedRate: r.highestSustainedRate, cpuUsPerDatagram: r.cpuUsPerDatagram, byThread: r.cpuUsPerDatagramByThread },
+      {
+        highestLosslessRate: r.highestLosslessRate,
+        highestSustainedRate: r.highestSustainedRate,
+        cpuUsPerDatagram: r.cpuUsPerDatagram,
+        byThread: r.cpuUsPerDatagramByThread,
+      },
     ]),
   ),
   ratios: {

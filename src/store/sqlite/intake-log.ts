@@ -30,8 +30,14 @@ export const SEGMENT_MAGIC = Buffer.from('UBINTAK1');
 export const SEGMENT_HEADER_BYTES = 16;
 const FRAME_MAGIC = 0x4b544e49; // "INTK" little-endian
 export const FRAME_HEADER_BYTES = 48;
-/** A new segment is started past this size; a merged segment is deleted whole. */
-export const SEGMENT_BYTES = 64 * 1024 * 1024;
+/**
+ * A new segment is started past this size ($BEACON_INTAKE_SEGMENT_MB, default 64); a merged
+ * segment is deleted whole, so this is also how much merged log can wait on disk for deletion.
+ */
+export function segmentBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const mb = Number(env.BEACON_INTAKE_SEGMENT_MB);
+  return Math.floor((Number.isFinite(mb) && mb > 0 ? mb : 64) * 1024 * 1024);
+}
 const STRINGS = 11;
 const NUMBERS = 6;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

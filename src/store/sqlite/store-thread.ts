@@ -152,7 +152,7 @@ function adoptOrphans(): void {
 const rescanTimer = setInterval(adoptOrphans, RESCAN_MS);
 rescanTimer.unref();
 
-/** End of the live segment as last reported, per segment (the owner moves to a new one past SEGMENT_BYTES). */
+/** End of the live segment as last reported, per segment (the owner moves to a new one past segmentBytes()). */
 const appendedEnd = new Map<number, number>([[data.live, SEGMENT_HEADER_BYTES]]);
 let liveSegment = data.live;
 
@@ -319,6 +319,18 @@ function finish(unmerged: boolean): void {
   clearInterval(rescanTimer);
   clearTimeout(retryTimer);
   for (const c of queue) if (c.fd !== undefined) closeSync(c.fd);
+  // This process's log merged to its end (the owner appends no more once it closes): marked done
+  // and removed, so no later receiver has anything to adopt. Otherwise it stays for the next start.
+  const own = queue.find((c) => c.own);
+  if (!unmerged && own && store) {
+    try {
+      store.finishIntake(own.owner, own.stored);
+      for (const s of own.segments) unlinkQuiet(join(own.dir, segmentName(s)));
+      removeOwnerDir(own.dir);
+    } catch {
+      // the store would not take the mark: the next start adopts the (empty) log instead
+    }
+  }
   void (store?.close() ?? Promise.resolve()).finally(() => {
     port.postMessage({ type: 'closed', unmerged } satisfies FromStoreThread);
     port.close();

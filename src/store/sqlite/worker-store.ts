@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { BeaconError, ERROR_CODES, type ErrorCode } from '../../errors.js';
 import type { CounterDelta, IngestRecord, RunStore, WireBatch, WriteResult } from '../types.js';
 import { encodeBatch } from './wire-batch.js';
-import { createSegment, frameParts, HEARTBEAT_MS, intakeRoot, newOwnerName, SEGMENT_BYTES, SEGMENT_HEADER_BYTES } from './intake-log.js';
+import { createSegment, frameParts, HEARTBEAT_MS, intakeRoot, newOwnerName, SEGMENT_HEADER_BYTES, segmentBytes } from './intake-log.js';
 import type { FromStoreThread, StoreThreadData, ToStoreThread } from './store-thread.js';
 
 /** What the store thread reports besides results: for the receiver's log and metrics. */
@@ -77,6 +77,7 @@ export class WorkerStore implements RunStore {
   }
 
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly segmentLimit = segmentBytes();
 
   private handle(m: FromStoreThread): void {
     {
@@ -173,7 +174,7 @@ export class WorkerStore implements RunStore {
         this.unmergedRecords += batch.count;
         this.unmergedFrameBytes += bytes;
         this.post({ type: 'appended', segment: this.segment, end: this.end });
-        if (this.end >= SEGMENT_BYTES) this.rotate();
+        if (this.end >= this.segmentLimit) this.rotate();
         resolve({ stored: 0, duplicates: 0 });
       });
     });
