@@ -41,7 +41,7 @@ export class WorkerStore implements RunStore {
   private unmergedFrameBytes = 0;
   /** Set by on(); the store thread's reports wait in `early` until then. */
   private events: StoreThreadEvents | undefined;
-  private early: FromStoreThread[] = [];
+  private early: FromStoreThread[];
   private closed: Promise<boolean> | undefined;
 
   /** The store thread's OS thread id (Linux), for per-thread CPU accounting. */
@@ -55,7 +55,9 @@ export class WorkerStore implements RunStore {
     fd: number,
     segment: number,
     open: { tid?: number; nice?: number },
+    early: FromStoreThread[],
   ) {
+    this.early = early;
     this.fd = fd;
     this.segment = segment;
     this.tid = open.tid;
@@ -113,14 +115,29 @@ export class WorkerStore implements RunStore {
     }
     const data: StoreThreadData = { path, root, owner, live };
     const worker = new Worker(new URL('./store-thread.js', import.meta.url), { workerData: data });
+    // One listener from the start: what the thread reports right after 'open' (a log it adopted)
+    // may arrive before the WorkerStore exists, and is kept for it.
+    const later: FromStoreThread[] = [];
+    let onFirst: ((m: FromStoreThread) => void) | undefined;
+    const listener = (m: FromStoreThread): void => {
+      if (onFirst) onFirst(m);
+      else later.push(m);
+    };
+    worker.on('message', listener);
     const first = await new Promise<FromStoreThread>((resolve, reject) => {
-      worker.once('message', resolve);
+      onFirst = (m) => {
+        onFirst = undefined;
+        resolve(m);
+      };
       worker.once('error', reject);
     }).catch((e: unknown) => {
       closeSync(fd);
       throw e;
     });
-    if (first.type === 'open' && first.ok) return new WorkerStore(worker, dir, fd, live, first);
+    if (first.type === 'open' && first.ok) {
+      worker.off('message', listener);
+      return new WorkerStore(worker, dir, fd, live, first, later);
+    }
     closeSync(fd);
     await worker.terminate();
     const f = first as { code?: string; message: string };
