@@ -133,19 +133,29 @@ function cursor(owner: string, segments: number[], own: boolean, mark: IntakeMar
 function adoptOrphans(): void {
   const s = store;
   if (!s || closing) return;
-  const marks = s.intakeMarks();
-  for (const owner of listOwners(data.root)) {
-    if (owner === data.owner || queue.some((c) => c.owner === owner)) continue;
-    const dir = join(data.root, owner);
-    if (!ownerGone(owner, dir)) continue;
-    const mark = marks.get(owner);
-    const c = mark?.done ? undefined : cursor(owner, listSegments(dir), false, mark);
-    if (c) {
-      queue.push(c);
-      port.postMessage({ type: 'adopted', owner } satisfies FromStoreThread);
-    } else removeOwnerDir(dir);
+  try {
+    const marks = s.intakeMarks();
+    for (const owner of listOwners(data.root)) {
+      if (owner === data.owner || queue.some((c) => c.owner === owner)) continue;
+      const dir = join(data.root, owner);
+      if (!ownerGone(owner, dir)) continue;
+      const mark = marks.get(owner);
+      const segments = listSegments(dir);
+      const c = mark?.done ? undefined : cursor(owner, segments, false, mark);
+      if (c) {
+        queue.push(c);
+        port.postMessage({ type: 'adopted', owner } satisfies FromStoreThread);
+      } else {
+        // Merged to its end already (a kill between the last merge and the clean-up).
+        for (const seg of segments) unlinkQuiet(join(dir, segmentName(seg)));
+        removeOwnerDir(dir);
+      }
+    }
+    s.forgetFinishedIntakes();
+  } catch (e) {
+    // A busy or failing store: looked at again at the next rescan.
+    port.postMessage({ type: 'merge-failed', message: message(e), code: errorCode(e) } satisfies FromStoreThread);
   }
-  s.forgetFinishedIntakes();
   pump();
 }
 

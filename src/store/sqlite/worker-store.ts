@@ -1,4 +1,4 @@
-import { closeSync, ftruncate, futimes, writev } from 'node:fs';
+import { closeSync, ftruncateSync, futimes, writev } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { BeaconError, ERROR_CODES, type ErrorCode } from '../../errors.js';
@@ -178,8 +178,13 @@ export class WorkerStore implements RunStore {
     return new Promise((resolve, reject) => {
       writev(this.fd, parts, at, (err, written) => {
         if (err || written !== bytes) {
-          // Cut what landed, so a reader after a kill finds a clean end (best effort: the next frame overwrites it anyway).
-          ftruncate(this.fd, at, () => {});
+          // Cut what landed, so a reader after a kill finds a clean end (best effort: the next frame
+          // overwrites it anyway). Synchronous, so it cannot run after the next frame's write.
+          try {
+            ftruncateSync(this.fd, at);
+          } catch {
+            // the disk that failed the write may fail this too
+          }
           // A short write to a regular file is the filesystem running out of room part way.
           reject(
             err ??
