@@ -65,7 +65,14 @@ const core = `${banner}\n(function () {\n'use strict';\n${text.slice(0, exportAt
 // Names the cache file: V8 itself only compares the source's length.
 const coreId = createHash('sha256').update(core).digest('hex').slice(0, 16);
 
-const define = { BEACON_CORE_FILE: JSON.stringify(CORE_FILE), BEACON_CORE_ID: JSON.stringify(coreId) };
+// The compile cache stores the core's text as one byte per character (src/beacon/code-cache.ts).
+// esbuild escapes anything else by default (charset ascii); this says so if that ever changes.
+if (/[^\x00-\x7f]/.test(core)) throw new Error('bundle-beacon: the core must be ASCII (src/beacon/code-cache.ts)');
+const define = {
+  BEACON_CORE_FILE: JSON.stringify(CORE_FILE),
+  BEACON_CORE_ID: JSON.stringify(coreId),
+  BEACON_CORE_LENGTH: String(core.length),
+};
 const entry = join(dist, 'beacon/entry.js');
 // register.js imports ./index.js: in the bundle, that is the entry point, not the core.
 const toEntry = {

@@ -4,20 +4,25 @@ import { fs } from './builtins.js';
 /**
  * Load a script file with V8's code cache, the compile cache Node 20 lacks for ES modules.
  *
- * Why: compiling the beacon is most of what it costs its host. V8 pre-parses all 40 kB of it on
- * import and then parses and compiles each function again on its first call; that was ~55% of the
- * instructions the beacon added to a process (callgrind, bench:beacon's script). With the bytecode of
- * an earlier run, V8 deserializes instead of parsing. The file holds nothing but what V8 compiled
- * from the script's own text (no data of the run), lives in the user's state directory (0700 dir,
+ * Why: compiling the beacon is most of what it costs its host. V8 pre-parses all of it on import and
+ * then parses and compiles each function again on its first call; that was ~55% of the instructions
+ * the beacon added to a process (callgrind, bench:beacon's script). With the bytecode of an earlier
+ * run, V8 deserializes instead of parsing. The cache holds nothing but the script's own text and
+ * what V8 compiled from it (no data of the run), lives in the user's state directory (0700 dir,
  * 0600 file), and is written once per version of the beacon, Node and CPU architecture: at the end of
- * the first tracked run that finds none, when every function the run used has been compiled. V8 checks the
- * cache against its own version, flags and the source's length and rejects it when they differ (the
- * script is then compiled as usual, and the cache rewritten at exit); the name carries a hash of the
- * source, so a same-length change of the script can never run stale bytecode.
+ * the first tracked run that finds none, when every function the run used has been compiled. V8 checks
+ * the cache against its own version, flags and the source's length and rejects it when they differ
+ * (the script is then compiled as usual, and the cache rewritten at exit); the name carries a hash of
+ * the source, so a same-length change of the script can never run stale bytecode.
+ *
+ * The cache file is the script's text followed by V8's data, so that a run with a cache needs
+ * neither the shipped script file nor its location: finding it (`import.meta` in the entry point)
+ * runs ~0.7 M instructions of Node's module code (bench:beacon-instr), a tenth of what the beacon
+ * adds to a process. Only a run without a usable cache file reads the shipped script.
  */
-export interface CachedScript {
-  /** What the script evaluated to. */
-  value: unknown;
+export interface CachedScript<T> {
+  /** What `init` made of the script's value. */
+  value: T;
   /** True when V8 used the cache file (for tests and bench diagnostics). */
   fromCache: boolean;
   /**
@@ -28,45 +33,102 @@ export interface CachedScript {
   save?: () => void;
 }
 
+/** The script, as the bundler describes it (scripts/bundle-beacon.mjs). */
+export interface ScriptSource {
+  /** A hash of its text: names the cache file. */
+  id: string;
+  /** Its length; it is ASCII, so this is also its size in bytes, where the cache file's V8 data starts. */
+  length: number;
+  /** Where the shipped file is; asked only when the cache file cannot be used. */
+  file: () => string;
+}
+
 export const CACHE_SUBDIR = 'compile-cache';
 /** Caches kept per user: a few versions of the beacon or of Node in use side by side do not evict each other. */
 const KEEP = 4;
 
+/**
+ * One file per script, CPU and V8 version. (`-src`: the text is in the file, unlike the caches of
+ * earlier versions, which are never read as such; arch and V8 version are made of [\w.-] only.)
+ */
 export function cacheFileName(sourceId: string): string {
-  return `${sourceId}-${process.arch}-v8-${process.versions.v8}.bin`.replace(/[^\w.-]/g, '_');
+  return `${sourceId}-${process.arch}-v8-${process.versions.v8}-src.bin`;
 }
 
 /**
- * Compile and run `file` (one expression), with the cache in `stateDir` when given. Throws when the
- * script itself cannot be read or run; every cache problem just means compiling without it.
+ * Compile and run the script (one expression), with the cache in `stateDir` when given, and pass its
+ * value to `init`. Throws when the shipped script cannot be read or run, or `init` throws on it; every
+ * cache problem (a text from the cache file that does not compile, run or pass `init` included)
+ * just means compiling the shipped script without it.
  */
-export function runCachedScript(file: string, sourceId: string, stateDir: string | undefined): CachedScript {
+export function runCachedScript<T>(src: ScriptSource, stateDir: string | undefined, init: (value: unknown) => T): CachedScript<T> {
   const vm = process.getBuiltinModule('node:vm');
-  const source = fs().readFileSync(file, 'utf8');
   const dir = stateDir ? `${stateDir}/${CACHE_SUBDIR}` : undefined;
-  const cachePath = dir ? `${dir}/${cacheFileName(sourceId)}` : undefined;
-  let cachedData: Buffer | undefined;
+  const cachePath = dir ? `${dir}/${cacheFileName(src.id)}` : undefined;
   if (cachePath) {
-    try {
-      cachedData = fs().readFileSync(cachePath);
-    } catch {
-      // No cache yet (the first run), or an unreadable one: compile from source.
+    const saved = readCacheFile(cachePath, src.length);
+    if (saved) {
+      try {
+        const script = new vm.Script(saved.source, { filename: cachePath, cachedData: saved.cachedData });
+        const fromCache = !script.cachedDataRejected;
+        const value = init(script.runInThisContext());
+        // Rejected (other V8 flags than the run that wrote it): the text was still good, the data is replaced.
+        const save = fromCache ? undefined : () => writeCache(script, saved.source, dir!, cachePath);
+        return { value, fromCache, save };
+      } catch {
+        // A damaged text that no longer compiles or runs: the shipped script below, and a fresh file at exit.
+      }
     }
   }
-  const script = new vm.Script(source, { filename: file, cachedData });
-  const fromCache = cachedData !== undefined && !script.cachedDataRejected;
-  const value = script.runInThisContext() as unknown;
-  const save = dir && cachePath && !fromCache ? () => writeCache(script, dir, cachePath) : undefined;
-  return { value, fromCache, save };
+  const file = src.file();
+  const source = fs().readFileSync(file, 'utf8');
+  const script = new vm.Script(source, { filename: file });
+  const value = init(script.runInThisContext());
+  const save = dir && cachePath && source.length === src.length ? () => writeCache(script, source, dir, cachePath) : undefined;
+  return { value, fromCache: false, save };
 }
 
-function writeCache(script: Script, dir: string, cachePath: string): void {
+/**
+ * Where the V8 data starts: after the text, at a multiple of 8 bytes. V8 copies data that is not
+ * aligned to its pointer size before using it (Node's readFileSync returns a buffer that is).
+ */
+const dataOffset = (sourceLength: number): number => (sourceLength + 7) & ~7;
+
+/** The text and V8 data of a cache file, or undefined when there is none or it is too short to hold both. */
+function readCacheFile(path: string, sourceLength: number): { source: string; cachedData: Uint8Array } | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = fs().readFileSync(path);
+  } catch {
+    return undefined; // no cache yet (the first run), or an unreadable one
+  }
+  const at = dataOffset(sourceLength);
+  if (bytes.length <= at) return undefined;
+  // A plain Uint8Array view, not bytes.subarray(): Buffer's subarray is JavaScript that would be
+  // compiled for this one call.
+  return { source: latin1(bytes, sourceLength), cachedData: new Uint8Array(bytes.buffer, bytes.byteOffset + at, bytes.length - at) };
+}
+
+// Buffer's own latin1Slice (a native method on Buffer.prototype in every Node this runs on) rather
+// than toString('latin1'), whose JavaScript would be compiled for this one call; toString where it
+// is missing.
+type Latin1Slicer = { latin1Slice?: (start: number, end: number) => string };
+function latin1(bytes: Buffer, end: number): string {
+  const slice = (bytes as unknown as Latin1Slicer).latin1Slice;
+  return typeof slice === 'function' ? slice.call(bytes, 0, end) : bytes.toString('latin1', 0, end);
+}
+
+function writeCache(script: Script, source: string, dir: string, cachePath: string): void {
   let tmp: string | undefined;
   try {
     const data = script.createCachedData();
     fs().mkdirSync(dir, { recursive: true, mode: 0o700 });
     tmp = `${cachePath}.${process.pid}.tmp`;
-    fs().writeFileSync(tmp, data, { mode: 0o600, flag: 'wx' });
+    const at = dataOffset(source.length);
+    const bytes = Buffer.alloc(at + data.length, ' '); // the text, spaces up to the data
+    bytes.write(source, 0, 'latin1');
+    data.copy(bytes, at);
+    fs().writeFileSync(tmp, bytes, { mode: 0o600, flag: 'wx' });
     fs().renameSync(tmp, cachePath); // atomic: a reader sees the old file, the new one, or none
     tmp = undefined;
     pruneOldCaches(dir, cachePath);

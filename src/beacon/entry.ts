@@ -14,9 +14,10 @@ import { builtinsAvailable } from './builtins.js';
 export type { Beacon, BeaconOptions };
 export { DEFAULT_OPT_OUT_ENV };
 
-// Set by the bundler: the core script's file name (next to this file) and a hash of its text.
+// Set by the bundler: the core script's file name (next to this file), a hash of its text, its length.
 declare const BEACON_CORE_FILE: string;
 declare const BEACON_CORE_ID: string;
+declare const BEACON_CORE_LENGTH: number;
 
 type Core = Pick<typeof import('./index.js'), 'startBeacon'>;
 let core: Core | undefined;
@@ -33,8 +34,14 @@ export function startBeacon(options: BeaconOptions = {}): Beacon {
     if (!builtinsAvailable()) return disabled(`needs Node.js >= 20.16 (this is ${process.version})`);
     let save: (() => void) | undefined;
     if (!core) {
-      const loaded = runCachedScript(`${import.meta.dirname}/${BEACON_CORE_FILE}`, BEACON_CORE_ID, stateDirFromEnv(process.env));
-      core = (loaded.value as () => Core)();
+      // The file's location is asked for only without a usable cache: import.meta costs (code-cache.ts).
+      const src = { id: BEACON_CORE_ID, length: BEACON_CORE_LENGTH, file: () => `${import.meta.dirname}/${BEACON_CORE_FILE}` };
+      const loaded = runCachedScript(src, stateDirFromEnv(process.env), (value) => {
+        const made = (value as () => Core)();
+        if (typeof made.startBeacon !== 'function') throw new TypeError('not the beacon core');
+        return made;
+      });
+      core = loaded.value;
       save = loaded.save;
     }
     const beacon = core.startBeacon(options);
