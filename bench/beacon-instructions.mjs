@@ -19,7 +19,8 @@
 // bench:beacon, one plain run of each script first creates the beacon's state file and compile
 // cache (with the same node flags: V8 rejects a cache made under other flags), so the measured run
 // is a user's usual run; `cacheRewritten: true` in the output says the measured run did not use the
-// cache after all (then the figure is not the usual run's).
+// cache after all (then the figure is not the usual run's). The collector counts the datagrams: a
+// build whose beacon sends nothing would measure as cheap, so fewer than expected exits with 1.
 //
 // Options (env): BENCH_BASELINE=<dist dir> adds `baseline`, the beacon of another build (e.g. of the
 // previous commit), for a before/after in one run; BENCH_VARIANTS=1 adds bench:beacon's diagnostic
@@ -45,7 +46,8 @@ if (KEEP) mkdirSync(KEEP, { recursive: true });
 // "port unreachable", which the emitters then handle: not the usual run).
 const sock = createSocket('udp4');
 await new Promise((r) => sock.bind(0, '127.0.0.1', r));
-sock.on('message', () => {});
+let received = 0;
+sock.on('message', () => received++);
 // The children run synchronously (spawnSync) while this process's loop is blocked: datagrams wait
 // in the socket buffer, which must hold them all.
 sock.setRecvBufferSize(4 * 1024 * 1024);
@@ -92,7 +94,12 @@ const cacheBefore = JSON.stringify(cacheFiles());
 const counts = Object.fromEntries(names.map((n) => [n, []]));
 for (let i = 0; i < RUNS; i++) for (const name of names) counts[name].push(instructions(name, i));
 const cacheRewritten = JSON.stringify(cacheFiles()) !== cacheBefore;
+await new Promise((r) => setTimeout(r, 200)); // datagrams still in the socket buffer
 sock.close();
+// A beacon run sends a start and an end, 2 copies each; the bare emitter one of each. Fewer means a
+// script did not do its job (a broken build measures as cheap): the figures are then meaningless.
+const perRun = { beacon: 4, baseline: 4, firstRun: 4, bare: 2 };
+const expected = names.reduce((n, name) => n + (perRun[name] ?? 0) * (RUNS + 1), 0);
 
 const total = Object.fromEntries(names.map((n) => [n, median(counts[n])]));
 const addedM = Object.fromEntries(names.filter((n) => n !== 'neither').map((n) => [n, millions(total[n] - total.neither)]));
@@ -108,7 +115,12 @@ const result = {
   ratio: ratioTo('beacon'),
   ...(scripts.baseline ? { baselineRatio: ratioTo('baseline') } : {}),
   cacheRewritten,
+  datagrams: { received, expected },
   ...(KEEP ? { callgrindFiles: KEEP } : {}),
 };
 rmSync(work, { recursive: true, force: true });
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+if (received !== expected) {
+  process.stderr.write(`beacon-instructions: ${received} datagrams received, ${expected} expected: a script did not send\n`);
+  process.exitCode = 1;
+}
