@@ -20,9 +20,9 @@ import { fs } from './builtins.js';
  * runs ~0.7 M instructions of Node's module code (bench:beacon-instr), a tenth of what the beacon
  * adds to a process. Only a run without a usable cache file reads the shipped script.
  */
-export interface CachedScript<T> {
-  /** What `init` made of the script's value. */
-  value: T;
+export interface CachedScript {
+  /** What the script evaluated to. */
+  value: unknown;
   /** True when V8 used the cache file (for tests and bench diagnostics). */
   fromCache: boolean;
   /**
@@ -56,66 +56,61 @@ export function cacheFileName(sourceId: string): string {
 }
 
 /**
- * Compile and run the script (one expression), with the cache in `stateDir` when given, and pass its
- * value to `init`. Throws when the shipped script cannot be read or run, or `init` throws on it; every
- * cache problem (a text from the cache file that does not compile, run or pass `init` included)
- * just means compiling the shipped script without it.
- */
-export function runCachedScript<T>(src: ScriptSource, stateDir: string | undefined, init: (value: unknown) => T): CachedScript<T> {
-  const vm = process.getBuiltinModule('node:vm');
-  const dir = stateDir ? `${stateDir}/${CACHE_SUBDIR}` : undefined;
-  const cachePath = dir ? `${dir}/${cacheFileName(src.id)}` : undefined;
-  if (cachePath) {
-    const saved = readCacheFile(cachePath, src.length);
-    if (saved) {
-      try {
-        const script = new vm.Script(saved.source, { filename: cachePath, cachedData: saved.cachedData });
-        const fromCache = !script.cachedDataRejected;
-        const value = init(script.runInThisContext());
-        // Rejected (other V8 flags than the run that wrote it): the text was still good, the data is replaced.
-        const save = fromCache ? undefined : () => writeCache(script, saved.source, dir!, cachePath);
-        return { value, fromCache, save };
-      } catch {
-        // A damaged text that no longer compiles or runs: the shipped script below, and a fresh file at exit.
-      }
-    }
-  }
-  const file = src.file();
-  const source = fs().readFileSync(file, 'utf8');
-  const script = new vm.Script(source, { filename: file });
-  const value = init(script.runInThisContext());
-  const save = dir && cachePath && source.length === src.length ? () => writeCache(script, source, dir, cachePath) : undefined;
-  return { value, fromCache: false, save };
-}
-
-/**
  * Where the V8 data starts: after the text, at a multiple of 8 bytes. V8 copies data that is not
  * aligned to its pointer size before using it (Node's readFileSync returns a buffer that is).
  */
 const dataOffset = (sourceLength: number): number => (sourceLength + 7) & ~7;
 
-/** The text and V8 data of a cache file, or undefined when there is none or it is too short to hold both. */
-function readCacheFile(path: string, sourceLength: number): { source: string; cachedData: Uint8Array } | undefined {
-  let bytes: Buffer;
-  try {
-    bytes = fs().readFileSync(path);
-  } catch {
-    return undefined; // no cache yet (the first run), or an unreadable one
+/**
+ * Compile and run the script (one expression), with the cache in `stateDir` when given. Throws when
+ * the shipped script cannot be read or run; every cache problem (a text from the cache file that
+ * does not compile or run included) just means compiling the shipped script without it.
+ *
+ * The usual run (a cache file that V8 accepts) is this one function and Node's own functions it
+ * calls, nothing else, written out inline: each JavaScript function a run calls for the first time
+ * is compiled then (the entry point has no compile cache), at a cost that measured tens of
+ * thousands of instructions even for a small one (bench:beacon-instr). Hence also the native
+ * Buffer.prototype.latin1Slice (in every Node this runs on) rather than toString('latin1'), and a
+ * plain Uint8Array view rather than Buffer's subarray, both JavaScript compiled for one call.
+ */
+export function runCachedScript(src: ScriptSource, stateDir: string | undefined): CachedScript {
+  const vm = process.getBuiltinModule('node:vm');
+  const dir = stateDir ? `${stateDir}/${CACHE_SUBDIR}` : undefined;
+  const cachePath = dir ? `${dir}/${cacheFileName(src.id)}` : undefined;
+  if (cachePath) {
+    let bytes: Buffer | undefined;
+    try {
+      bytes = process.getBuiltinModule('node:fs').readFileSync(cachePath);
+    } catch {
+      // No cache yet (the first run), or an unreadable one: the shipped script.
+    }
+    const at = dataOffset(src.length);
+    if (bytes && bytes.length > at) {
+      const slice = (bytes as unknown as { latin1Slice?: (start: number, end: number) => string }).latin1Slice;
+      const source = typeof slice === 'function' ? slice.call(bytes, 0, src.length) : bytes.toString('latin1', 0, src.length);
+      try {
+        const cachedData = new Uint8Array(bytes.buffer, bytes.byteOffset + at, bytes.length - at);
+        const script = new vm.Script(source, { filename: cachePath, cachedData });
+        const fromCache = !script.cachedDataRejected;
+        const value = script.runInThisContext() as unknown;
+        // Rejected (other V8 flags than the run that wrote it): the text was still good, the data is replaced.
+        return { value, fromCache, save: fromCache ? undefined : () => writeCache(script, source, dir!, cachePath) };
+      } catch {
+        // A damaged text that no longer compiles or runs: the shipped script, and a fresh file at exit.
+      }
+    }
   }
-  const at = dataOffset(sourceLength);
-  if (bytes.length <= at) return undefined;
-  // A plain Uint8Array view, not bytes.subarray(): Buffer's subarray is JavaScript that would be
-  // compiled for this one call.
-  return { source: latin1(bytes, sourceLength), cachedData: new Uint8Array(bytes.buffer, bytes.byteOffset + at, bytes.length - at) };
+  return runShipped(src, dir, cachePath);
 }
 
-// Buffer's own latin1Slice (a native method on Buffer.prototype in every Node this runs on) rather
-// than toString('latin1'), whose JavaScript would be compiled for this one call; toString where it
-// is missing.
-type Latin1Slicer = { latin1Slice?: (start: number, end: number) => string };
-function latin1(bytes: Buffer, end: number): string {
-  const slice = (bytes as unknown as Latin1Slicer).latin1Slice;
-  return typeof slice === 'function' ? slice.call(bytes, 0, end) : bytes.toString('latin1', 0, end);
+function runShipped(src: ScriptSource, dir: string | undefined, cachePath: string | undefined): CachedScript {
+  const file = src.file();
+  const source = fs().readFileSync(file, 'utf8');
+  const vm = process.getBuiltinModule('node:vm');
+  const script = new vm.Script(source, { filename: file });
+  const value = script.runInThisContext() as unknown;
+  const save = dir && cachePath && source.length === src.length ? () => writeCache(script, source, dir, cachePath) : undefined;
+  return { value, fromCache: false, save };
 }
 
 function writeCache(script: Script, source: string, dir: string, cachePath: string): void {

@@ -9,7 +9,6 @@ import type { Beacon, BeaconOptions } from './index.js';
 import { DEFAULT_OPT_OUT_ENV, envConsent } from './consent.js';
 import { stateDirFromEnv } from './state-dir.js';
 import { runCachedScript } from './code-cache.js';
-import { builtinsAvailable } from './builtins.js';
 
 export type { Beacon, BeaconOptions };
 export { DEFAULT_OPT_OUT_ENV };
@@ -27,21 +26,23 @@ const disabled = (reason: string): Beacon => ({ enabled: false, reason, run: und
 export function startBeacon(options: BeaconOptions = {}): Beacon {
   try {
     // An opt-out in the environment ends here, as in the core (open-run.ts), with the same reason:
-    // no file of the user's is read (not even the cache), and the core is not even compiled.
-    const consent = envConsent(process.env, options.optOutEnv);
-    if (consent.choice === 'off') return disabled(consent.reason);
+    // no file of the user's is read (not even the cache), and the core is not even compiled. Parsed
+    // only when one of the two variables is set at all (the variable named as envConsent names it):
+    // every function a run calls here is compiled for that run (code-cache.ts says what that costs),
+    // and nearly every run has neither.
+    const env = process.env;
+    if (env.DO_NOT_TRACK !== undefined || env[options.optOutEnv === undefined ? DEFAULT_OPT_OUT_ENV : options.optOutEnv] !== undefined) {
+      const consent = envConsent(env, options.optOutEnv);
+      if (consent.choice === 'off') return disabled(consent.reason);
+    }
     // The loader itself needs process.getBuiltinModule; the core would say the same (open-run.ts).
-    if (!builtinsAvailable()) return disabled(`needs Node.js >= 20.16 (this is ${process.version})`);
+    if (typeof process.getBuiltinModule !== 'function') return disabled(`needs Node.js >= 20.16 (this is ${process.version})`);
     let save: (() => void) | undefined;
     if (!core) {
       // The file's location is asked for only without a usable cache: import.meta costs (code-cache.ts).
       const src = { id: BEACON_CORE_ID, length: BEACON_CORE_LENGTH, file: () => `${import.meta.dirname}/${BEACON_CORE_FILE}` };
-      const loaded = runCachedScript(src, stateDirFromEnv(process.env), (value) => {
-        const made = (value as () => Core)();
-        if (typeof made.startBeacon !== 'function') throw new TypeError('not the beacon core');
-        return made;
-      });
-      core = loaded.value;
+      const loaded = runCachedScript(src, env.BEACON_HOME || stateDirFromEnv(env));
+      core = (loaded.value as () => Core)();
       save = loaded.save;
     }
     const beacon = core.startBeacon(options);
