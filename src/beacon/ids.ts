@@ -1,23 +1,21 @@
 import { fs, os } from './builtins.js';
 import { ID_HEX_LENGTH } from '../protocol/index.js';
 import { hmacSha256Key } from './sha256.js';
+import { readText, toHex } from './bytes.js';
 
 /**
  * Anonymized IDs: HMAC-SHA-256 keyed with a secret that never leaves the machine, truncated to
  * 128 bits. Without the key, an ID cannot be linked back to the name it was made from, even by
  * someone holding every collected datagram and this source code (see docs/PRIVACY.md).
  */
-export function keyedId(key: string | Buffer, message: string): string {
+export function keyedId(key: string | Uint8Array, message: string): string {
   return idHasher(typeof key === 'string' ? Buffer.from(key, 'utf8') : key)(message);
 }
 
 /** keyedId for several messages under one key (the key's HMAC blocks are hashed once). */
-function idHasher(key: Buffer): (message: string) => string {
+function idHasher(key: Uint8Array): (message: string) => string {
   const mac = hmacSha256Key(key);
-  return (message) => {
-    const m = mac(Buffer.from(message, 'utf8'));
-    return Buffer.from(m.buffer, m.byteOffset, m.length).toString('hex').slice(0, ID_HEX_LENGTH);
-  };
+  return (message) => toHex(mac(Buffer.from(message, 'utf8')), 0, ID_HEX_LENGTH / 2);
 }
 
 const MACHINE_ID = /^[0-9a-f]{32}$/;
@@ -26,7 +24,7 @@ const MACHINE_ID = /^[0-9a-f]{32}$/;
 export function readMachineId(): string | undefined {
   for (const p of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
     try {
-      const id = fs().readFileSync(p, 'utf8').trim();
+      const id = readText(p).trim();
       if (MACHINE_ID.test(id)) return id;
     } catch {
       // Not Linux/systemd, or a minimal container: fall back to the secret + hostname below.

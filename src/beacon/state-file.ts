@@ -1,5 +1,6 @@
 import { fs, path as nodePath } from './builtins.js';
 import { randomBytesFast } from './random.js';
+import { readText, toHex } from './bytes.js';
 
 /**
  * The per-user state file (0600 JSON): the 256-bit secret the IDs are keyed with, the
@@ -34,7 +35,7 @@ export type StateRead =
 const SECRET = /^[0-9a-f]{64}$/;
 
 export function newSecret(): string {
-  return randomBytesFast(32).toString('hex');
+  return toHex(randomBytesFast(32));
 }
 
 export function hasValidSecret(state: BeaconState): state is BeaconState & { secret: string } {
@@ -44,7 +45,7 @@ export function hasValidSecret(state: BeaconState): state is BeaconState & { sec
 export function readState(path: string): StateRead {
   let text: string;
   try {
-    text = fs().readFileSync(path, 'utf8');
+    text = readText(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { status: 'missing' };
@@ -72,7 +73,7 @@ export function readState(path: string): StateRead {
 }
 
 function tmpPath(path: string): string {
-  return `${path}.${process.pid}.${randomBytesFast(4).toString('hex')}.tmp`;
+  return `${path}.${process.pid}.${toHex(randomBytesFast(4))}.tmp`;
 }
 
 function writeTmp(path: string, state: BeaconState): string {
