@@ -5,10 +5,11 @@ import { fs } from './builtins.js';
  *
  * Why: the beacon's code comes from the compile cache (code-cache.ts), but each of Node's own
  * JavaScript functions a run calls for the first time is compiled in that run, and that measured
- * tens of thousands of instructions per function (bench:beacon-instr). buf.toString('hex') runs
- * three (toString, getEncodingOps, …), readFileSync(path, 'utf8') two more than the binary read.
- * A short loop here costs little; a long one does not (V8 interprets this code: decoding the
- * 0.8 kB WebAssembly module from hex here cost ~1 M instructions, so that stays Buffer.from's).
+ * tens of thousands of instructions per function (bench:beacon-instr): buf.toString('hex') and
+ * Buffer.from(s, 'hex') run getEncodingOps (1.8 kB of source) and more, readFileSync(path, 'utf8')
+ * two more than the binary read. A short loop here costs little; a long one does not (V8 interprets
+ * this code: decoding the 0.8 kB WebAssembly module from hex here cost ~1 M instructions, so that
+ * is a number array in the source, sha256-wasm.ts).
  */
 const DIGITS = '0123456789abcdef';
 
@@ -21,6 +22,16 @@ export function toHex(bytes: Uint8Array, start = 0, end = bytes.length): string 
   }
   return s;
 }
+
+/** Bytes of an even-length hex string (callers pass validated hex: secrets and machine IDs). */
+export function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = (nibble(hex.charCodeAt(2 * i)) << 4) | nibble(hex.charCodeAt(2 * i + 1));
+  return out;
+}
+
+// '0'-'9' → 0-9, 'a'-'f' and 'A'-'F' → 10-15.
+const nibble = (c: number): number => (c <= 57 ? c - 48 : (c | 32) - 87);
 
 /**
  * A UTF-8 text file, like readFileSync(path, 'utf8') (which throws the same errors), through the

@@ -1,7 +1,7 @@
 import { fs, os } from './builtins.js';
 import { ID_HEX_LENGTH } from '../protocol/index.js';
 import { hmacSha256Key } from './sha256.js';
-import { readText, toHex } from './bytes.js';
+import { fromHex, readText, toHex } from './bytes.js';
 
 /**
  * Anonymized IDs: HMAC-SHA-256 keyed with a secret that never leaves the machine, truncated to
@@ -9,13 +9,14 @@ import { readText, toHex } from './bytes.js';
  * someone holding every collected datagram and this source code (see docs/PRIVACY.md).
  */
 export function keyedId(key: string | Uint8Array, message: string): string {
-  return idHasher(typeof key === 'string' ? Buffer.from(key, 'utf8') : key)(message);
+  return idHasher(typeof key === 'string' ? Buffer.from(key) : key)(message);
 }
 
 /** keyedId for several messages under one key (the key's HMAC blocks are hashed once). */
 function idHasher(key: Uint8Array): (message: string) => string {
   const mac = hmacSha256Key(key);
-  return (message) => toHex(mac(Buffer.from(message, 'utf8')), 0, ID_HEX_LENGTH / 2);
+  // Buffer.from(message): UTF-8 is its default, and naming the encoding runs Node's getEncodingOps (bytes.ts).
+  return (message) => toHex(mac(Buffer.from(message)), 0, ID_HEX_LENGTH / 2);
 }
 
 const MACHINE_ID = /^[0-9a-f]{32}$/;
@@ -48,13 +49,11 @@ export interface AnonymousIds {
  * the parts: it can occur in none of them, so no two inputs run together into the same message.
  */
 export function deriveIds(secret: string, project: string, scriptKey: string): AnonymousIds {
-  const keyed = idHasher(Buffer.from(secret, 'hex'));
+  const keyed = idHasher(fromHex(secret));
   const machineId = readMachineId();
   return {
     user: keyed(`user\0${project}`),
-    host: machineId
-      ? keyedId(Buffer.from(machineId, 'hex'), `usage-beacon:host:${project}`)
-      : keyed(`host\0${project}\0${os().hostname()}`),
+    host: machineId ? keyedId(fromHex(machineId), `usage-beacon:host:${project}`) : keyed(`host\0${project}\0${os().hostname()}`),
     script: keyed(`script\0${project}\0${scriptKey}`),
   };
 }
