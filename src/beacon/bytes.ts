@@ -34,12 +34,48 @@ export function fromHex(hex: string): Uint8Array {
 const nibble = (c: number): number => (c <= 57 ? c - 48 : (c | 32) - 87);
 
 /**
- * A UTF-8 text file, like readFileSync(path, 'utf8') (which throws the same errors), through the
- * binary read the compile cache already made Node compile and Buffer's native utf8Slice (present on
- * Buffer.prototype in every Node this runs on; toString where it is missing).
+ * A whole file's bytes, like readFileSync(path) (the same errors: it opens the file the same way),
+ * with only the fs functions the beacon calls anyway (openSync, readSync, closeSync: reading
+ * /dev/urandom): readFileSync itself runs four more of Node's functions (readFileSync, tryStatSync,
+ * tryCreateBuffer, tryReadSync), each compiled for the run. No fstat: the buffer starts at
+ * `sizeHint` bytes and doubles while the file fills it. A plain Uint8Array view of what was read
+ * (Buffer's subarray is JavaScript too).
  */
+export function readAll(path: string, sizeHint = 4096): Uint8Array {
+  const fd = fs().openSync(path, 'r');
+  try {
+    let bytes = Buffer.allocUnsafe(sizeHint);
+    let length = 0;
+    for (;;) {
+      if (length === bytes.length) {
+        const bigger = Buffer.allocUnsafe(bytes.length * 2);
+        bigger.set(bytes); // TypedArray's own set: no Buffer JavaScript
+        bytes = bigger;
+      }
+      const n = fs().readSync(fd, bytes, length, bytes.length - length, null);
+      if (n === 0) return new Uint8Array(bytes.buffer, bytes.byteOffset, length);
+      length += n;
+    }
+  } finally {
+    fs().closeSync(fd);
+  }
+}
+
+type Slicer = (this: Uint8Array, start: number, end: number) => string;
+
+/**
+ * bytes[0, end) as a string, by Buffer's native latin1Slice or utf8Slice (on Buffer.prototype in
+ * every Node this runs on, and they take any Uint8Array), rather than toString, whose JavaScript
+ * would be compiled for the call; toString where they are missing.
+ */
+export function decode(bytes: Uint8Array, end: number, encoding: 'latin1' | 'utf8'): string {
+  const slice = (Buffer.prototype as unknown as Record<string, Slicer | undefined>)[`${encoding}Slice`];
+  if (typeof slice === 'function') return slice.call(bytes, 0, end);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, end).toString(encoding);
+}
+
+/** A UTF-8 text file, like readFileSync(path, 'utf8') (which throws the same errors). */
 export function readText(path: string): string {
-  const bytes = fs().readFileSync(path);
-  const slice = (bytes as unknown as { utf8Slice?: (start: number, end: number) => string }).utf8Slice;
-  return typeof slice === 'function' ? slice.call(bytes, 0, bytes.length) : bytes.toString('utf8');
+  const bytes = readAll(path);
+  return decode(bytes, bytes.length, 'utf8');
 }

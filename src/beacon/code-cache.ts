@@ -1,5 +1,6 @@
 import type { Script } from 'node:vm';
 import { fs } from './builtins.js';
+import { decode, readAll } from './bytes.js';
 
 /**
  * Load a script file with V8's code cache, the compile cache Node 20 lacks for ES modules.
@@ -57,7 +58,7 @@ export function cacheFileName(sourceId: string): string {
 
 /**
  * Where the V8 data starts: after the text, at a multiple of 8 bytes. V8 copies data that is not
- * aligned to its pointer size before using it (Node's readFileSync returns a buffer that is).
+ * aligned to its pointer size before using it (readAll's buffer is).
  */
 const dataOffset = (sourceLength: number): number => (sourceLength + 7) & ~7;
 
@@ -67,27 +68,25 @@ const dataOffset = (sourceLength: number): number => (sourceLength + 7) & ~7;
  * does not compile or run included) just means compiling the shipped script without it.
  *
  * The usual run (a cache file that V8 accepts) is this one function and Node's own functions it
- * calls, nothing else, written out inline: each JavaScript function a run calls for the first time
+ * calls, little else, written out inline: each JavaScript function a run calls for the first time
  * is compiled then (the entry point has no compile cache), at a cost that measured tens of
- * thousands of instructions even for a small one (bench:beacon-instr). Hence also the native
- * Buffer.prototype.latin1Slice (in every Node this runs on) rather than toString('latin1'), and a
- * plain Uint8Array view rather than Buffer's subarray, both JavaScript compiled for one call.
+ * thousands of instructions even for a small one (bench:beacon-instr); bytes.ts reads the file and
+ * its text without Node's readFileSync and toString, for the same reason.
  */
 export function runCachedScript(src: ScriptSource, stateDir: string | undefined): CachedScript {
   const vm = process.getBuiltinModule('node:vm');
   const dir = stateDir ? `${stateDir}/${CACHE_SUBDIR}` : undefined;
   const cachePath = dir ? `${dir}/${cacheFileName(src.id)}` : undefined;
   if (cachePath) {
-    let bytes: Buffer | undefined;
+    let bytes: Uint8Array | undefined;
     try {
-      bytes = process.getBuiltinModule('node:fs').readFileSync(cachePath);
+      bytes = readAll(cachePath, 128 * 1024); // ~80 kB: one read
     } catch {
       // No cache yet (the first run), or an unreadable one: the shipped script.
     }
     const at = dataOffset(src.length);
     if (bytes && bytes.length > at) {
-      const slice = (bytes as unknown as { latin1Slice?: (start: number, end: number) => string }).latin1Slice;
-      const source = typeof slice === 'function' ? slice.call(bytes, 0, src.length) : bytes.toString('latin1', 0, src.length);
+      const source = decode(bytes, src.length, 'latin1');
       try {
         const cachedData = new Uint8Array(bytes.buffer, bytes.byteOffset + at, bytes.length - at);
         const script = new vm.Script(source, { filename: cachePath, cachedData });

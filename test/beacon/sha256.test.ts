@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hmacSha256, hmacSha256Key, sha256, sha256Engine } from '../../src/beacon/sha256.js';
 import { randomBytesFast, uuidV7 } from '../../src/beacon/random.js';
-import { fromHex, readText, toHex } from '../../src/beacon/bytes.js';
+import { decode, fromHex, readAll, readText, toHex } from '../../src/beacon/bytes.js';
 
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 
@@ -102,6 +102,14 @@ describe('randomness without node:crypto', () => {
       writeFileSync(p, '{"noticed":{"ünïcode-tool":"x"}}\n');
       expect(readText(p)).toBe(readFileSync(p, 'utf8'));
       expect(() => readText(join(dir, 'missing'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+      expect(() => readAll(dir)).toThrow(expect.objectContaining({ code: 'EISDIR' }));
+      // Bigger than the first buffer (it grows), and empty.
+      const big = randomBytesFast(10_000);
+      writeFileSync(p, big);
+      expect(Buffer.from(readAll(p, 16)).equals(big)).toBe(true);
+      expect(decode(readAll(p), 5000, 'latin1')).toBe(big.toString('latin1', 0, 5000));
+      writeFileSync(p, '');
+      expect(readAll(p).length).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
