@@ -25,7 +25,9 @@
 // Options (env): BENCH_BASELINE=<dist dir> adds `baseline`, the beacon of another build (e.g. of the
 // previous commit), for a before/after in one run; BENCH_VARIANTS=1 adds bench:beacon's diagnostic
 // scripts (importOnly, optedOut, firstRun); BENCH_INSTR_RUNS=n (default 1) runs each script n times
-// and reports the median; BENCH_INSTR_KEEP=<dir> keeps the callgrind output files there, for
+// and reports the median; BENCH_STATE_VIA_HOME=1 has the beacon find its state directory through
+// $HOME as most users' runs do, not $BEACON_HOME (bench/lib/beacon-scripts.mjs); BENCH_INSTR_KEEP=<dir>
+// keeps the callgrind output files there, for
 // `callgrind_annotate --inclusive=yes <file>`. Needs valgrind on PATH. Takes ~10 s per run.
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -57,7 +59,7 @@ const envFor = (name) => (name === 'firstRun' ? { ...env, BEACON_HOME: join(work
 
 /** name → mtime of every compile-cache file of the usual state directory. */
 const cacheFiles = () => {
-  const dir = join(env.BEACON_HOME, 'compile-cache');
+  const dir = join(env.BEACON_HOME ?? join(env.HOME, '.config/usage-beacon'), 'compile-cache');
   if (!existsSync(dir)) return {};
   return Object.fromEntries(readdirSync(dir).map((n) => [n, statSync(join(dir, n)).mtimeMs]));
 };

@@ -79,12 +79,13 @@ function copyBeacon(from, to) {
 /**
  * The children's environment: nothing of the caller's but PATH, the state directory in `work`, the
  * collector (a port on 127.0.0.1 the caller listens on) for both emitters, and BENCH_OFF for the
- * opted-out variant.
+ * opted-out variant. The state directory is $BEACON_HOME; with BENCH_STATE_VIA_HOME=1 it is found as
+ * most users' is, $HOME/.config/usage-beacon (HOME set to a directory in `work`, for all scripts).
  */
 export function benchEnv(work, port) {
   return {
     PATH: process.env.PATH,
-    BEACON_HOME: join(work, 'home'),
+    ...(process.env.BENCH_STATE_VIA_HOME ? { HOME: join(work, 'user') } : { BEACON_HOME: join(work, 'home') }),
     BEACON_COLLECTOR: `127.0.0.1:${port}`,
     BARE_PORT: String(port),
     BENCH_OFF: 'off',
