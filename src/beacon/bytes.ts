@@ -23,6 +23,19 @@ export function toHex(bytes: Uint8Array, start = 0, end = bytes.length): string 
   return s;
 }
 
+/**
+ * True when `s` is `length` lowercase hex digits (what /^[0-9a-f]{length}$/ tests): a loop, because
+ * a regex is compiled on its first use, ~0.1 M instructions each on the start path (bench:beacon-instr).
+ */
+export function isLowerHex(s: string, length: number): boolean {
+  if (s.length !== length) return false;
+  for (let i = 0; i < length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
 /** Bytes of an even-length hex string (callers pass validated hex: secrets and machine IDs). */
 export function fromHex(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length >> 1);

@@ -1,7 +1,7 @@
 import { fs, os } from './builtins.js';
 import { ID_HEX_LENGTH } from '../protocol/index.js';
 import { hmacSha256Key } from './sha256.js';
-import { fromHex, readText, toHex } from './bytes.js';
+import { fromHex, isLowerHex, readText, toHex } from './bytes.js';
 
 /**
  * Anonymized IDs: HMAC-SHA-256 keyed with a secret that never leaves the machine, truncated to
@@ -19,14 +19,12 @@ function idHasher(key: Uint8Array): (message: string) => string {
   return (message) => toHex(mac(Buffer.from(message)), 0, ID_HEX_LENGTH / 2);
 }
 
-const MACHINE_ID = /^[0-9a-f]{32}$/;
-
 /** /etc/machine-id (or the D-Bus copy), or undefined when absent or not the documented format. */
 export function readMachineId(): string | undefined {
   for (const p of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
     try {
       const id = readText(p).trim();
-      if (MACHINE_ID.test(id)) return id;
+      if (isLowerHex(id, 32)) return id; // the documented format
     } catch {
       // Not Linux/systemd, or a minimal container: fall back to the secret + hostname below.
     }

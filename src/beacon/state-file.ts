@@ -1,6 +1,6 @@
 import { fs, path as nodePath } from './builtins.js';
 import { randomBytesFast } from './random.js';
-import { readText, toHex } from './bytes.js';
+import { isLowerHex, readText, toHex } from './bytes.js';
 
 /**
  * The per-user state file (0600 JSON): the 256-bit secret the IDs are keyed with, the
@@ -32,14 +32,12 @@ export type StateRead =
   /** Exists but is not ours to overwrite (unparseable, or unreadable): left untouched. */
   | { status: 'invalid'; detail: string };
 
-const SECRET = /^[0-9a-f]{64}$/;
-
 export function newSecret(): string {
   return toHex(randomBytesFast(32));
 }
 
 export function hasValidSecret(state: BeaconState): state is BeaconState & { secret: string } {
-  return typeof state.secret === 'string' && SECRET.test(state.secret);
+  return typeof state.secret === 'string' && isLowerHex(state.secret, 64); // 256 bits
 }
 
 export function readState(path: string): StateRead {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hmacSha256, hmacSha256Key, sha256, sha256Engine } from '../../src/beacon/sha256.js';
 import { randomBytesFast, uuidV7 } from '../../src/beacon/random.js';
-import { decode, fromHex, readAll, readText, toHex } from '../../src/beacon/bytes.js';
+import { decode, fromHex, isLowerHex, readAll, readText, toHex } from '../../src/beacon/bytes.js';
 
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 
@@ -96,6 +96,13 @@ describe('randomness without node:crypto', () => {
     expect(toHex(bytes, 3, 19)).toBe(bytes.toString('hex', 3, 19));
     expect(Buffer.from(fromHex(bytes.toString('hex'))).equals(bytes)).toBe(true);
     expect(Buffer.from(fromHex(bytes.toString('hex').toUpperCase())).equals(bytes)).toBe(true);
+    for (const [s, ok] of [
+      ['0123456789abcdef', true],
+      ['0123456789abcdeF', false],
+      ['0123456789abcdeg', false],
+      ['0123456789abcde', false],
+    ] as const)
+      expect(isLowerHex(s, 16)).toBe(ok);
     const dir = mkdtempSync(join(tmpdir(), 'beacon-text-'));
     try {
       const p = join(dir, 'state.json');
