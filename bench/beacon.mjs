@@ -15,7 +15,10 @@
 // rusage; wall time is what the issue asks for, CPU time is what survives a loaded machine.
 // Options (env): BENCH_ROUNDS (default 150), BENCH_VARIANTS=1 adds diagnostic scripts (the beacon
 // imported but not started; started but opted out; a user's first run, without the compile cache)
-// to see where the time goes; BENCH_BASELINE=<dist dir> times another build alongside (see there).
+// to see where the time goes; BENCH_BASELINE=<dist dir> times another build alongside (see there);
+// BENCH_STATE_VIA_HOME=1 has the beacon find its state directory through $HOME, as most users' runs
+// do, instead of $BEACON_HOME. bench/beacon-instructions.mjs (npm run bench:beacon-instr) counts the
+// instructions of the same scripts under callgrind instead.
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
