@@ -78,6 +78,8 @@ export function existingFile(p: string | undefined): string | undefined {
  */
 export function existingNonDirectory(p: string | undefined): string | undefined {
   if (!p) return undefined;
+  // Windows may strip the trailing separator: there, the Stats way (a regular file, as before).
+  if (process.platform === 'win32') return existingFile(p);
   try {
     const real = fs().realpathSync.native(p);
     return fs().existsSync(`${real}/`) ? undefined : real;
