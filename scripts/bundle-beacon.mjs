@@ -24,7 +24,7 @@ export const CORE_FILE = 'core.js';
 const outFlag = process.argv.indexOf('--out');
 const outDir = outFlag > 0 ? resolve(process.argv[outFlag + 1]) : dist;
 
-for (const entry of ['beacon/index.js', 'beacon/register.js', 'beacon/entry.js']) {
+for (const entry of ['beacon/index.js', 'beacon/register.js', 'beacon/entry.js', 'beacon/core-exports.js']) {
   const p = join(dist, entry);
   if (!existsSync(p)) throw new Error(`dist/${entry} is missing: run tsc first`);
   if (readFileSync(p, 'utf8').startsWith(HEADER)) throw new Error(`dist/${entry} is already bundled: run tsc first`);
@@ -47,8 +47,10 @@ const common = {
 
 // The core: esbuild's ES module output, made one function expression that returns the exports (a
 // vm.Script has no import/export). Read before anything is written: index.js is replaced below.
-const esm = await build({ ...common, entryPoints: [join(dist, 'beacon/index.js')], format: 'esm', write: false });
+// Built from core-exports.js: the API plus the compile cache's writer (src/beacon/core-exports.ts).
+const esm = await build({ ...common, entryPoints: [join(dist, 'beacon/core-exports.js')], format: 'esm', write: false });
 const text = esm.outputFiles[0].text;
+const direct = await build({ ...common, entryPoints: [join(dist, 'beacon/index.js')], format: 'esm', write: false });
 // The final export list: `export { a, b as c };` (minified: `export{a,b as c};`, maybe on the last line).
 const exportList = /(?:^|[\n;}])export\s*\{([^}]*)\};?\s*$/.exec(text);
 const exportAt = exportList ? exportList.index + (exportList[0].startsWith('export') ? 0 : 1) : -1;
@@ -92,7 +94,7 @@ writeFileSync(join(outDir, 'beacon/index.js'), index.outputFiles[0].text);
 writeFileSync(join(outDir, 'beacon/register.js'), register.outputFiles[0].text);
 // usage-beacon/direct: the same beacon as one plain ES module, for programs that bundle their
 // dependencies into one file (where core.js would not be next to the entry point): no compile cache.
-writeFileSync(join(outDir, 'beacon/direct.js'), `${banner}\n${text}`);
+writeFileSync(join(outDir, 'beacon/direct.js'), `${banner}\n${direct.outputFiles[0].text}`);
 
 // tsc's maps of the two entry points describe the files the bundles replaced: a published map must
 // match its file (and carry its sources, which the other maps do: inlineSources in tsconfig.build).

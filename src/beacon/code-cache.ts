@@ -1,6 +1,6 @@
-import type { Script } from 'node:vm';
 import { fs } from './builtins.js';
 import { decode, readAll } from './bytes.js';
+import { dataOffset, type PendingCache } from './code-cache-write.js';
 
 /**
  * Load a script file with V8's code cache, the compile cache Node 20 lacks for ES modules.
@@ -27,11 +27,13 @@ export interface CachedScript {
   /** True when V8 used the cache file (for tests and bench diagnostics). */
   fromCache: boolean;
   /**
-   * Writes the cache; set when there is none to use. The caller registers it on process 'exit' once
-   * it knows the run is tracked (a disabled run writes nothing), after the run's own exit listener,
-   * so that the functions of the whole run, its end included, are compiled by then and in the cache.
+   * Set when there is no cache to use: what writeCompileCache (code-cache-write.ts, in the core: first
+   * runs only, so not in the entry point every run compiles) needs. The caller calls it on process
+   * 'exit' once it knows the run is tracked (a disabled run writes nothing), after the run's own exit
+   * listener, so that the functions of the whole run, its end included, are compiled by then and in
+   * the cache.
    */
-  save?: () => void;
+  pending?: PendingCache;
 }
 
 /** The script, as the bundler describes it (scripts/bundle-beacon.mjs). */
@@ -45,8 +47,6 @@ export interface ScriptSource {
 }
 
 export const CACHE_SUBDIR = 'compile-cache';
-/** Caches kept per user: a few versions of the beacon or of Node in use side by side do not evict each other. */
-const KEEP = 4;
 
 /**
  * One file per script, CPU and V8 version. (`-src`: the text is in the file, unlike the caches of
@@ -55,12 +55,6 @@ const KEEP = 4;
 export function cacheFileName(sourceId: string): string {
   return `${sourceId}-${process.arch}-v8-${process.versions.v8}-src.bin`;
 }
-
-/**
- * Where the V8 data starts: after the text, at a multiple of 8 bytes. V8 copies data that is not
- * aligned to its pointer size before using it (readAll's buffer is).
- */
-const dataOffset = (sourceLength: number): number => (sourceLength + 7) & ~7;
 
 /**
  * Compile and run the script (one expression), with the cache in `stateDir` when given. Throws when
@@ -93,7 +87,7 @@ export function runCachedScript(src: ScriptSource, stateDir: string | undefined)
         const fromCache = !script.cachedDataRejected;
         const value = script.runInThisContext() as unknown;
         // Rejected (other V8 flags than the run that wrote it): the text was still good, the data is replaced.
-        return { value, fromCache, save: fromCache ? undefined : () => writeCache(script, source, dir!, cachePath) };
+        return { value, fromCache, pending: fromCache ? undefined : { script, source, dir: dir!, path: cachePath } };
       } catch {
         // A damaged text that no longer compiles or runs: the shipped script, and a fresh file at exit.
       }
@@ -108,45 +102,6 @@ function runShipped(src: ScriptSource, dir: string | undefined, cachePath: strin
   const vm = process.getBuiltinModule('node:vm');
   const script = new vm.Script(source, { filename: file });
   const value = script.runInThisContext() as unknown;
-  const save = dir && cachePath && source.length === src.length ? () => writeCache(script, source, dir, cachePath) : undefined;
-  return { value, fromCache: false, save };
-}
-
-function writeCache(script: Script, source: string, dir: string, cachePath: string): void {
-  let tmp: string | undefined;
-  try {
-    const data = script.createCachedData();
-    fs().mkdirSync(dir, { recursive: true, mode: 0o700 });
-    tmp = `${cachePath}.${process.pid}.tmp`;
-    const at = dataOffset(source.length);
-    const bytes = Buffer.alloc(at + data.length, ' '); // the text, spaces up to the data
-    bytes.write(source, 0, 'latin1');
-    data.copy(bytes, at);
-    fs().writeFileSync(tmp, bytes, { mode: 0o600, flag: 'wx' });
-    fs().renameSync(tmp, cachePath); // atomic: a reader sees the old file, the new one, or none
-    tmp = undefined;
-    pruneOldCaches(dir, cachePath);
-  } catch {
-    // A read-only or full home only costs the next run its compile: never the host's exit.
-    if (tmp) {
-      try {
-        fs().unlinkSync(tmp);
-      } catch {
-        // Nothing left to clean.
-      }
-    }
-  }
-}
-
-/** Keep the KEEP newest caches: older versions of the beacon or of Node leave theirs behind otherwise. */
-function pruneOldCaches(dir: string, keep: string): void {
-  const files = fs()
-    .readdirSync(dir)
-    .filter((name) => name.endsWith('.bin'))
-    .map((name) => {
-      const p = `${dir}/${name}`;
-      return { p, mtime: fs().statSync(p).mtimeMs };
-    })
-    .sort((a, b) => b.mtime - a.mtime);
-  for (const { p } of files.slice(KEEP)) if (p !== keep) fs().unlinkSync(p);
+  const pending = dir && cachePath && source.length === src.length ? { script, source, dir, path: cachePath } : undefined;
+  return { value, fromCache: false, pending };
 }

@@ -9,6 +9,7 @@ import type { Beacon, BeaconOptions } from './index.js';
 import { DEFAULT_OPT_OUT_ENV, envConsent } from './consent.js';
 import { stateDirFromEnv } from './state-dir.js';
 import { runCachedScript } from './code-cache.js';
+import type { PendingCache } from './code-cache-write.js';
 
 export type { Beacon, BeaconOptions };
 export { DEFAULT_OPT_OUT_ENV };
@@ -18,7 +19,7 @@ declare const BEACON_CORE_FILE: string;
 declare const BEACON_CORE_ID: string;
 declare const BEACON_CORE_LENGTH: number;
 
-type Core = Pick<typeof import('./index.js'), 'startBeacon'>;
+type Core = Pick<typeof import('./core-exports.js'), 'startBeacon' | 'writeCompileCache'>;
 let core: Core | undefined;
 
 const disabled = (reason: string): Beacon => ({ enabled: false, reason, run: undefined, end() {} });
@@ -37,17 +38,21 @@ export function startBeacon(options: BeaconOptions = {}): Beacon {
     }
     // The loader itself needs process.getBuiltinModule; the core would say the same (open-run.ts).
     if (typeof process.getBuiltinModule !== 'function') return disabled(`needs Node.js >= 20.16 (this is ${process.version})`);
-    let save: (() => void) | undefined;
+    let pending: PendingCache | undefined;
     if (!core) {
       // The file's location is asked for only without a usable cache: import.meta costs (code-cache.ts).
       const src = { id: BEACON_CORE_ID, length: BEACON_CORE_LENGTH, file: () => `${import.meta.dirname}/${BEACON_CORE_FILE}` };
       const loaded = runCachedScript(src, env.BEACON_HOME || stateDirFromEnv(env));
       core = (loaded.value as () => Core)();
-      save = loaded.save;
+      pending = loaded.pending;
     }
     const beacon = core.startBeacon(options);
     // Registered after the core's own exit listener, so it runs after the end datagram went out.
-    if (save && beacon.enabled) process.on('exit', save);
+    if (pending && beacon.enabled) {
+      const { writeCompileCache } = core;
+      const toWrite = pending;
+      process.on('exit', () => writeCompileCache(toWrite));
+    }
     return beacon;
   } catch (e) {
     // Telemetry must never break the program that embeds it (a missing or damaged core file).
