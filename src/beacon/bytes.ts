@@ -1,20 +1,25 @@
 import { fs } from './builtins.js';
 
 /**
- * Hex output and text files for the beacon's start path, in its own code rather than Buffer's.
+ * Hex and text files for the beacon's start path, without Buffer's JavaScript.
  *
  * Why: the beacon's code comes from the compile cache (code-cache.ts), but each of Node's own
  * JavaScript functions a run calls for the first time is compiled in that run, and that measured
  * tens of thousands of instructions per function (bench:beacon-instr): buf.toString('hex') and
  * Buffer.from(s, 'hex') run getEncodingOps (1.8 kB of source) and more, readFileSync(path, 'utf8')
- * two more than the binary read. A short loop here costs little; a long one does not (V8 interprets
- * this code: decoding the 0.8 kB WebAssembly module from hex here cost ~1 M instructions, so that
- * is a number array in the source, sha256-wasm.ts).
+ * two more than the binary read. So this calls the native methods Node puts on Buffer.prototype
+ * (hexSlice, hexWrite, latin1Slice, utf8Slice: in every Node this runs on, and they take any
+ * Uint8Array), with loops or toString where one is missing. Loops are kept short: V8 interprets
+ * this code, and a long one costs (decoding the 0.8 kB WebAssembly module from hex in a loop cost
+ * ~1 M instructions, so that is a number array in the source, sha256-wasm.ts), and a loop that runs
+ * long enough makes V8 compile it again with Sparkplug.
  */
 const DIGITS = '0123456789abcdef';
 
 /** Lowercase hex of bytes[start, end). */
 export function toHex(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  const hexSlice = (Buffer.prototype as unknown as Record<string, Slicer | undefined>).hexSlice;
+  if (typeof hexSlice === 'function') return hexSlice.call(bytes, start, end);
   let s = '';
   for (let i = start; i < end; i++) {
     const b = bytes[i]!;
@@ -39,6 +44,8 @@ export function isLowerHex(s: string, length: number): boolean {
 /** Bytes of an even-length hex string (callers pass validated hex: secrets and machine IDs). */
 export function fromHex(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length >> 1);
+  const hexWrite = (Buffer.prototype as unknown as Record<string, Writer | undefined>).hexWrite;
+  if (typeof hexWrite === 'function' && hexWrite.call(out, hex, 0, out.length) === out.length) return out;
   for (let i = 0; i < out.length; i++) out[i] = (nibble(hex.charCodeAt(2 * i)) << 4) | nibble(hex.charCodeAt(2 * i + 1));
   return out;
 }
@@ -75,6 +82,7 @@ export function readAll(path: string, sizeHint = 4096): Uint8Array {
 }
 
 type Slicer = (this: Uint8Array, start: number, end: number) => string;
+type Writer = (this: Uint8Array, text: string, offset: number, length: number) => number;
 
 /**
  * bytes[0, end) as a string, by Buffer's native latin1Slice or utf8Slice (on Buffer.prototype in
