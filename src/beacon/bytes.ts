@@ -29,11 +29,15 @@ export function toHex(bytes: Uint8Array, start = 0, end = bytes.length): string 
 }
 
 /**
- * True when `s` is `length` lowercase hex digits (what /^[0-9a-f]{length}$/ tests): a loop, because
- * a regex is compiled on its first use, ~0.1 M instructions each on the start path (bench:beacon-instr).
+ * True when `s` is `length` lowercase hex digits (what /^[0-9a-f]{length}$/ tests), without a regex
+ * (compiled on its first use, ~0.1 M instructions each on the start path, bench:beacon-instr):
+ * hexWrite decodes up to the first character that is not hex; toLowerCase rules out A-F.
  */
 export function isLowerHex(s: string, length: number): boolean {
-  if (s.length !== length) return false;
+  if (s.length !== length || length % 2 !== 0) return false;
+  const hexWrite = (Buffer.prototype as unknown as Record<string, Writer | undefined>).hexWrite;
+  if (typeof hexWrite === 'function')
+    return s === s.toLowerCase() && hexWrite.call(new Uint8Array(length / 2), s, 0, length / 2) === length / 2;
   for (let i = 0; i < length; i++) {
     const c = s.charCodeAt(i);
     if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
