@@ -2,8 +2,9 @@
 // module with its own read, parse and link (~0.2-0.5 ms each on the reference machine), and compiling
 // the beacon's code is most of what it costs its host (bench:beacon). So the shipped beacon is three
 // files, whatever the source's small modules:
-//   dist/beacon/core.js      the whole beacon (src/beacon/index.ts and below) as one script, compiled
-//                            with V8's code cache by the entry points (src/beacon/code-cache.ts);
+//   dist/beacon/core.js      the whole beacon (src/beacon/core-exports.ts: index.ts and below, and
+//                            the compile cache's writer) as one script, compiled with V8's code
+//                            cache by the entry points (src/beacon/code-cache.ts);
 //   dist/beacon/index.js     the entry point (src/beacon/entry.ts): consent check and cache loader;
 //   dist/beacon/register.js  the same for `node --import usage-beacon/register`;
 //   dist/beacon/direct.js    the whole beacon as one plain ES module (`usage-beacon/direct`), for

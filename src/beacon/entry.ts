@@ -1,7 +1,8 @@
 /**
  * The published entry point: scripts/bundle-beacon.mjs builds dist/beacon/index.js (and register.js)
- * from this file, and the beacon itself (index.ts and everything under it) into one script file,
- * dist/beacon/core.js, that this loads with V8's code cache (code-cache.ts says why). Same API as
+ * from this file, and the beacon itself (core-exports.ts: index.ts and everything under it, and the
+ * compile cache's writer) into one script file, dist/beacon/core.js, that this loads with V8's code
+ * cache (code-cache.ts says why). Same API as
  * index.ts; only how the code gets compiled differs. The unbundled tsc output keeps index.ts as the
  * entry, so the CLI and a build without the bundling step work as before.
  */
