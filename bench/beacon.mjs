@@ -15,80 +15,27 @@
 // rusage; wall time is what the issue asks for, CPU time is what survives a loaded machine.
 // Options (env): BENCH_ROUNDS (default 150), BENCH_VARIANTS=1 adds diagnostic scripts (the beacon
 // imported but not started; started but opted out; a user's first run, without the compile cache)
-// to see where the time goes; BENCH_BASELINE=<dist dir> times another build alongside (see there).
-import { execFileSync, spawnSync } from 'node:child_process';
+// to see where the time goes; BENCH_BASELINE=<dist dir> times another build alongside (see there);
+// BENCH_STATE_VIA_HOME=1 has the beacon find its state directory through $HOME, as most users' runs
+// do, instead of $BEACON_HOME. bench/beacon-instructions.mjs (npm run bench:beacon-instr) counts the
+// instructions of the same scripts under callgrind instead.
+import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { benchEnv, buildBeaconScripts } from './lib/beacon-scripts.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DIST_ENTRY = join(ROOT, 'dist/beacon/index.js');
 const ROUNDS = Math.max(20, Number(process.env.BENCH_ROUNDS ?? 150));
 const VARIANTS = process.env.BENCH_VARIANTS === '1';
 const TARGET = 1.25;
 
 const loadAtStart = loadavg().map((x) => Math.round(x * 100) / 100);
 const work = mkdtempSync(join(tmpdir(), 'beacon-bench-'));
-const file = (name, text) => {
-  const p = join(work, name);
-  writeFileSync(p, text);
-  return p;
-};
-// Measure the shipped single-file bundle (npm run build makes it), from a private copy: other work
-// rebuilding dist/ during the run cannot swap it out from under the measurement.
-if (!readFileSync(DIST_ENTRY, 'utf8').startsWith('// Bundled by scripts/bundle-beacon.mjs')) {
-  execFileSync(process.execPath, [join(ROOT, 'scripts/bundle-beacon.mjs'), '--out', join(work, 'bundle')], { stdio: 'ignore' });
-}
-const bundleDir = existsSync(join(work, 'bundle/beacon/index.js')) ? join(work, 'bundle/beacon') : dirname(DIST_ENTRY);
-// The entry point loads the beacon's code from core.js next to it (src/beacon/entry.ts): both are copied.
-const ENTRY = pathToFileURL(file('usage-beacon.mjs', readFileSync(join(bundleDir, 'index.js'), 'utf8'))).href;
-file('core.js', readFileSync(join(bundleDir, 'core.js'), 'utf8'));
-
-const HOST = `process.stdout.write('');\n`; // the "program": the same in every script
-const scripts = {
-  beacon: file(
-    'beacon.mjs',
-    `import { startBeacon } from ${JSON.stringify(ENTRY)};\nstartBeacon({ project: 'bench', version: '1.0.0' });\n${HOST}`,
-  ),
-  bare: file(
-    'bare.mjs',
-    // A datagram the size of the beacon's (~310 bytes), built the cheapest way.
-    `import dgram from 'node:dgram';\n` +
-      `const datagram = (kind) => Buffer.from(\`{"v":1,"kind":"\${kind}","t":\${Date.now()},"pad":"${'x'.repeat(260)}"}\`);\n` +
-      `const socket = dgram.createSocket('udp4');\n` +
-      `socket.on('error', () => {});\n` +
-      `socket.connect(Number(process.env.BARE_PORT), '127.0.0.1', () => socket.send(datagram('start')));\n` +
-      `socket.unref();\n` +
-      `process.on('exit', () => socket.send(datagram('end')));\n${HOST}`,
-  ),
-  neither: file('neither.mjs', HOST),
-};
-if (VARIANTS) {
-  scripts.importOnly = file('import-only.mjs', `import { startBeacon } from ${JSON.stringify(ENTRY)};\nvoid startBeacon;\n${HOST}`);
-  scripts.optedOut = file(
-    'opted-out.mjs',
-    `import { startBeacon } from ${JSON.stringify(ENTRY)};\nstartBeacon({ project: 'bench', optOutEnv: 'BENCH_OFF' });\n${HOST}`,
-  );
-  // The beacon script run as a user's very first run, every round: a fresh state directory, so it
-  // creates the state file, prints the notice and compiles without (then writes) the compile cache.
-  scripts.firstRun = file('first-run.mjs', readFileSync(scripts.beacon, 'utf8'));
-}
-// BENCH_BASELINE=<dir>: also time another build of the beacon (a dist/ directory, e.g. of an earlier
-// commit) as `baseline`, in the same rotation: a before/after the machine's load cannot skew.
-if (process.env.BENCH_BASELINE) {
-  const from = join(resolve(process.env.BENCH_BASELINE), 'beacon');
-  mkdirSync(join(work, 'baseline'));
-  for (const name of ['index.js', 'core.js'])
-    if (existsSync(join(from, name))) copyFileSync(join(from, name), join(work, 'baseline', name));
-  const entry = join(work, 'baseline/usage-beacon.mjs');
-  renameSync(join(work, 'baseline/index.js'), entry);
-  scripts.baseline = file(
-    'baseline.mjs',
-    `import { startBeacon } from ${JSON.stringify(pathToFileURL(entry).href)};\nstartBeacon({ project: 'bench', version: '1.0.0' });\n${HOST}`,
-  );
-}
+// The scripts (bench/lib/beacon-scripts.mjs, shared with bench/beacon-instructions.mjs). With
+// BENCH_BASELINE=<dist dir>, another build of the beacon (e.g. of an earlier commit) is timed as
+// `baseline` in the same rotation: a before/after the machine's load cannot skew.
+const { scripts } = buildBeaconScripts(work, { variants: VARIANTS, baseline: process.env.BENCH_BASELINE });
 let freshHomes = 0;
 const envFor = (name) => (name === 'firstRun' ? { ...env, BEACON_HOME: join(work, `first-home-${freshHomes++}`) } : env);
 const names = Object.keys(scripts);
@@ -99,13 +46,7 @@ sock.on('message', () => received++);
 await new Promise((r) => sock.bind(0, '127.0.0.1', r));
 sock.setRecvBufferSize(4 * 1024 * 1024);
 const port = sock.address().port;
-const env = {
-  PATH: process.env.PATH,
-  BEACON_HOME: join(work, 'home'),
-  BEACON_COLLECTOR: `127.0.0.1:${port}`,
-  BARE_PORT: String(port),
-  BENCH_OFF: 'off',
-};
+const env = benchEnv(work, port);
 
 // CPU time of the children (user + system), from this process's own /proc/self/stat (cutime +
 // cstime, in clock ticks of 10 ms): the runs are sequential, so the difference around one spawn is

@@ -1,33 +1,30 @@
 import { fs, os } from './builtins.js';
 import { ID_HEX_LENGTH } from '../protocol/index.js';
 import { hmacSha256Key } from './sha256.js';
+import { fromHex, isLowerHex, readText, toHex } from './bytes.js';
 
 /**
  * Anonymized IDs: HMAC-SHA-256 keyed with a secret that never leaves the machine, truncated to
  * 128 bits. Without the key, an ID cannot be linked back to the name it was made from, even by
  * someone holding every collected datagram and this source code (see docs/PRIVACY.md).
  */
-export function keyedId(key: string | Buffer, message: string): string {
-  return idHasher(typeof key === 'string' ? Buffer.from(key, 'utf8') : key)(message);
+export function keyedId(key: string | Uint8Array, message: string): string {
+  return idHasher(typeof key === 'string' ? Buffer.from(key) : key)(message);
 }
 
 /** keyedId for several messages under one key (the key's HMAC blocks are hashed once). */
-function idHasher(key: Buffer): (message: string) => string {
+function idHasher(key: Uint8Array): (message: string) => string {
   const mac = hmacSha256Key(key);
-  return (message) => {
-    const m = mac(Buffer.from(message, 'utf8'));
-    return Buffer.from(m.buffer, m.byteOffset, m.length).toString('hex').slice(0, ID_HEX_LENGTH);
-  };
+  // Buffer.from(message): UTF-8 is its default, and naming the encoding runs Node's getEncodingOps (bytes.ts).
+  return (message) => toHex(mac(Buffer.from(message)), 0, ID_HEX_LENGTH / 2);
 }
-
-const MACHINE_ID = /^[0-9a-f]{32}$/;
 
 /** /etc/machine-id (or the D-Bus copy), or undefined when absent or not the documented format. */
 export function readMachineId(): string | undefined {
   for (const p of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
     try {
-      const id = fs().readFileSync(p, 'utf8').trim();
-      if (MACHINE_ID.test(id)) return id;
+      const id = readText(p).trim();
+      if (isLowerHex(id, 32)) return id; // the documented format
     } catch {
       // Not Linux/systemd, or a minimal container: fall back to the secret + hostname below.
     }
@@ -50,18 +47,16 @@ export interface AnonymousIds {
  * the parts: it can occur in none of them, so no two inputs run together into the same message.
  */
 export function deriveIds(secret: string, project: string, scriptKey: string): AnonymousIds {
-  const keyed = idHasher(Buffer.from(secret, 'hex'));
+  const keyed = idHasher(fromHex(secret));
   const machineId = readMachineId();
   return {
     user: keyed(`user\0${project}`),
-    host: machineId
-      ? keyedId(Buffer.from(machineId, 'hex'), `usage-beacon:host:${project}`)
-      : keyed(`host\0${project}\0${os().hostname()}`),
+    host: machineId ? keyedId(fromHex(machineId), `usage-beacon:host:${project}`) : keyed(`host\0${project}\0${os().hostname()}`),
     script: keyed(`script\0${project}\0${scriptKey}`),
   };
 }
 
-/** Real path of an existing regular file, else undefined. */
+/** Real path of an existing regular file, else undefined (`beacon run`: which of its arguments is the script). */
 export function existingFile(p: string | undefined): string | undefined {
   if (!p) return undefined;
   try {
@@ -73,7 +68,27 @@ export function existingFile(p: string | undefined): string | undefined {
   }
 }
 
+/**
+ * Real path of `p` when it exists and is not a directory, else undefined: Node's own rule for what
+ * it can run as a main script (its loader treats anything but a directory as a file). Cheaper than
+ * existingFile, which every run of the library would pay for: fs.statSync builds a Stats object with
+ * four Dates, and compiling and running Node's code for that measured ~0.8 M instructions
+ * (bench:beacon-instr), more than a tenth of what the beacon adds to a process. Here the check is one
+ * access() of `real/` (ENOTDIR for a file), which existsSync answers without creating an error.
+ */
+export function existingNonDirectory(p: string | undefined): string | undefined {
+  if (!p) return undefined;
+  // Windows may strip the trailing separator: there, the Stats way (a regular file, as before).
+  if (process.platform === 'win32') return existingFile(p);
+  try {
+    const real = fs().realpathSync.native(p);
+    return fs().existsSync(`${real}/`) ? undefined : real;
+  } catch {
+    return undefined;
+  }
+}
+
 /** What the script ID of an in-process run is made from: the entry script's real path, else a fixed marker. */
 export function scriptKeyForProcess(script: string | undefined): string {
-  return existingFile(script) ?? script ?? '[no script]';
+  return existingNonDirectory(script) ?? script ?? '[no script]';
 }

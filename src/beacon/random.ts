@@ -1,4 +1,5 @@
 import { fs } from './builtins.js';
+import { toHex } from './bytes.js';
 
 /**
  * Cryptographically secure random bytes without loading node:crypto (3-5 ms, see sha256.ts):
@@ -29,10 +30,18 @@ export function randomBytesFast(n: number): Buffer {
  * The time in it is the run's start, which the start datagram carries anyway (`t`).
  */
 export function uuidV7(nowMs: number = Date.now(), bytes: Buffer = randomBytesFast(16)): string {
-  const ms = Math.max(0, Math.floor(nowMs));
-  bytes.writeUIntBE(ms % 2 ** 48, 0, 6);
+  const ms = Math.max(0, Math.floor(nowMs)) % 2 ** 48;
+  // Big-endian, by hand (not writeUIntBE: bytes.ts says why): 48 bits do not fit a 32-bit shift.
+  const high = Math.floor(ms / 2 ** 32);
+  const low = ms >>> 0;
+  bytes[0] = high >>> 8;
+  bytes[1] = high & 255;
+  bytes[2] = low >>> 24;
+  bytes[3] = (low >>> 16) & 255;
+  bytes[4] = (low >>> 8) & 255;
+  bytes[5] = low & 255;
   bytes[6] = (bytes[6]! & 0x0f) | 0x70;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const h = bytes.toString('hex', 0, 16);
+  const h = toHex(bytes, 0, 16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }

@@ -1,4 +1,5 @@
-import { dgram, fs } from './builtins.js';
+import { dgram } from './builtins.js';
+import { readText as readFileText } from './bytes.js';
 import { ipFamily } from '../protocol/ip-literal.js';
 import { randomBytesFast } from './random.js';
 
@@ -185,7 +186,7 @@ export async function resolveHost(name: string, files: ResolverFiles = SYSTEM): 
 
 function readText(p: string): string {
   try {
-    return fs().readFileSync(p, 'utf8');
+    return readFileText(p);
   } catch {
     return '';
   }

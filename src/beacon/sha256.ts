@@ -91,7 +91,7 @@ function wasmCompressor(): Compressor | undefined {
   try {
     // The module's state words are little-endian; a typed array over them is only that on an LE CPU.
     if (typeof WebAssembly !== 'object' || !WebAssembly || new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1) return undefined;
-    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(SHA256_WASM, 'base64')));
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(SHA256_WASM)));
     const run = exports.c as (blockAt: number) => void;
     const memory = (exports.m as { buffer: ArrayBuffer }).buffer;
     const bytes = new Uint8Array(memory);

@@ -1,5 +1,6 @@
 import { fs } from './builtins.js';
 import { parseCollector } from '../protocol/index.js';
+import { readText } from './bytes.js';
 
 /**
  * The site policy: one file an administrator writes for every user of a machine
@@ -37,7 +38,7 @@ export function readSitePolicy(env: NodeJS.ProcessEnv): SitePolicy {
   try {
     st = fs().statSync(path, { throwIfNoEntry: false });
     if (!st) return { status: 'none', path };
-    text = fs().readFileSync(path, 'utf8');
+    text = readText(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { status: 'none', path };

@@ -1,5 +1,6 @@
 import { fs, path as nodePath } from './builtins.js';
 import { randomBytesFast } from './random.js';
+import { isLowerHex, readText, toHex } from './bytes.js';
 
 /**
  * The per-user state file (0600 JSON): the 256-bit secret the IDs are keyed with, the
@@ -31,20 +32,18 @@ export type StateRead =
   /** Exists but is not ours to overwrite (unparseable, or unreadable): left untouched. */
   | { status: 'invalid'; detail: string };
 
-const SECRET = /^[0-9a-f]{64}$/;
-
 export function newSecret(): string {
-  return randomBytesFast(32).toString('hex');
+  return toHex(randomBytesFast(32));
 }
 
 export function hasValidSecret(state: BeaconState): state is BeaconState & { secret: string } {
-  return typeof state.secret === 'string' && SECRET.test(state.secret);
+  return typeof state.secret === 'string' && isLowerHex(state.secret, 64); // 256 bits
 }
 
 export function readState(path: string): StateRead {
   let text: string;
   try {
-    text = fs().readFileSync(path, 'utf8');
+    text = readText(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { status: 'missing' };
@@ -72,7 +71,7 @@ export function readState(path: string): StateRead {
 }
 
 function tmpPath(path: string): string {
-  return `${path}.${process.pid}.${randomBytesFast(4).toString('hex')}.tmp`;
+  return `${path}.${process.pid}.${toHex(randomBytesFast(4))}.tmp`;
 }
 
 function writeTmp(path: string, state: BeaconState): string {

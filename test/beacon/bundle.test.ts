@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -122,5 +122,44 @@ describe('the compile cache (src/beacon/code-cache.ts)', () => {
     await listener.waitFor(4 * 3);
     const ends = listener.messages().filter((m) => m.kind === 'end' && m.exit === 0);
     expect(new Set(ends.map((m) => m.run)).size).toBe(3); // each run's end (sent twice: copies)
+  });
+
+  it("holds the core's text: a run with it reads no shipped file; a cut one means the shipped core and a new file", async () => {
+    // A private copy of the bundle, so its core.js can be taken away.
+    const dir = join(home.dir, 'pkg');
+    mkdirSync(dir);
+    for (const name of ['index.js', 'core.js']) copyFileSync(join(bundleDir(), 'beacon', name), join(dir, name));
+    const script = join(home.dir, 'cached.mjs');
+    writeFileSync(
+      script,
+      `import { startBeacon } from ${JSON.stringify(pathToFileURL(join(dir, 'index.js')).href)};\n` +
+        `const b = startBeacon({ project: 'cached', version: '1.0.0' });\nconsole.log(b.enabled, b.reason);\n`,
+    );
+    const env = cleanEnv({ BEACON_HOME: home.home, BEACON_COLLECTOR: listener.collector });
+    const expected = 'true default (no opt-out set)\n';
+    expect((await runNode([script], { env })).stdout).toBe(expected);
+    const cacheDir = join(home.home, 'compile-cache');
+    const [name] = readdirSync(cacheDir);
+    const cache = join(cacheDir, name!);
+    const written = readFileSync(cache);
+    const text = readFileSync(join(dir, 'core.js'));
+    expect(written.subarray(0, text.length).equals(text)).toBe(true);
+
+    rmSync(join(dir, 'core.js'));
+    const without = await runNode([script], { env });
+    expect([without.code, without.stdout, without.stderr]).toEqual([0, expected, '']);
+    expect(readFileSync(cache).equals(written)).toBe(true);
+    copyFileSync(join(bundleDir(), 'beacon/core.js'), join(dir, 'core.js'));
+
+    // Cut short (the text incomplete): still tracked, from the shipped core, and the file rewritten.
+    // (Like V8's data, the text is not checksummed: the file is only ever replaced whole, atomically.)
+    writeFileSync(cache, written.subarray(0, text.length - 100));
+    const cut = await runNode([script], { env });
+    expect([cut.code, cut.stdout, cut.stderr]).toEqual([0, expected, '']);
+    const rewritten = readFileSync(cache);
+    expect(rewritten.subarray(0, text.length).equals(text)).toBe(true);
+    expect(rewritten.length).toBeGreaterThan(text.length + 1000);
+    await listener.waitFor(4 * 3);
+    expect(new Set(listener.messages().map((m) => m.run)).size).toBe(3);
   });
 });

@@ -1,11 +1,11 @@
-import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { envConsent, resolveConfig, stateDirFromEnv } from '../../src/beacon/config.js';
 import { createStateExclusive, readState, writeState } from '../../src/beacon/state-file.js';
 import { openSession } from '../../src/beacon/session.js';
 import { cachedAddress, rememberAddress } from '../../src/beacon/collector-cache.js';
-import { keyedId } from '../../src/beacon/ids.js';
+import { existingFile, existingNonDirectory, keyedId, scriptKeyForProcess } from '../../src/beacon/ids.js';
 import { detectCi } from '../../src/beacon/ci-detect.js';
 import { tempHome, type TempHome } from './helpers.js';
 
@@ -117,5 +117,28 @@ describe('keyed IDs', () => {
     expect(keyedId(k1, 'user')).toBe(keyedId(k1, 'user'));
     expect(keyedId(k1, 'user')).not.toBe(keyedId(k2, 'user'));
     expect(keyedId(k1, 'script:/a')).not.toBe(keyedId(k1, 'script:/b'));
+  });
+});
+
+describe('what the script ID is made from', () => {
+  it("the library's main script: real path of anything but a directory, as Node runs it; beacon run: regular files only", () => {
+    const file = join(home.dir, 'app.mjs');
+    writeFileSync(file, '');
+    const link = join(home.dir, 'link.mjs');
+    symlinkSync(file, link);
+    const real = realpathSync.native(file);
+    expect(existingNonDirectory(link)).toBe(real);
+    expect(existingNonDirectory(file)).toBe(real);
+    expect(existingNonDirectory(home.dir)).toBeUndefined();
+    expect(existingNonDirectory(join(home.dir, 'missing.mjs'))).toBeUndefined();
+    expect(existingNonDirectory(undefined)).toBeUndefined();
+    expect(scriptKeyForProcess(link)).toBe(real);
+    expect(scriptKeyForProcess(home.dir)).toBe(home.dir); // `node <dir>`: the path as given
+    expect(scriptKeyForProcess(undefined)).toBe('[no script]');
+    // A character device is something Node can run (`node /dev/stdin` on a terminal)…
+    expect(existingNonDirectory('/dev/null')).toBe('/dev/null');
+    // …but not a script argument of `beacon run` (`cat /dev/null`).
+    expect(existingFile('/dev/null')).toBeUndefined();
+    expect(existingFile(link)).toBe(real);
   });
 });

@@ -1,10 +1,12 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hmacSha256, hmacSha256Key, sha256, sha256Engine } from '../../src/beacon/sha256.js';
 import { randomBytesFast, uuidV7 } from '../../src/beacon/random.js';
+import { decode, fromHex, isLowerHex, readAll, readText, toHex } from '../../src/beacon/bytes.js';
 
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 
@@ -63,8 +65,8 @@ describe.each(['wasm', 'js'] as const)('SHA-256 / HMAC-SHA-256 (%s compression) 
 describe('the WebAssembly module', () => {
   it('src/beacon/sha256-wasm.ts is what scripts/gen-sha256-wasm.mjs assembles', () => {
     const root = join(import.meta.dirname, '../..');
-    const printed = execFileSync(process.execPath, [join(root, 'scripts/gen-sha256-wasm.mjs'), '--print'], { encoding: 'utf8' }).trim();
-    expect(readFileSync(join(root, 'src/beacon/sha256-wasm.ts'), 'utf8')).toContain(`'${printed}'`);
+    const printed = execFileSync(process.execPath, [join(root, 'scripts/gen-sha256-wasm.mjs'), '--print'], { encoding: 'utf8' });
+    expect(readFileSync(join(root, 'src/beacon/sha256-wasm.ts'), 'utf8')).toBe(printed);
   });
 });
 
@@ -83,5 +85,40 @@ describe('randomness without node:crypto', () => {
     expect(parseInt(ids[0]!.replace(/-/g, '').slice(0, 12), 16)).toBe(t);
     expect([...ids].sort()).toEqual(ids);
     expect(new Set(Array.from({ length: 1000 }, () => uuidV7(t))).size).toBe(1000);
+    // All 48 bits of the time, written by hand (bytes.ts): the largest time too.
+    expect(uuidV7(0x0123456789ab, Buffer.alloc(16)).startsWith('01234567-89ab-7000-8000-')).toBe(true);
+    expect(uuidV7(2 ** 48 - 1, Buffer.alloc(16)).startsWith('ffffffff-ffff-')).toBe(true);
+  });
+
+  it("the beacon's own hex and text reads agree with Buffer's", () => {
+    const bytes = randomBytesFast(64);
+    expect(toHex(bytes)).toBe(bytes.toString('hex'));
+    expect(toHex(bytes, 3, 19)).toBe(bytes.toString('hex', 3, 19));
+    expect(Buffer.from(fromHex(bytes.toString('hex'))).equals(bytes)).toBe(true);
+    expect(Buffer.from(fromHex(bytes.toString('hex').toUpperCase())).equals(bytes)).toBe(true);
+    for (const [s, ok] of [
+      ['0123456789abcdef', true],
+      ['0123456789abcdeF', false],
+      ['0123456789abcdeg', false],
+      ['0123456789abcde', false],
+    ] as const)
+      expect(isLowerHex(s, 16)).toBe(ok);
+    const dir = mkdtempSync(join(tmpdir(), 'beacon-text-'));
+    try {
+      const p = join(dir, 'state.json');
+      writeFileSync(p, '{"noticed":{"ünïcode-tool":"x"}}\n');
+      expect(readText(p)).toBe(readFileSync(p, 'utf8'));
+      expect(() => readText(join(dir, 'missing'))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+      expect(() => readAll(dir)).toThrow(expect.objectContaining({ code: 'EISDIR' }));
+      // Bigger than the first buffer (it grows), and empty.
+      const big = randomBytesFast(10_000);
+      writeFileSync(p, big);
+      expect(Buffer.from(readAll(p, 16)).equals(big)).toBe(true);
+      expect(decode(readAll(p), 5000, 'latin1')).toBe(big.toString('latin1', 0, 5000));
+      writeFileSync(p, '');
+      expect(readAll(p).length).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
