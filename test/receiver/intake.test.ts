@@ -196,11 +196,11 @@ describe('the intake log', () => {
     });
   });
 
-  it('the store and settle threads run at nice 10 ($BEACON_BACKGROUND_NICE), the socket thread at the process priority', async () => {
+  it('the store and settle threads run at nice 19 ($BEACON_BACKGROUND_NICE), the socket thread at the process priority', async () => {
     tmp = tempDir();
     for (const [env, want] of [
-      [{}, 10],
-      [{ BEACON_BACKGROUND_NICE: '19' }, 19],
+      [{}, 19],
+      [{ BEACON_BACKGROUND_NICE: '10' }, 10],
     ] as const) {
       rx = await startReceiver(tmp.db, ['--rate-limit', 'off'], env);
       const listening = rx.lines.find((l) => l.msg === 'listening')!;

@@ -6,10 +6,14 @@ import { setPriority } from 'node:os';
  * CPU priority than the thread reading the socket: on a busy core the reader gets the CPU first
  * and never falls behind the kernel's receive buffer because a settle round or a merge happened
  * to be running; the background work follows in what is left (the intake log holds the difference,
- * bounded). Nice 10 still gives such a thread ~10% of a core that other processes keep busy, so it
- * never stalls outright. $BEACON_BACKGROUND_NICE (0–19) sets it; 0 turns it off.
+ * bounded). Nice 19, the usual class of background compaction: against the socket's thread (nice
+ * 0) such a thread gets ~1.5% of a contended core, so the reader keeps up at up to ~2× the rate
+ * it did at nice 10 (measured at 180k–200k datagrams/s, docs/receiver.md#capacity). The price: on
+ * a host whose cores other CPU-bound processes keep busy, the merge crawls and the intake log grows
+ * towards its bound; there, set $BEACON_BACKGROUND_NICE=10 (~10% of a core) or lower. 0–19; 0
+ * turns it off.
  */
-export const DEFAULT_BACKGROUND_NICE = 10;
+export const DEFAULT_BACKGROUND_NICE = 19;
 
 export function backgroundNice(env: NodeJS.ProcessEnv = process.env): number {
   const text = env.BEACON_BACKGROUND_NICE;
