@@ -44,6 +44,21 @@ function lock(db: string): Database.Database {
   return l;
 }
 
+/** kill -9 of the running receiver, then the lock on the store is let go (what it had is in its log). */
+async function killThenUnlock(): Promise<number | string> {
+  const r = rx!;
+  r.child.kill('SIGKILL');
+  const exit = await r.exited;
+  unlock();
+  return exit;
+}
+
+function unlock(): void {
+  locker!.exec('COMMIT');
+  locker!.close();
+  locker = undefined;
+}
+
 function intakeFiles(db: string): string[] {
   const root = `${db}.intake`;
   if (!existsSync(root)) return [];
@@ -62,12 +77,7 @@ describe('the intake log', () => {
     await waitFor('300 in the log', async () => (await metric(rx!, 'beacon_receiver_unmerged_records')) === 300);
     expect(await metric(rx, 'beacon_receiver_pending_records')).toBe(0);
     expect(rows(tmp.db)).toBe(200);
-    const r = rx;
-    r.child.kill('SIGKILL');
-    expect(await r.exited).toBe('SIGKILL');
-    locker.exec('COMMIT');
-    locker.close();
-    locker = undefined;
+    expect(await killThenUnlock()).toBe('SIGKILL');
     rx = await startReceiver(tmp.db, ['--rate-limit', 'off', '--metrics-port', '0']);
     await waitFor('the left log merged', () => rows(tmp!.db) === 500);
     const stored = runs(tmp.db);
@@ -122,12 +132,7 @@ describe('the intake log', () => {
     await new Promise((res) => setTimeout(res, 200));
     const second = await starts(rx.port, 100);
     await waitFor('200 in the log', async () => (await metric(rx!, 'beacon_receiver_unmerged_records')) === 200);
-    const r = rx;
-    r.child.kill('SIGKILL');
-    await r.exited;
-    locker.exec('COMMIT');
-    locker.close();
-    locker = undefined;
+    await killThenUnlock();
     // The second batch's frame loses its last bytes, as a kill during its write() would leave it.
     const [segment] = intakeFiles(tmp.db);
     const size = statSync(segment!).size;
@@ -151,13 +156,8 @@ describe('the intake log', () => {
     locker = lock(tmp.db);
     const held = await starts(rx.port, 150);
     await waitFor('150 in the log', async () => (await metric(rx!, 'beacon_receiver_unmerged_records')) === 150);
-    const r = rx;
-    const pid = r.child.pid!;
-    r.child.kill('SIGKILL');
-    await r.exited;
-    locker.exec('COMMIT');
-    locker.close();
-    locker = undefined;
+    const pid = rx.child.pid!;
+    await killThenUnlock();
     // As if another process (now gone) had written it: a pid no process has.
     const [own] = readdirSync(`${tmp.db}.intake`);
     expect(own).toMatch(new RegExp(`^${pid}-[0-9a-f]{8}$`));
@@ -183,9 +183,7 @@ describe('the intake log', () => {
     const received = await metric(rx, 'beacon_receiver_datagrams_received_total');
     const dropped = await metric(rx, 'beacon_receiver_overload_drops_total');
     expect(received).toBe(1000);
-    locker.exec('COMMIT');
-    locker.close();
-    locker = undefined;
+    unlock();
     await waitFor('everything accepted merged', () => rows(tmp!.db) === received - dropped);
     expect(await rx.stop()).toBe(0);
     expect(counters(tmp.db)).toMatchObject({
@@ -233,9 +231,7 @@ describe('the intake log', () => {
     await waitFor('360 in the log', async () => (await metric(rx!, 'beacon_receiver_unmerged_records')) === 360);
     // ~20 KiB each: several segments wait.
     expect(intakeFiles(tmp.db).length).toBeGreaterThan(2);
-    locker.exec('COMMIT');
-    locker.close();
-    locker = undefined;
+    unlock();
     await waitFor('all merged', () => rows(tmp!.db) === 360);
     // Merged segments are deleted; the one being appended to stays.
     await waitFor('merged segments deleted', () => intakeFiles(tmp!.db).length === 1);
@@ -246,12 +242,7 @@ describe('the intake log', () => {
       await new Promise((res) => setTimeout(res, 80));
     }
     await waitFor('360 more in the log', async () => (await metric(rx!, 'beacon_receiver_unmerged_records')) === 360);
-    const r = rx;
-    r.child.kill('SIGKILL');
-    await r.exited;
-    locker.exec('COMMIT');
-    locker.close();
-    locker = undefined;
+    await killThenUnlock();
     rx = await startReceiver(tmp.db, ['--rate-limit', 'off', '--metrics-port', '0'], env);
     await waitFor('the dead log merged', () => rows(tmp!.db) === 720);
     expect(sent.every((id) => runs(tmp!.db).has(id))).toBe(true);
@@ -270,9 +261,7 @@ describe('the intake log', () => {
     expect(Date.now() - t0).toBeLessThan(8_000);
     expect(rx.lines.find((l) => l.msg === 'intake log not wholly merged at exit; the next start merges the rest')).toBeDefined();
     expect(rows(tmp.db)).toBe(0);
-    locker.exec('COMMIT');
-    locker.close();
-    locker = undefined;
+    unlock();
     rx = await startReceiver(tmp.db, ['--rate-limit', 'off', '--metrics-port', '0']);
     await waitFor('merged by the next start', () => rows(tmp!.db) === 120);
     expect(held.every((id) => runs(tmp!.db).has(id))).toBe(true);

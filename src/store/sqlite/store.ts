@@ -182,6 +182,16 @@ export interface IntakePosition {
   offset: number;
 }
 
+/** What SqliteStore.mergeIntake passes to its transaction. */
+type MergeArgs = [
+  records: readonly IngestRecord[],
+  counters: readonly CounterDelta[],
+  owner: string,
+  from: IntakePosition | undefined,
+  to: IntakePosition,
+  done: boolean,
+];
+
 /** How far one intake log has been merged: its owner directory, position, and whether it is done. */
 export interface IntakeMark extends IntakePosition {
   owner: string;
@@ -208,14 +218,7 @@ export class SqliteStore implements RunStore {
   private readonly monthChangesStmt: Statement;
   private readonly firstMonthStmt: Statement;
   private readonly write: (records: readonly IngestRecord[], counters: readonly CounterDelta[]) => WriteResult;
-  private readonly merge: (
-    records: readonly IngestRecord[],
-    counters: readonly CounterDelta[],
-    owner: string,
-    from: IntakePosition | undefined,
-    to: IntakePosition,
-    done: boolean,
-  ) => WriteResult;
+  private readonly merge: (...args: MergeArgs) => WriteResult;
   private readonly dayOf = new DayOf();
   private readonly args: unknown[] = new Array(22);
   /** project NUL user → the first month user_first_month is known to hold (or an earlier one). */
@@ -246,26 +249,17 @@ export class SqliteStore implements RunStore {
     );
     const markOf = db.prepare('SELECT segment, offset, done_ms FROM intake_merged WHERE owner = ?');
     // eslint-disable-next-line @typescript-eslint/unbound-method
-    this.merge = db.transaction(
-      (
-        records: readonly IngestRecord[],
-        counters: readonly CounterDelta[],
-        owner: string,
-        from: IntakePosition | undefined,
-        to: IntakePosition,
-        done: boolean,
-      ) => {
-        const at = markOf.get(owner) as (IntakePosition & { done_ms: number | null }) | undefined;
-        if (
-          (at === undefined) !== (from === undefined) ||
-          (at && (at.done_ms !== null || at.segment !== from!.segment || at.offset !== from!.offset))
-        )
-          throw Object.assign(new Error(`intake log ${owner} is being merged by another process`), { code: 'BEACON_INTAKE_RACE' });
-        const r = this.apply(records, counters);
-        markStmt.run(owner, to.segment, to.offset, done ? Date.now() : null);
-        return r;
-      },
-    ).immediate;
+    this.merge = db.transaction((...[records, counters, owner, from, to, done]: MergeArgs) => {
+      const at = markOf.get(owner) as (IntakePosition & { done_ms: number | null }) | undefined;
+      if (
+        (at === undefined) !== (from === undefined) ||
+        (at && (at.done_ms !== null || at.segment !== from!.segment || at.offset !== from!.offset))
+      )
+        throw Object.assign(new Error(`intake log ${owner} is being merged by another process`), { code: 'BEACON_INTAKE_RACE' });
+      const r = this.apply(records, counters);
+      markStmt.run(owner, to.segment, to.offset, done ? Date.now() : null);
+      return r;
+    }).immediate;
   }
 
   writeBatch(records: readonly IngestRecord[], counters: readonly CounterDelta[]): Promise<WriteResult> {
