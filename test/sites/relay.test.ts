@@ -134,23 +134,7 @@ describe('beacon relay → a real receiver over HTTP, with a real SQLite store',
 
   it('a relay with a wrong token is refused and counted upstream, and keeps its queue', async () => {
     const httpPort = await freePort();
-    const rx = await startDaemon([
-      'receive',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--db',
-      tmp.db,
-      '--flush-ms',
-      '50',
-      '--http-port',
-      String(httpPort),
-      '--metrics-port',
-      '0',
-      '--ingest-token-file',
-      join(tmp.dir, 'tokens'),
-    ]);
+    const rx = await startDaemon(receiverArgs(tmp.db, httpPort, join(tmp.dir, 'tokens'), ['--metrics-port', '0']));
     daemons.push(rx);
     writeFileSync(join(tmp.dir, 'relay-token'), 'not-the-right-token-000000\n');
     const r = await relay(`http://127.0.0.1:${httpPort}/v1/datagrams`);
